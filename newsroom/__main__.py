@@ -1,0 +1,66 @@
+"""`python -m newsroom`: start the server, replay the log, print the URL; stop cleanly on a signal.
+
+On SIGTERM or Ctrl-C it stops accepting connections, lets in-flight requests (and their appends)
+finish, closes the store and exits 0. A store it must not touch (damaged, foreign, locked) stops
+start-up with a message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from newsroom import config
+from newsroom.errors import NewsroomError
+from newsroom.web.app import create_app
+
+log = logging.getLogger("newsroom")
+SHUTDOWN_GRACE = 10.0  # seconds in-flight requests get to finish after a stop signal
+
+
+async def serve(settings: config.Settings) -> None:
+    """Run until SIGTERM or SIGINT, then drain and close."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(create_app(settings), shutdown_timeout=SHUTDOWN_GRACE, access_log=None)
+    await runner.setup()  # opens the store and replays the log
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        print(f"newsroom is running: open {settings.public_url}/", flush=True)
+        await stop.wait()
+        log.info("stopping: finishing in-flight requests, then closing the store")
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    try:
+        settings = config.load(argv)
+    except NewsroomError as e:
+        print(f"newsroom: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        asyncio.run(serve(settings))
+    except NewsroomError as e:
+        print(f"newsroom: cannot start: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"newsroom: cannot listen on {settings.host}:{settings.port}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""The composition root: builds the store, bus, projections and command handler, and runs them.
+
+The only module that names concrete adapters. `Newsroom.start` opens the store, replays the log
+into fresh projections (logging progress when it takes a while), writes the demo articles on an
+empty log, and returns the running system; `stop` finishes pending appends and closes the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from newsroom.bus import Bus
+from newsroom.commands import CommandHandler
+from newsroom.config import Settings
+from newsroom.demo import write_demo_articles
+from newsroom.errors import ConfigError, ProjectionFailed
+from newsroom.projections.articles import ArticlesProjection
+from newsroom.projections.base import Projector
+from newsroom.store import EventStore
+from newsroom.store.sqlite import SQLiteEventStore
+
+log = logging.getLogger(__name__)
+PROGRESS_EVERY = 2.0  # seconds between replay progress lines
+
+
+async def open_store(url: str) -> EventStore:
+    """Open the event store named by `url` (`sqlite:///relative/path` or `sqlite:////abs/path`)."""
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if not path:
+            raise ConfigError("the sqlite store URL needs a file path: sqlite:///path/to/file.db")
+        return await SQLiteEventStore.open(Path(path))
+    if url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("PostgreSQL stores are not supported yet; use sqlite:///path")
+    raise ConfigError(f"unknown store URL {url!r}; expected sqlite:///path/to/newsroom.db")
+
+
+class Newsroom:
+    """The running system: one store, one bus, the projections and the command handler."""
+
+    def __init__(self, store: EventStore, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.bus = Bus(store)
+        self.articles = ArticlesProjection()
+        self.projectors = {p.name: p for p in [Projector(self.articles, self.bus.subscribe)]}
+        self.commands = CommandHandler(store, self.bus, clock)
+        self.clock = clock
+        self.started_at_head = 0
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    @classmethod
+    async def start(
+        cls, settings: Settings, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> Newsroom:
+        """Open the store, replay the log into the projections, then seed the demo if empty."""
+        store = await open_store(settings.store)
+        newsroom = cls(store, clock)
+        try:
+            await newsroom._run_projections()
+            if settings.demo and newsroom.started_at_head == 0:
+                position = await write_demo_articles(newsroom.commands)
+                await newsroom.wait_for(position, timeout=10)
+                log.info("wrote the demo articles (log position %d)", position)
+        except BaseException:
+            await newsroom.stop()
+            raise
+        return newsroom
+
+    async def _run_projections(self) -> None:
+        self.started_at_head = head = await self.store.head()
+        for name, projector in self.projectors.items():
+            self._tasks[name] = asyncio.create_task(projector.run(), name=f"projection {name}")
+        if head:
+            log.info("replaying %s events into %d projections", f"{head:,}", len(self.projectors))
+        started = time.monotonic()
+        pending = {asyncio.ensure_future(self._catch_up(p, head)) for p in self.projectors.values()}
+        while pending:
+            done, pending = await asyncio.wait(pending, timeout=PROGRESS_EVERY)
+            for future in done:
+                future.result()  # a store failure during replay stops start-up
+            if pending:
+                self._log_progress(head, started)
+        if head:
+            elapsed = time.monotonic() - started
+            log.info("replayed %s events in %.1f s (%s events/s)",
+                     f"{head:,}", elapsed, f"{head / max(elapsed, 1e-9):,.0f}")  # fmt: skip
+
+    async def _catch_up(self, projector: Projector, head: int) -> None:
+        task = self._tasks[projector.name]
+        reached = asyncio.ensure_future(projector.wait_for(head, timeout=None))
+        await asyncio.wait({reached, task}, return_when=asyncio.FIRST_COMPLETED)
+        if not reached.done():
+            reached.cancel()
+        elif isinstance(reached.exception(), ProjectionFailed):
+            return  # it stopped alone; health reports it
+        if task.done():
+            task.result()  # raises the StoreError that stopped it, if any
+
+    def _log_progress(self, head: int, started: float) -> None:
+        done = min(p.position for p in self.projectors.values())
+        rate = done / max(time.monotonic() - started, 1e-9)
+        log.info("replay: %s of %s events (%s events/s)", f"{done:,}", f"{head:,}", f"{rate:,.0f}")
+
+    async def wait_for(self, position: int, timeout: float) -> None:
+        """Wait until every projection has applied `position` (read-your-writes)."""
+        for projector in self.projectors.values():
+            await projector.wait_for(position, timeout)
+
+    @property
+    def position(self) -> int:
+        """The log position every projection has reached."""
+        return min(p.position for p in self.projectors.values())
+
+    def ready(self) -> bool:
+        """True once every projection reached the head seen at start and none has failed."""
+        return all(
+            p.failure is None and p.position >= self.started_at_head
+            for p in self.projectors.values()
+        )
+
+    async def health(self, fingerprints: bool = False) -> dict[str, Any]:
+        """The state of the store and each projection, for /healthz and /readyz."""
+        views: dict[str, Any] = {}
+        for name, p in self.projectors.items():
+            view: dict[str, Any] = {"position": p.position, "status": "running"}
+            if p.failure is not None:
+                view.update(status="failed", failed_at=p.failure.position, error=p.failure.error)
+            if fingerprints:
+                view["fingerprint"] = p.projection.fingerprint()
+            views[name] = view
+        healthy = all(p.failure is None for p in self.projectors.values())
+        return {
+            "status": "ok" if healthy else "failing",
+            "head": await self.store.head(),
+            "projections": views,
+        }
+
+    async def stop(self) -> None:
+        """Stop the projections, then let the store finish pending appends and close."""
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await self.store.close()

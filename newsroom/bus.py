@@ -1,0 +1,85 @@
+"""The broker: fans committed events out to subscribers through bounded asyncio queues.
+
+`subscribe(after=p)` yields every later event exactly once, in position order: first the backlog
+read from the store, then live batches from its queue. The publisher never waits: when a
+subscriber's queue is full, the bus drops that queue's contents and marks it; the subscriber
+then reads what it missed from the store and rejoins live. Positions are dense (store contract),
+so a subscriber that sees a gap knows it missed something and reads it from the store too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+from newsroom.store import EventStore, Recorded
+
+PAGE_SIZE = 5_000  # events per store read while catching up
+
+
+class _Subscriber:
+    """One subscriber's live queue, and whether the bus had to drop events from it."""
+
+    __slots__ = ("overflowed", "queue")
+
+    def __init__(self, size: int) -> None:
+        self.queue: asyncio.Queue[Sequence[Recorded]] = asyncio.Queue(maxsize=size)
+        self.overflowed = False
+
+    def offer(self, batch: Sequence[Recorded]) -> None:
+        if self.overflowed:
+            return  # it will read these from the store
+        try:
+            self.queue.put_nowait(batch)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(())  # wakes a subscriber waiting on an empty queue
+
+
+class Bus:
+    """In-process fan-out of committed events; one bounded queue per subscriber."""
+
+    def __init__(self, store: EventStore, queue_size: int = 256) -> None:
+        self._store = store
+        self._queue_size = queue_size
+        self._subscribers: set[_Subscriber] = set()
+
+    def publish(self, records: Sequence[Recorded]) -> None:
+        """Offer committed events (in position order) to every subscriber; never waits."""
+        if records:
+            for subscriber in self._subscribers:
+                subscriber.offer(records)
+
+    async def subscribe(self, after: int = 0) -> AsyncIterator[Sequence[Recorded]]:
+        """Yield batches of every event with position > `after`, in order, forever."""
+        subscriber = _Subscriber(self._queue_size)
+        self._subscribers.add(subscriber)  # before reading the store, so nothing falls between
+        last = after
+        try:
+            while True:
+                subscriber.overflowed = False
+                while page := await self._store.read_all(after=last, limit=PAGE_SIZE):
+                    last = page[-1].position
+                    yield page
+                async for batch in self._live(subscriber, last):
+                    last = batch[-1].position
+                    yield batch
+        finally:
+            self._subscribers.discard(subscriber)
+
+    @staticmethod
+    async def _live(subscriber: _Subscriber, last: int) -> AsyncIterator[Sequence[Recorded]]:
+        """Yield queued batches until the subscriber must go back to the store."""
+        while True:
+            batch = await subscriber.queue.get()
+            if subscriber.overflowed:
+                return
+            fresh = [r for r in batch if r.position > last]  # already read from the store
+            if not fresh:
+                continue
+            if fresh[0].position != last + 1:
+                return  # a gap: something was published out of order or missed
+            yield fresh
+            last = fresh[-1].position

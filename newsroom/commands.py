@@ -1,0 +1,149 @@
+"""The command handler, the write side's one door: load the stream, decide, append, publish.
+
+It never reads a projection. It picks ids for new articles, retries a bounded number of times when
+another writer got to the stream first (unless the caller named the version it expects), and
+makes an idempotency key return the first result instead of acting twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from dataclasses import astuple, dataclass, replace
+from datetime import UTC, datetime
+
+from newsroom.articles import Command, CreateDraft, decide, fold
+from newsroom.bus import Bus
+from newsroom.errors import AlreadyExists, CodecError, ConcurrencyError, IdempotencyKeyReused
+from newsroom.events import Event, UnknownEvent
+from newsroom.store import AppendResult, EventStore
+
+STREAM_PREFIX = "article-"
+MAX_ATTEMPTS = 5  # tries when the caller gave no expected version and writers keep colliding
+
+
+def stream_for(article_id: int) -> str:
+    """The name of the log stream that holds one article's events."""
+    return f"{STREAM_PREFIX}{article_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a handled command wrote: the article, its new version, and the last log position."""
+
+    article_id: int
+    version: int
+    position: int
+    event_names: tuple[str, ...]
+    replayed: bool = False
+
+
+class CommandHandler:
+    """Handles article commands against an event store, publishing what it appends to the bus."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        bus: Bus,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._clock = clock
+        self._last_id = 0  # highest article id seen; refreshed from the store when needed
+
+    async def handle(
+        self,
+        command: Command,
+        *,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Outcome:
+        """Decide and durably record `command`; raise a `NewsroomError` saying why not."""
+        fingerprint = _fingerprint(command, expected_version)
+        if idempotency_key is not None:
+            earlier = await self._store.find_idempotent(idempotency_key)
+            if earlier is not None:
+                return _replayed(idempotency_key, fingerprint, *earlier)
+        assign_id = isinstance(command, CreateDraft) and command.article_id is None
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            if assign_id:
+                command = replace(command, article_id=await self._next_id(refresh=attempt > 1))
+            elif isinstance(command, CreateDraft):
+                self._last_id = max(self._last_id, command.article_id or 0)
+            try:
+                return await self._attempt(command, expected_version, idempotency_key, fingerprint)
+            except ConcurrencyError:
+                if isinstance(command, CreateDraft) and not assign_id:
+                    raise AlreadyExists(f"article {command.article_id} already exists") from None
+                if expected_version is not None or attempt == MAX_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(
+        self, command: Command, expected: int | None, key: str | None, fingerprint: str
+    ) -> Outcome:
+        stream = stream_for(command.article_id or 0)
+        history = await self._store.read_stream(stream)
+        state = fold(_domain_events(stream, [r.event for r in history]))
+        events = decide(state, command, now=self._clock())
+        version = len(history) if expected is None else expected
+        # Shielded: once the append is submitted, its events get published even if the caller
+        # is cancelled meanwhile (a client that hangs up must not leave a silent gap).
+        result = await asyncio.shield(
+            self._append_and_publish(
+                stream, events, version, key, fingerprint, type(command).__name__
+            )
+        )
+        if result.replayed:
+            return _replayed(key or "", fingerprint, fingerprint, result)
+        names = tuple(e.type_name for e in events)
+        return Outcome(command.article_id or 0, result.version, result.last_position, names)
+
+    async def _append_and_publish(
+        self,
+        stream: str,
+        events: list[Event],
+        version: int,
+        key: str | None,
+        fingerprint: str,
+        command: str,
+    ) -> AppendResult:
+        result = await self._store.append(
+            stream, events, version, idempotency_key=key, fingerprint=fingerprint,
+            metadata={"command": command},
+        )  # fmt: skip
+        self._bus.publish(result.records)
+        return result
+
+    async def _next_id(self, refresh: bool) -> int:
+        """The next free article id; asks the store when unsure (at first, or after a clash)."""
+        if refresh or self._last_id == 0:
+            self._last_id = max(self._last_id, await self._store.max_stream_number(STREAM_PREFIX))
+        self._last_id += 1
+        return self._last_id
+
+
+def _fingerprint(command: Command, expected_version: int | None) -> str:
+    text = repr((type(command).__name__, astuple(command), expected_version))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _replayed(key: str, fingerprint: str, stored: str, result: AppendResult) -> Outcome:
+    if stored != fingerprint:
+        raise IdempotencyKeyReused(
+            f"idempotency key {key!r} was already used for a different command"
+        )
+    article_id = int(result.stream.removeprefix(STREAM_PREFIX))
+    return Outcome(article_id, result.version, result.last_position, (), replayed=True)
+
+
+def _domain_events(stream: str, events: list[Event | UnknownEvent]) -> list[Event]:
+    for event in events:
+        if isinstance(event, UnknownEvent):
+            raise CodecError(
+                f"{stream} holds a {event.type_name} event, which this newsroom does not know; "
+                "upgrade newsroom before changing this article"
+            )
+    return events  # type: ignore[return-value]

@@ -1,0 +1,98 @@
+"""The event store port: the `EventStore` Protocol every adapter implements, and its envelope types.
+
+Contract, shared by every adapter and proven by one test suite (tests/store/test_contract.py):
+- `append` is atomic; the stream must be at `expected_version` (0: must not exist yet), else
+  `ConcurrencyError`. It returns only after the events are durable.
+- positions are global, dense (1, 2, 3, ... with no gaps) and in commit order; a reader of
+  `read_all(after=p)` never misses an event that commits later.
+- an idempotency key is stored with its append: repeating it with the same fingerprint returns
+  the first result and appends nothing (also after a restart); with another fingerprint it is
+  `IdempotencyKeyReused`.
+- adapters raise only newsroom errors (`StoreError`, `StoreCorrupted`, ...), never driver types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from newsroom.events import Event, UnknownEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One event as the log holds it: the event plus its envelope."""
+
+    position: int
+    stream: str
+    version: int
+    event_id: str
+    event: Event | UnknownEvent
+    recorded_at: datetime
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def type(self) -> str:
+        """The stored type name of the event."""
+        return self.event.type_name
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What an append wrote: the stream's new version and the positions its events took."""
+
+    stream: str
+    version: int
+    first_position: int
+    last_position: int
+    records: tuple[Recorded, ...] = ()
+    replayed: bool = False
+    """True when an idempotency key matched an earlier append and nothing new was written."""
+
+
+class EventStore(Protocol):
+    """A durable, append-only log of events grouped in streams."""
+
+    @property
+    def location(self) -> str:
+        """Where the log lives, for messages (a file path or a server, never a password)."""
+        ...
+
+    async def append(
+        self,
+        stream: str,
+        events: Sequence[Event],
+        expected_version: int,
+        *,
+        idempotency_key: str | None = None,
+        fingerprint: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> AppendResult:
+        """Append `events` to `stream` at `expected_version`, atomically and durably."""
+        ...
+
+    async def read_stream(self, stream: str) -> list[Recorded]:
+        """Return every event of `stream` in version order (empty if it does not exist)."""
+        ...
+
+    async def read_all(self, after: int, limit: int) -> list[Recorded]:
+        """Return up to `limit` events with position > `after`, in position order."""
+        ...
+
+    async def head(self) -> int:
+        """Return the position of the last committed event (0 for an empty log)."""
+        ...
+
+    async def find_idempotent(self, key: str) -> tuple[str, AppendResult] | None:
+        """Return (fingerprint, first result) stored for an idempotency key, if any."""
+        ...
+
+    async def max_stream_number(self, prefix: str) -> int:
+        """Return the highest N among streams named `{prefix}N` (0 if there are none)."""
+        ...
+
+    async def close(self) -> None:
+        """Finish every append already submitted, then release the log."""
+        ...

@@ -1,0 +1,443 @@
+"""The SQLite event store: one connection, owned by one thread, with group commit.
+
+Why one thread: the SQLite linked into many Pythons (3.40 here) can corrupt a WAL database when
+two connections write or checkpoint it, and sqlite3 calls block. So a single worker thread owns
+the only connection; coroutines hand it jobs and await futures. Appends that queue up while a
+transaction is being written go into the next transaction together (group commit): one fsync
+for many commands. Durability: WAL with synchronous=FULL, and a reply only after COMMIT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import queue
+import sqlite3
+import threading
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, TypeVar
+from uuid import uuid4
+
+import orjson
+
+from newsroom.errors import (
+    CodecError,
+    ConcurrencyError,
+    IdempotencyKeyReused,
+    NewsroomError,
+    StoreCorrupted,
+    StoreError,
+)
+from newsroom.events import Event, codec
+from newsroom.store.base import AppendResult, Recorded
+from newsroom.store.sqlite_file import SCHEMA, check_existing
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+MAX_GROUP = 1_000  # appends per transaction; bounds the time one commit holds the thread
+_COLUMNS = "position, stream, version, event_id, type, schema_version, data, metadata, recorded_at"
+
+
+@dataclass(slots=True)
+class _Append:
+    stream: str
+    events: Sequence[Event]
+    encoded: list[tuple[str, int, bytes]]
+    expected_version: int
+    key: str | None
+    fingerprint: str
+    metadata: bytes
+    future: asyncio.Future[AppendResult] = field(repr=False)
+
+
+@dataclass(slots=True)
+class _Call:
+    fn: Callable[[sqlite3.Connection], Any]
+    future: asyncio.Future[Any] = field(repr=False)
+
+
+_STOP = object()
+
+
+class SQLiteEventStore:
+    """An `EventStore` in one SQLite file; create it with `await SQLiteEventStore.open(path)`."""
+
+    def __init__(self, path: Path, loop: asyncio.AbstractEventLoop) -> None:
+        self._path = path
+        self._loop = loop
+        self._jobs: queue.SimpleQueue[_Append | _Call | object] = queue.SimpleQueue()
+        self._conn: sqlite3.Connection | None = None
+        self._lock: IO[str] | None = None
+        self._head = 0  # last committed position; written only by the worker thread
+        self._closed = False
+        self._ready: asyncio.Future[None] = loop.create_future()
+        self._thread = threading.Thread(target=self._work, name=f"sqlite:{path.name}", daemon=True)
+        self.transactions = 0  # commits written so far (observable group commit)
+
+    @classmethod
+    async def open(cls, path: Path) -> SQLiteEventStore:
+        """Open (or create) the log at `path`; raise `StoreCorrupted` if the file is damaged."""
+        store = cls(path, asyncio.get_running_loop())
+        store._thread.start()
+        await store._ready  # the worker thread opens and checks the file first
+        return store
+
+    @property
+    def location(self) -> str:
+        return str(self._path)
+
+    # --- the EventStore API (called on the event loop) ------------------------------------------
+
+    async def append(
+        self,
+        stream: str,
+        events: Sequence[Event],
+        expected_version: int,
+        *,
+        idempotency_key: str | None = None,
+        fingerprint: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> AppendResult:
+        if not events:
+            raise ValueError("append needs at least one event")
+        if expected_version < 0:
+            raise ValueError(f"expected_version must be 0 or more, got {expected_version}")
+        meta = dict(metadata or {})
+        if idempotency_key is not None:
+            meta["idempotency_key"] = idempotency_key
+        job = _Append(
+            stream,
+            events,
+            [codec.encode(e) for e in events],
+            expected_version,
+            idempotency_key,
+            fingerprint,
+            orjson.dumps(meta),
+            self._loop.create_future(),
+        )
+        result: AppendResult = await self._submit(job)
+        return result
+
+    async def read_stream(self, stream: str) -> list[Recorded]:
+        sql = f"SELECT {_COLUMNS}, checksum FROM events WHERE stream = ? ORDER BY version"
+        return await self._call(lambda c: self._decode_rows(c.execute(sql, (stream,))))
+
+    async def read_all(self, after: int, limit: int) -> list[Recorded]:
+        sql = (
+            f"SELECT {_COLUMNS}, checksum FROM events WHERE position > ? ORDER BY position LIMIT ?"
+        )
+        return await self._call(
+            lambda c: self._decode_rows(c.execute(sql, (after, limit)), after=after)
+        )
+
+    async def head(self) -> int:
+        return self._head
+
+    async def find_idempotent(self, key: str) -> tuple[str, AppendResult] | None:
+        return await self._call(lambda c: self._find_idempotent(c, key))
+
+    async def max_stream_number(self, prefix: str) -> int:
+        sql = "SELECT max(number) FROM streams WHERE substr(stream, 1, ?) = ?"
+        row = await self._call(lambda c: c.execute(sql, (len(prefix), prefix)).fetchone())
+        return int(row[0] or 0)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True  # from here on `_submit` refuses, so _STOP is the last job queued
+        self._jobs.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+
+    # --- handing work to the thread ------------------------------------------------------------
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        job: _Call = _Call(fn, self._loop.create_future())
+        result: T = await self._submit(job)
+        return result
+
+    async def _submit(self, job: _Append | _Call) -> Any:
+        if self._closed or not self._thread.is_alive():
+            raise StoreError(f"{self._path}: the event store is closed")
+        self._jobs.put(job)
+        return await job.future
+
+    def _deliver(self, outcomes: list[tuple[asyncio.Future[Any], Any]]) -> None:
+        """Resolve futures on the loop, in submission order (which is commit order)."""
+        for future, outcome in outcomes:
+            if future.cancelled():
+                continue
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+    def _send(self, outcomes: list[tuple[asyncio.Future[Any], Any]]) -> None:
+        if outcomes:
+            # RuntimeError: the loop is gone, so nobody is waiting any more
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._deliver, outcomes)
+
+    # --- the worker thread ---------------------------------------------------------------------
+
+    def _work(self) -> None:
+        try:
+            self._conn = self._connect()
+        except NewsroomError as e:
+            self._closed = True
+            if self._lock is not None:
+                self._lock.close()
+            self._send([(self._ready, e)])
+            return
+        self._send([(self._ready, None)])
+        try:
+            while self._serve_batch():
+                pass
+        finally:
+            self._conn.close()
+            if self._lock is not None:
+                self._lock.close()
+            self._fail_leftovers()
+
+    def _serve_batch(self) -> bool:
+        """Take every job waiting now; run consecutive appends as one transaction."""
+        batch = [self._jobs.get()]
+        while len(batch) < MAX_GROUP:
+            try:
+                batch.append(self._jobs.get_nowait())
+            except queue.Empty:
+                break
+        appends: list[_Append] = []
+        for job in batch:
+            if isinstance(job, _Append):
+                appends.append(job)
+                continue
+            self._send(self._commit(appends))
+            appends = []
+            if job is _STOP:
+                return False
+            assert isinstance(job, _Call)
+            self._send([(job.future, self._run(job))])
+        self._send(self._commit(appends))
+        return True
+
+    def _fail_leftovers(self) -> None:
+        closed = StoreError(f"{self._path}: the event store is closed")
+        leftovers = []
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(job, _Append | _Call):
+                leftovers.append((job.future, closed))
+        self._send(leftovers)
+
+    def _run(self, job: _Call) -> Any:
+        assert self._conn is not None
+        try:
+            return job.fn(self._conn)
+        except NewsroomError as e:
+            return e
+        except sqlite3.Error as e:
+            return translate(self._path, e)
+
+    def _connect(self) -> sqlite3.Connection:
+        path = self._path
+        self._lock_exclusively()
+        fresh = not path.exists() or path.stat().st_size == 0
+        try:
+            if not fresh:
+                check_existing(path)
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(
+                "PRAGMA synchronous=FULL"
+            )  # WAL + FULL: a COMMIT is on disk when it returns
+            if fresh:
+                conn.executescript(f"BEGIN; {SCHEMA} COMMIT;")
+            (self._head,) = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
+        except sqlite3.Error as e:
+            raise translate(path, e) from e
+        except OSError as e:
+            raise StoreError(f"{path}: cannot open the event store: {e}") from e
+        log.info(
+            "event store: SQLite %s at %s (WAL, synchronous=FULL), %s events",
+            sqlite3.sqlite_version, path, f"{self._head:,}",
+        )  # fmt: skip
+        return conn
+
+    def _lock_exclusively(self) -> None:
+        """Hold an OS lock beside the file so a second process cannot open the same log."""
+        lock_path = self._path.with_name(self._path.name + ".lock")
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock = lock_path.open("a")
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            raise StoreError(
+                f"{self._path}: already in use by another newsroom process (lock {lock_path})"
+            ) from e
+        except OSError as e:
+            raise StoreError(f"{self._path}: cannot lock {lock_path}: {e}") from e
+
+    # --- appends (worker thread) ---------------------------------------------------------------
+
+    def _commit(self, jobs: list[_Append]) -> list[tuple[asyncio.Future[Any], Any]]:
+        """Write every append of `jobs` in one transaction; each one fails or succeeds alone."""
+        if not jobs:
+            return []
+        conn = self._conn
+        assert conn is not None
+        head = self._head
+        outcomes: list[Any] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job in jobs:
+                try:
+                    result = self._append_one(conn, job, head)
+                    head = result.last_position if not result.replayed else head
+                    outcomes.append(result)
+                except NewsroomError as e:
+                    outcomes.append(e)
+            conn.execute("COMMIT")
+            self.transactions += 1
+            self._head = head
+        except sqlite3.Error as e:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            failure = translate(self._path, e)
+            outcomes = [failure] * len(jobs)
+        return [(job.future, outcome) for job, outcome in zip(jobs, outcomes, strict=True)]
+
+    def _append_one(self, conn: sqlite3.Connection, job: _Append, head: int) -> AppendResult:
+        if job.key is not None and (earlier := self._find_idempotent(conn, job.key)):
+            fingerprint, result = earlier
+            if fingerprint != job.fingerprint:
+                raise IdempotencyKeyReused(
+                    f"idempotency key {job.key!r} was already used for a different command"
+                )
+            return result
+        row = conn.execute("SELECT version FROM streams WHERE stream = ?", (job.stream,)).fetchone()
+        current = row[0] if row else 0
+        if current != job.expected_version:
+            raise ConcurrencyError(
+                f"{job.stream} is at version {current}, not at the expected version "
+                f"{job.expected_version}; reload it and try again"
+            )
+        now = datetime.now(UTC)
+        recorded_at = now.isoformat()
+        rows, records = [], []
+        for i, (event, (type_name, schema, data)) in enumerate(
+            zip(job.events, job.encoded, strict=True)
+        ):
+            position, version, event_id = head + 1 + i, current + 1 + i, str(uuid4())
+            values = (
+                position,
+                job.stream,
+                version,
+                event_id,
+                type_name,
+                schema,
+                data,
+                job.metadata,
+                recorded_at,
+            )
+            rows.append((*values, checksum(values)))
+            records.append(
+                Recorded(
+                    position, job.stream, version, event_id, event, now, orjson.loads(job.metadata)
+                )
+            )
+        conn.executemany(
+            f"INSERT INTO events ({_COLUMNS}, checksum) VALUES (?,?,?,?,?,?,?,?,?,?)", rows
+        )
+        version, first, last = current + len(rows), head + 1, head + len(rows)
+        conn.execute(
+            "INSERT INTO streams (stream, version, number) VALUES (?, ?, ?) "
+            "ON CONFLICT (stream) DO UPDATE SET version = excluded.version",
+            (job.stream, version, _stream_number(job.stream)),
+        )
+        if job.key is not None:
+            conn.execute(
+                "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?, ?)",
+                (job.key, job.fingerprint, job.stream, version, first, last),
+            )
+        return AppendResult(job.stream, version, first, last, tuple(records))
+
+    @staticmethod
+    def _find_idempotent(conn: sqlite3.Connection, key: str) -> tuple[str, AppendResult] | None:
+        row = conn.execute(
+            "SELECT fingerprint, stream, version, first_position, last_position "
+            "FROM idempotency WHERE key = ?",
+            (key,),
+        ).fetchone()
+        if row is None:
+            return None
+        fingerprint, stream, version, first, last = row
+        return fingerprint, AppendResult(stream, version, first, last, replayed=True)
+
+    # --- reads (worker thread) -----------------------------------------------------------------
+
+    def _decode_rows(self, rows: sqlite3.Cursor, after: int | None = None) -> list[Recorded]:
+        """Turn rows into `Recorded`, verifying each checksum and, for `read_all`, density."""
+        out: list[Recorded] = []
+        expected = after
+        decode = codec.decode
+        for row in rows:
+            *values, stored_checksum = row
+            position = values[0]
+            if stored_checksum != checksum(values):
+                raise StoreCorrupted(
+                    f"{self._path}: the event at position {position} fails its checksum: "
+                    "its stored bytes were altered or damaged"
+                )
+            if expected is not None:
+                expected += 1
+                if position != expected:
+                    raise StoreCorrupted(
+                        f"{self._path}: the event at position {expected} is missing"
+                    )
+            _, stream, version, event_id, type_name, schema, data, metadata, recorded_at = values
+            try:
+                event = decode(type_name, schema, data)
+            except CodecError as e:
+                raise CodecError(f"{self._path}: the event at position {position}: {e}") from e
+            out.append(
+                Recorded(
+                    position, stream, version, event_id, event,
+                    datetime.fromisoformat(recorded_at), orjson.loads(metadata),
+                )
+            )  # fmt: skip
+        return out
+
+
+def translate(path: Path, error: sqlite3.Error) -> StoreError:
+    """Turn a driver error into newsroom's own, so no sqlite3 type leaves this package."""
+    if is_corruption(error):
+        return StoreCorrupted(f"{path}: the database is damaged: {error}")
+    return StoreError(f"{path}: the event store failed: {error}")
+
+
+def is_corruption(error: sqlite3.Error) -> bool:
+    """True for SQLITE_CORRUPT and SQLITE_NOTADB (https://www.sqlite.org/rescode.html)."""
+    return (getattr(error, "sqlite_errorcode", 0) & 0xFF) in (11, 26)
+
+
+def checksum(values: Sequence[Any]) -> int:
+    """CRC-32 over every column of an event row, so a changed byte anywhere is noticed."""
+    *head, data, metadata, recorded_at = values
+    prefix = "\x1f".join(map(str, (*head, recorded_at))).encode()
+    crc = zlib.crc32(prefix)
+    crc = zlib.crc32(data if isinstance(data, bytes) else str(data).encode(), crc)
+    return zlib.crc32(metadata if isinstance(metadata, bytes) else str(metadata).encode(), crc)
+
+
+def _stream_number(stream: str) -> int | None:
+    _, _, suffix = stream.rpartition("-")
+    return int(suffix) if suffix.isdigit() and len(suffix) < 19 else None

@@ -1,0 +1,1 @@
+"""The web layer: one aiohttp application serving GraphQL, health checks and pages."""

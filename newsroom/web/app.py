@@ -1,0 +1,56 @@
+"""The aiohttp application: routes, the error boundary, and the newsroom's life in cleanup_ctx."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from newsroom.app import Newsroom
+from newsroom.config import Settings
+from newsroom.errors import NewsroomError, NotFound, ProjectionFailed, ValidationError, ViewTimeout
+from newsroom.web import graphql, ops, pages
+from newsroom.web.http import NEWSROOM, SETTINGS, json_error
+
+log = logging.getLogger(__name__)
+BODY_MAX = 64 * 1024  # bytes; the largest request body newsroom reads
+
+
+@web.middleware
+async def error_boundary(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map newsroom errors to 4xx/503 once; never let a traceback reach a client."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except (ValidationError, NotFound) as e:
+        return json_error(404 if isinstance(e, NotFound) else 400, str(e))
+    except (ProjectionFailed, ViewTimeout) as e:
+        return json_error(503, str(e), **{"Retry-After": "1"})
+    except NewsroomError as e:
+        log.error("%s %s failed: %s", request.method, request.path, e)
+        return json_error(503, str(e))
+    except Exception:
+        log.exception("%s %s failed unexpectedly", request.method, request.path)
+        return json_error(500, "internal error")
+
+
+def create_app(
+    settings: Settings, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> web.Application:
+    """Build the application; the newsroom starts with it and stops with it."""
+    app = web.Application(client_max_size=BODY_MAX, middlewares=[error_boundary])
+    app[SETTINGS] = settings
+
+    async def run_newsroom(app: web.Application) -> AsyncIterator[None]:
+        app[NEWSROOM] = await Newsroom.start(settings, clock)
+        yield
+        await app[NEWSROOM].stop()
+
+    app.cleanup_ctx.append(run_newsroom)
+    for routes in (graphql, ops, pages):
+        routes.add_routes(app)
+    return app

@@ -1,0 +1,62 @@
+"""Shared HTTP pieces: the typed application keys, JSON replies, and strict JSON request bodies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from newsroom.app import Newsroom
+from newsroom.config import Settings
+
+NEWSROOM = web.AppKey("newsroom", Newsroom)
+SETTINGS = web.AppKey("settings", Settings)
+POSITION_HEADER = "Newsroom-Position"
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """A JSON reply (orjson: fast, and strict about what it serialises)."""
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def positioned_json(data: dict[str, Any], position: int, status: int = 200) -> web.Response:
+    """A JSON reply that states the log position the data reflects (header and extensions)."""
+    data.setdefault("extensions", {})["position"] = position
+    response = json_response(data, status)
+    response.headers[POSITION_HEADER] = str(position)
+    return response
+
+
+def json_error(status: int, message: str, **headers: str) -> web.Response:
+    """A JSON error reply in the GraphQL error shape, so every client can read it."""
+    response = json_response({"errors": [{"message": message}]}, status)
+    response.headers.update(headers)
+    return response
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object; a clear 4xx for every other kind of body."""
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(
+            text=_error_text("send the body as application/json"), content_type="application/json"
+        )
+    raw = await request.read()  # aiohttp answers 413 past client_max_size
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise _bad_request(f"the body is not valid UTF-8 (byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise _bad_request(f"the body is not valid JSON: {e.msg} at line {e.lineno}") from None
+    if not isinstance(body, dict):
+        raise _bad_request("the body must be one JSON object (batched arrays are not accepted)")
+    return body
+
+
+def _bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=_error_text(message), content_type="application/json")
+
+
+def _error_text(message: str) -> str:
+    return json.dumps({"errors": [{"message": message}]})
