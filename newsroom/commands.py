@@ -120,7 +120,9 @@ class CommandHandler:
     async def _next_id(self, refresh: bool) -> int:
         """The next free article id; asks the store when unsure (at first, or after a clash)."""
         if refresh or self._last_id == 0:
-            self._last_id = max(self._last_id, await self._store.max_stream_number(STREAM_PREFIX))
+            # read after the await: other commands may have taken ids meanwhile
+            highest = await self._store.max_stream_number(STREAM_PREFIX)
+            self._last_id = max(self._last_id, highest)
         self._last_id += 1
         return self._last_id
 

@@ -32,6 +32,19 @@ log = logging.getLogger(__name__)
 COUNT_MAX = 50
 MUTATION_VIEW_WAIT = 2.0  # seconds a mutation waits for the views to show its write
 
+
+class _HideExpected(logging.Filter):
+    """Ariadne logs every resolver error; ours are answers to the client, not server faults."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        original = getattr(error, "original_error", error)
+        return not isinstance(original, NewsroomError)
+
+
+_resolver_errors = logging.getLogger("newsroom.web.resolvers")
+_resolver_errors.addFilter(_HideExpected())
+
 query = QueryType()
 mutation = MutationType()
 article = ObjectType("Article")
@@ -123,7 +136,6 @@ def format_graphql_error(error: GraphQLError, debug: bool = False) -> dict[str, 
         if isinstance(original, NewsroomError):
             formatted["extensions"] = {"code": original.code}
         return formatted
-    log.error("unexpected error in a resolver", exc_info=original)
     return {"message": "internal error", "path": error.path, "extensions": {"code": "INTERNAL"}}
 
 
@@ -141,8 +153,11 @@ async def handle_graphql(request: web.Request) -> web.Response:
         context_value={"newsroom": newsroom, "request": request},
         debug=False,
         error_formatter=format_graphql_error,
+        logger=_resolver_errors,
     )
-    status = 200 if success or result.get("data") is not None else 400
+    # GraphQL over HTTP with application/json: 200 once execution ran, even with field errors;
+    # 400 when the document did not parse or validate (https://graphql.github.io/graphql-over-http/)
+    status = 200 if success or "data" in result else 400
     return positioned_json(result, newsroom.position, status=status)
 
 

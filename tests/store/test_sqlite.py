@@ -1,0 +1,198 @@
+"""SQLite adapter specifics: durability settings, group commit, locking, and refusing damage."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from newsroom.errors import StoreCorrupted, StoreError
+from newsroom.store.sqlite import SQLiteEventStore
+from tests.factories import article_created
+
+
+async def test_wal_and_full_sync_are_on(store: SQLiteEventStore) -> None:
+    """The log runs in WAL mode with synchronous=FULL, so an acknowledged COMMIT is on disk."""
+    pragmas = await store._call(
+        lambda c: (
+            c.execute("PRAGMA journal_mode").fetchone()[0],
+            c.execute("PRAGMA synchronous").fetchone()[0],
+        )
+    )
+    assert pragmas == ("wal", 2)
+
+
+async def test_concurrent_appends_share_transactions(store: SQLiteEventStore) -> None:
+    """64 concurrent appends are written in far fewer than 64 transactions (group commit)."""
+    before = store.transactions
+    await asyncio.gather(
+        *[store.append(f"article-{n}", [article_created(n)], 0) for n in range(1, 65)]
+    )
+    assert await store.head() == 64
+    assert store.transactions - before < 8
+
+
+async def test_a_failed_append_does_not_spoil_its_group(store: SQLiteEventStore) -> None:
+    """In one group commit, a conflicting append fails alone and the others are written."""
+    await store.append("article-1", [article_created(1)], 0)
+    results = await asyncio.gather(
+        store.append("article-2", [article_created(2)], 0),
+        store.append("article-1", [article_created(1)], 0),
+        store.append("article-3", [article_created(3)], 0),
+        return_exceptions=True,
+    )
+    assert [type(r).__name__ for r in results] == [
+        "AppendResult",
+        "ConcurrencyError",
+        "AppendResult",
+    ]
+    assert [r.stream for r in await store.read_all(after=0, limit=10)] == [
+        "article-1", "article-2", "article-3",
+    ]  # fmt: skip
+
+
+async def test_a_second_process_cannot_open_the_same_file(tmp_path: Path) -> None:
+    """The file is locked while open, so two writers can never share one WAL."""
+    first = await SQLiteEventStore.open(tmp_path / "db")
+    try:
+        with pytest.raises(StoreError, match="already in use"):
+            await SQLiteEventStore.open(tmp_path / "db")
+    finally:
+        await first.close()
+    second = await SQLiteEventStore.open(tmp_path / "db")
+    await second.close()
+
+
+async def _written_store(path: Path, articles: int = 300) -> None:
+    store = await SQLiteEventStore.open(path)
+    for n in range(1, articles + 1):
+        await store.append(f"article-{n}", [article_created(n, body="x" * 400)], 0)
+    await store.close()
+    assert not Path(f"{path}-wal").exists()
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _zero_header(path: Path) -> None:
+    with path.open("r+b") as f:
+        f.write(b"\0" * 100)
+
+
+def _garbage_page(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    middle = (len(data) // page // 2) * page
+    data[middle : middle + page] = os.urandom(page)
+    path.write_bytes(bytes(data))
+
+
+def _truncate(path: Path) -> None:
+    with path.open("r+b") as f:
+        f.truncate(path.stat().st_size // 2 + 100)
+
+
+def _truncate_at_page(path: Path) -> None:
+    page = int.from_bytes(path.read_bytes()[16:18], "big")
+    with path.open("r+b") as f:
+        f.truncate((path.stat().st_size // page // 2) * page)
+
+
+def _foreign(path: Path) -> None:
+    path.unlink()
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE recipes (name TEXT)")
+    conn.close()
+
+
+def _not_sqlite(path: Path) -> None:
+    path.write_text("just some notes, not a database\n" * 100)
+
+
+DAMAGE: dict[str, Callable[[Path], None]] = {
+    "zeroed header": _zero_header,
+    "garbage page": _garbage_page,
+    "truncated": _truncate,
+    "truncated at a page boundary": _truncate_at_page,
+    "foreign database": _foreign,
+    "not an sqlite file": _not_sqlite,
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+async def test_damaged_files_are_refused_untouched(tmp_path: Path, damage: str) -> None:
+    """Opening or replaying a damaged file raises StoreCorrupted naming it; its bytes stay."""
+    path = tmp_path / "newsroom.db"
+    await _written_store(path)
+    DAMAGE[damage](path)
+    before = _sha(path)
+    with pytest.raises(StoreCorrupted, match=str(path)):
+        store = await SQLiteEventStore.open(path)
+        try:  # some damage only shows when the events are read, as the start-up replay does
+            after = 0
+            while page := await store.read_all(after=after, limit=1000):
+                after = page[-1].position
+        finally:
+            await store.close()
+    assert _sha(path) == before
+
+
+async def test_an_altered_payload_fails_its_checksum(tmp_path: Path) -> None:
+    """Changing one event's stored JSON is caught by its checksum, with its position."""
+    path = tmp_path / "newsroom.db"
+    await _written_store(path, articles=5)
+    with sqlite3.connect(path) as conn:
+        changed = conn.execute(
+            "UPDATE events SET data = replace(data, 'Rates', 'Rabbits') WHERE position = 3"
+        ).rowcount
+    conn.close()
+    assert changed == 1
+    before = _sha(path)
+    store = await SQLiteEventStore.open(path)
+    try:
+        assert len(await store.read_all(after=0, limit=2)) == 2
+        with pytest.raises(StoreCorrupted, match="position 3 fails its checksum"):
+            await store.read_all(after=0, limit=10)
+    finally:
+        await store.close()
+    assert _sha(path) == before
+
+
+async def test_a_missing_event_is_noticed(tmp_path: Path) -> None:
+    """A deleted row leaves a gap in positions, which reading reports instead of skipping."""
+    path = tmp_path / "newsroom.db"
+    await _written_store(path, articles=5)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM events WHERE position = 4")
+    conn.close()
+    store = await SQLiteEventStore.open(path)
+    try:
+        with pytest.raises(StoreCorrupted, match="position 4 is missing"):
+            await store.read_all(after=0, limit=10)
+    finally:
+        await store.close()
+
+
+async def test_reads_never_block_the_event_loop(store: SQLiteEventStore) -> None:
+    """While the store reads a large page, other coroutines keep running."""
+    for n in range(1, 200):
+        await store.append(f"article-{n}", [article_created(n)], 0)
+    ticks = 0
+    loop = asyncio.get_running_loop()
+
+    def tick() -> None:  # a callback that runs whenever the loop is free
+        nonlocal ticks, handle
+        ticks += 1
+        handle = loop.call_soon(tick)
+
+    handle = loop.call_soon(tick)
+    for _ in range(20):
+        await store.read_all(after=0, limit=1000)
+    handle.cancel()
+    assert ticks > 20

@@ -1,0 +1,84 @@
+"""The dependency rule of DESIGN.md, checked on the source: imports flow one way only.
+
+web -> app -> {commands, projections, bus, store} -> articles -> events. `events` and `errors`
+import nothing from newsroom; projections see only events and the store's envelope; store
+adapters never import projections, bus or web; only the composition root names an adapter.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "newsroom"
+
+# module (or package) -> the newsroom modules it may import
+ALLOWED: dict[str, set[str]] = {
+    "errors": set(),
+    "events": {"errors"},
+    "validation": {"errors"},
+    "articles": {"errors", "events", "validation"},
+    "store": {"errors", "events", "store"},
+    "bus": {"store"},
+    "projections": {"errors", "events", "store", "projections"},
+    "commands": {"articles", "bus", "errors", "events", "store"},
+    "config": {"errors"},
+    "demo": {"articles", "commands"},
+    "app": {"bus", "commands", "config", "demo", "errors", "projections", "store"},
+    "web": {"app", "articles", "config", "errors", "projections", "web"},
+    "__main__": {"config", "errors", "web"},
+    "__init__": set(),
+}
+ADAPTERS = {"store.sqlite", "store.sqlite_file"}
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found |= {n.removeprefix("newsroom.") for n in names if n.startswith("newsroom.")}
+    return found
+
+
+def _adapter(imported: str) -> bool:
+    return any(imported == a or imported.startswith(f"{a}.") for a in ADAPTERS)
+
+
+def _layer(module: str) -> str:
+    return module.split(".")[0]
+
+
+MODULES = sorted(
+    str(p.relative_to(PACKAGE).with_suffix("")).replace("/", ".") for p in PACKAGE.rglob("*.py")
+)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_imports_follow_the_dependency_rule(module: str) -> None:
+    """Every newsroom import points down the layers of DESIGN.md, never up or sideways."""
+    path = PACKAGE / (module.replace(".", "/") + ".py")
+    layer = _layer(module)
+    allowed = ALLOWED[layer]
+    for imported in _imports(path):
+        target = _layer(imported)
+        if _adapter(imported):
+            ok = layer in ("app", "store")  # only the composition root names an adapter
+        else:
+            ok = target in allowed or target == layer
+        assert ok, f"newsroom.{module} imports newsroom.{imported}, against the dependency rule"
+
+
+def test_the_rule_catches_a_violation(tmp_path: Path) -> None:
+    """The checker itself notices an upward import (so the test above can fail)."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("from newsroom.web.app import create_app\nimport newsroom.projections.base\n")
+    assert _imports(bad) >= {"web.app", "projections.base"}
+    assert "web" not in ALLOWED["projections"] and "web" not in ALLOWED["events"]
+    assert _adapter("store.sqlite.SQLiteEventStore") and not _adapter("store.base")

@@ -1,0 +1,89 @@
+"""The broker: every subscriber sees every event once, in order, and never slows the writer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from newsroom.bus import Bus
+from newsroom.store import Recorded
+from newsroom.store.sqlite import SQLiteEventStore
+from tests.factories import article_created
+
+
+async def _append(store: SQLiteEventStore, bus: Bus, n: int) -> None:
+    result = await store.append(f"article-{n}", [article_created(n)], 0)
+    bus.publish(result.records)
+
+
+async def _collect_until(bus: Bus, after: int, head: int) -> list[int]:
+    positions: list[int] = []
+    async for batch in bus.subscribe(after=after):
+        positions.extend(r.position for r in batch)
+        if positions[-1] >= head:
+            return positions
+    raise AssertionError("subscription ended")
+
+
+async def test_backlog_then_live_exactly_once(store: SQLiteEventStore, bus: Bus) -> None:
+    """A subscriber starting mid-log gets the backlog after its position, then live events."""
+    for n in range(1, 11):
+        await _append(store, bus, n)
+    collector = asyncio.create_task(_collect_until(bus, after=4, head=20))
+    for n in range(11, 21):
+        await _append(store, bus, n)
+    assert await collector == list(range(5, 21))
+
+
+async def test_slow_subscriber_never_delays_appenders_and_misses_nothing(
+    store: SQLiteEventStore,
+) -> None:
+    """With a queue of 8 and a stalled subscriber, 5,000 appends finish; it then catches up."""
+    bus = Bus(store, queue_size=8)
+    gate = asyncio.Event()
+    seen: list[int] = []
+    reached_head = asyncio.Event()
+
+    async def slow_subscriber() -> None:
+        async for batch in bus.subscribe(after=0):
+            seen.extend(r.position for r in batch)
+            if not gate.is_set():
+                await gate.wait()  # stalls while the writers run
+            if seen[-1] >= 5000:
+                reached_head.set()
+                return
+
+    task = asyncio.create_task(slow_subscriber())
+    await _append(store, bus, 1)  # the subscriber takes this one, then stalls
+    await asyncio.gather(*[_append(store, bus, n) for n in range(2, 5001)])
+    assert len(seen) <= 1, "the subscriber was stalled the whole time"
+    gate.set()
+    await asyncio.wait_for(reached_head.wait(), timeout=30)
+    await task
+    assert seen == list(range(1, 5001))
+
+
+async def test_a_gap_in_live_events_is_filled_from_the_store(
+    store: SQLiteEventStore, bus: Bus
+) -> None:
+    """If a live batch skips a position, the subscriber reads the missing events from the store."""
+    collector = asyncio.create_task(_collect_until(bus, after=0, head=3))
+    await _append(store, bus, 1)
+    unpublished = await store.append("article-2", [article_created(2)], 0)  # never published
+    await _append(store, bus, 3)
+    assert unpublished.last_position == 2
+    assert await collector == [1, 2, 3]
+
+
+async def test_many_subscribers_each_get_everything(store: SQLiteEventStore, bus: Bus) -> None:
+    """Fan-out: three subscribers each see all events in position order."""
+    collectors = [asyncio.create_task(_collect_until(bus, after=0, head=50)) for _ in range(3)]
+    await asyncio.gather(*[_append(store, bus, n) for n in range(1, 51)])
+    for collector in collectors:
+        assert await collector == list(range(1, 51))
+
+
+def test_publish_with_no_subscribers_is_harmless(bus: Bus) -> None:
+    """Publishing to nobody does nothing and never blocks."""
+    empty: Sequence[Recorded] = ()
+    bus.publish(empty)

@@ -1,0 +1,51 @@
+"""Web fixtures: the real aiohttp application on a temporary store, through aiohttp's test client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from newsroom.app import Newsroom
+from newsroom.config import Settings
+from newsroom.web.app import create_app
+from newsroom.web.http import NEWSROOM
+from tests.factories import FakeClock
+
+Query = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> web.Application:
+    return create_app(Settings(store=f"sqlite:///{tmp_path}/newsroom.db"), clock=FakeClock())
+
+
+@pytest.fixture
+async def client(app: web.Application) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+@pytest.fixture
+def newsroom(client: TestClient[web.Request, web.Application], app: web.Application) -> Newsroom:
+    return app[NEWSROOM]
+
+
+@pytest.fixture
+def gql(client: TestClient[web.Request, web.Application]) -> Query:
+    """POST a GraphQL document; return the parsed JSON reply (asserting a JSON content type)."""
+
+    async def run(
+        query: str, variables: dict[str, Any] | None = None, status: int = 200
+    ) -> dict[str, Any]:
+        response = await client.post("/graphql", json={"query": query, "variables": variables})
+        assert response.content_type == "application/json"
+        body: dict[str, Any] = await response.json()
+        assert response.status == status, body
+        return body
+
+    return run

@@ -1,0 +1,50 @@
+"""Health, readiness and the home page, through the real application."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from lxml import html
+
+Client = TestClient[web.Request, web.Application]
+
+
+async def test_healthz_reports_each_projection(client: Client) -> None:
+    """/healthz is 200 with the log head and each projection's position."""
+    response = await client.get("/healthz")
+    report = await response.json()
+    assert response.status == 200
+    assert report == {
+        "status": "ok",
+        "head": 7,
+        "projections": {"articles": {"position": 7, "status": "running"}},
+    }
+
+
+async def test_healthz_can_fingerprint_the_views(client: Client) -> None:
+    """/healthz?fingerprint gives a digest per projection, to compare with a fresh replay."""
+    report = await (await client.get("/healthz?fingerprint=1")).json()
+    assert len(report["projections"]["articles"]["fingerprint"]) == 64
+
+
+async def test_readyz_once_caught_up(client: Client) -> None:
+    """/readyz is 200 once every projection reached the head seen at start."""
+    response = await client.get("/readyz")
+    assert response.status == 200
+    assert (await response.json())["status"] == "ready"
+
+
+async def test_home_lists_the_latest_articles(client: Client) -> None:
+    """/ is an HTML page naming the published demo articles, newest first, and no draft."""
+    response = await client.get("/")
+    assert response.content_type == "text/html"
+    page = html.fromstring(await response.text())
+    items = [li.text_content() for li in page.iter("li")]
+    assert [item.split(" — ")[0] for item in items] == [
+        f"My article title {n}" for n in (5, 3, 2, 1)
+    ]
+
+
+async def test_unknown_routes_are_404(client: Client) -> None:
+    """A path nobody serves is a 404, not a 500."""
+    assert (await client.get("/nothing/here")).status == 404
