@@ -31,7 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "__main__": {"config", "errors", "web"},
     "__init__": set(),
 }
-ADAPTERS = {"store.sqlite", "store.sqlite_file"}
+ADAPTERS = {"store.sqlite", "store.sqlite_file", "store.sqlite_rows"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -19,7 +19,8 @@ from newsroom.errors import (
     InvalidTransition,
     NotFound,
 )
-from newsroom.store.sqlite import _COLUMNS, SQLiteEventStore, checksum
+from newsroom.store.sqlite import SQLiteEventStore
+from newsroom.store.sqlite_rows import COLUMNS, checksum
 from tests.factories import FakeClock, article_created, create_article, create_draft
 
 
@@ -147,7 +148,7 @@ async def test_a_stream_with_unknown_events_is_not_changed(
     await store.append("article-1", [article_created(1)], 0)
 
     def rename_type(conn: sqlite3.Connection) -> None:  # as a newer newsroom might have written
-        columns = f"{_COLUMNS}, checksum"
+        columns = f"{COLUMNS}, checksum"
         *values, _ = conn.execute(f"SELECT {columns} FROM events WHERE position = 1").fetchone()
         values[4] = "ArticleSyndicated"
         conn.execute(

@@ -16,7 +16,6 @@ import logging
 import queue
 import sqlite3
 import threading
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,21 +26,19 @@ from uuid import uuid4
 import orjson
 
 from newsroom.errors import (
-    CodecError,
     ConcurrencyError,
     IdempotencyKeyReused,
     NewsroomError,
-    StoreCorrupted,
     StoreError,
 )
 from newsroom.events import Event, codec
 from newsroom.store.base import AppendResult, Recorded
 from newsroom.store.sqlite_file import SCHEMA, check_existing
+from newsroom.store.sqlite_rows import COLUMNS, checksum, decode_rows, stream_number, translate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_GROUP = 1_000  # appends per transaction; bounds the time one commit holds the thread
-_COLUMNS = "position, stream, version, event_id, type, schema_version, data, metadata, recorded_at"
 
 
 @dataclass(slots=True)
@@ -125,15 +122,13 @@ class SQLiteEventStore:
         return result
 
     async def read_stream(self, stream: str) -> list[Recorded]:
-        sql = f"SELECT {_COLUMNS}, checksum FROM events WHERE stream = ? ORDER BY version"
-        return await self._call(lambda c: self._decode_rows(c.execute(sql, (stream,))))
+        sql = f"SELECT {COLUMNS}, checksum FROM events WHERE stream = ? ORDER BY version"
+        return await self._call(lambda c: decode_rows(self._path, c.execute(sql, (stream,))))
 
     async def read_all(self, after: int, limit: int) -> list[Recorded]:
-        sql = (
-            f"SELECT {_COLUMNS}, checksum FROM events WHERE position > ? ORDER BY position LIMIT ?"
-        )
+        sql = f"SELECT {COLUMNS}, checksum FROM events WHERE position > ? ORDER BY position LIMIT ?"
         return await self._call(
-            lambda c: self._decode_rows(c.execute(sql, (after, limit)), after=after)
+            lambda c: decode_rows(self._path, c.execute(sql, (after, limit)), after=after)
         )
 
     async def head(self) -> int:
@@ -355,13 +350,13 @@ class SQLiteEventStore:
                 )
             )
         conn.executemany(
-            f"INSERT INTO events ({_COLUMNS}, checksum) VALUES (?,?,?,?,?,?,?,?,?,?)", rows
+            f"INSERT INTO events ({COLUMNS}, checksum) VALUES (?,?,?,?,?,?,?,?,?,?)", rows
         )
         version, first, last = current + len(rows), head + 1, head + len(rows)
         conn.execute(
             "INSERT INTO streams (stream, version, number) VALUES (?, ?, ?) "
             "ON CONFLICT (stream) DO UPDATE SET version = excluded.version",
-            (job.stream, version, _stream_number(job.stream)),
+            (job.stream, version, stream_number(job.stream)),
         )
         if job.key is not None:
             conn.execute(
@@ -381,63 +376,3 @@ class SQLiteEventStore:
             return None
         fingerprint, stream, version, first, last = row
         return fingerprint, AppendResult(stream, version, first, last, replayed=True)
-
-    # --- reads (worker thread) -----------------------------------------------------------------
-
-    def _decode_rows(self, rows: sqlite3.Cursor, after: int | None = None) -> list[Recorded]:
-        """Turn rows into `Recorded`, verifying each checksum and, for `read_all`, density."""
-        out: list[Recorded] = []
-        expected = after
-        decode = codec.decode
-        for row in rows:
-            *values, stored_checksum = row
-            position = values[0]
-            if stored_checksum != checksum(values):
-                raise StoreCorrupted(
-                    f"{self._path}: the event at position {position} fails its checksum: "
-                    "its stored bytes were altered or damaged"
-                )
-            if expected is not None:
-                expected += 1
-                if position != expected:
-                    raise StoreCorrupted(
-                        f"{self._path}: the event at position {expected} is missing"
-                    )
-            _, stream, version, event_id, type_name, schema, data, metadata, recorded_at = values
-            try:
-                event = decode(type_name, schema, data)
-            except CodecError as e:
-                raise CodecError(f"{self._path}: the event at position {position}: {e}") from e
-            out.append(
-                Recorded(
-                    position, stream, version, event_id, event,
-                    datetime.fromisoformat(recorded_at), orjson.loads(metadata),
-                )
-            )  # fmt: skip
-        return out
-
-
-def translate(path: Path, error: sqlite3.Error) -> StoreError:
-    """Turn a driver error into newsroom's own, so no sqlite3 type leaves this package."""
-    if is_corruption(error):
-        return StoreCorrupted(f"{path}: the database is damaged: {error}")
-    return StoreError(f"{path}: the event store failed: {error}")
-
-
-def is_corruption(error: sqlite3.Error) -> bool:
-    """True for SQLITE_CORRUPT and SQLITE_NOTADB (https://www.sqlite.org/rescode.html)."""
-    return (getattr(error, "sqlite_errorcode", 0) & 0xFF) in (11, 26)
-
-
-def checksum(values: Sequence[Any]) -> int:
-    """CRC-32 over every column of an event row, so a changed byte anywhere is noticed."""
-    *head, data, metadata, recorded_at = values
-    prefix = "\x1f".join(map(str, (*head, recorded_at))).encode()
-    crc = zlib.crc32(prefix)
-    crc = zlib.crc32(data if isinstance(data, bytes) else str(data).encode(), crc)
-    return zlib.crc32(metadata if isinstance(metadata, bytes) else str(metadata).encode(), crc)
-
-
-def _stream_number(stream: str) -> int | None:
-    _, _, suffix = stream.rpartition("-")
-    return int(suffix) if suffix.isdigit() and len(suffix) < 19 else None
