@@ -97,10 +97,10 @@ class Newsroom:
         await asyncio.wait({reached, task}, return_when=asyncio.FIRST_COMPLETED)
         if not reached.done():
             reached.cancel()
-        elif isinstance(reached.exception(), ProjectionFailed):
-            return  # it stopped alone; health reports it
+        elif isinstance(reached.exception(), ProjectionFailed) and not task.done():
+            return  # its apply raised: it stopped alone; health reports it
         if task.done():
-            task.result()  # raises the StoreError that stopped it, if any
+            task.result()  # raises the StoreError that stopped it (a failed apply just returns)
 
     def _log_progress(self, head: int, started: float) -> None:
         done = min(p.position for p in self.projectors.values())

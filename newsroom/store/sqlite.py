@@ -245,7 +245,8 @@ class SQLiteEventStore:
     def _connect(self) -> sqlite3.Connection:
         path = self._path
         self._lock_exclusively()
-        fresh = not path.exists() or path.stat().st_size == 0
+        wal = path.with_name(path.name + "-wal")
+        fresh = not path.exists() or (path.stat().st_size == 0 and not wal.exists())
         try:
             if not fresh:
                 check_existing(path)

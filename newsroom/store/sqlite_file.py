@@ -78,12 +78,6 @@ def _check_header(path: Path) -> None:
     page_size = 65536 if page_size == 1 else page_size
     if page_size < 512 or page_size & (page_size - 1):
         raise StoreCorrupted(f"{path}: the file header is damaged (page size {page_size})")
-    app_id = int.from_bytes(header[68:72], "big")
-    if app_id != APPLICATION_ID:
-        raise StoreCorrupted(
-            f"{path}: an SQLite database of another program (application_id {app_id:#x}), "
-            "not a newsroom event log; point --store at a newsroom file or a new path"
-        )
     pages = int.from_bytes(header[28:32], "big")
     header_size_valid = header[24:28] == header[92:96]
     if size % page_size or (header_size_valid and size < pages * page_size):
@@ -94,6 +88,14 @@ def _check_header(path: Path) -> None:
 
 
 def _check_contents(path: Path, conn: sqlite3.Connection) -> None:
+    # Asked through SQLite, not read from the raw header: until the first checkpoint the main
+    # file's header predates the schema, which is still in the -wal file.
+    (app_id,) = conn.execute("PRAGMA application_id").fetchone()
+    if app_id != APPLICATION_ID:
+        raise StoreCorrupted(
+            f"{path}: an SQLite database of another program (application_id {app_id:#x}), "
+            "not a newsroom event log; point --store at a newsroom file or a new path"
+        )
     problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
     if problems != ["ok"]:
         raise StoreCorrupted(f"{path}: the database is damaged: {'; '.join(problems)}")

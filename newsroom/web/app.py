@@ -24,6 +24,8 @@ async def error_boundary(request: web.Request, handler: Handler) -> web.StreamRe
     """Map newsroom errors to 4xx/503 once; never let a traceback reach a client."""
     try:
         return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        return json_error(413, f"the request body is larger than the {BODY_MAX // 1024} KiB limit")
     except web.HTTPException:
         raise
     except (ValidationError, NotFound) as e:

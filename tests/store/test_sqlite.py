@@ -196,3 +196,19 @@ async def test_reads_never_block_the_event_loop(store: SQLiteEventStore) -> None
         await store.read_all(after=0, limit=1000)
     handle.cancel()
     assert ticks > 20
+
+
+async def test_a_log_killed_before_its_first_checkpoint_opens(tmp_path: Path) -> None:
+    """A crash while everything is still in the -wal file (even the schema) loses nothing."""
+    live = tmp_path / "live.db"
+    store = await SQLiteEventStore.open(live)
+    await store.append("article-1", [article_created(1)], 0)
+    crashed = tmp_path / "crashed.db"
+    for suffix in ("", "-wal"):  # what `kill -9` leaves on disk: the file and its WAL
+        Path(f"{crashed}{suffix}").write_bytes(Path(f"{live}{suffix}").read_bytes())
+    await store.close()
+    reopened = await SQLiteEventStore.open(crashed)
+    try:
+        assert [r.type for r in await reopened.read_all(after=0, limit=10)] == ["ArticleCreated"]
+    finally:
+        await reopened.close()

@@ -1,0 +1,138 @@
+"""Bad input over HTTP gets a 4xx or a FAILED payload naming the problem; never a 500 or a write."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+CREATE = """
+mutation Create($article: ArticleCreatedInput!) {
+  createArticle(article: $article) { id name error status code position version }
+}
+"""
+GOOD_ARTICLE = {
+    "title": "A perfectly good title",
+    "body": "A perfectly good body.",
+    "category": "world-news",
+    "author_id": "7",
+    "author_name": "Good Author",
+}
+GRAPHQL_JSON = json.dumps({"query": "{ articles { id } }"}).encode()
+
+# (name, body bytes, content type): requests that are broken before GraphQL sees them.
+BROKEN_REQUESTS = [
+    ("invalid JSON", b'{"query": "{ articles { id } }"', "application/json"),
+    ("wrong content type", GRAPHQL_JSON, "text/plain"),
+    ("form content type", b"query=%7B+articles+%7B+id+%7D+%7D",
+     "application/x-www-form-urlencoded"),
+    ("JSON array (batch)", b"[" + GRAPHQL_JSON + b"]", "application/json"),
+    ("JSON string", b'"{ articles { id } }"', "application/json"),
+    ("not UTF-8", b'{"query": "\xff\xfe"}', "application/json"),
+    ("empty body", b"", "application/json"),
+    ("query not a string", b'{"query": 42}', "application/json"),
+    ("variables not an object", b'{"query": "{ articles { id } }", "variables": [1]}',
+     "application/json"),
+    ("GraphQL syntax error", b'{"query": "{ articles { id "}', "application/json"),
+    ("unknown field", b'{"query": "{ articles { id salary } }"}', "application/json"),
+    ("body over the size cap", b'{"query": "' + b" " * (65 * 1024) + b'{ articles { id } }"}',
+     "application/json"),
+]  # fmt: skip
+
+# (field the error must name, overrides of a good article): commands the domain must refuse.
+BAD_ARTICLES = [
+    ("title", {"title": "   "}),
+    ("title", {"title": ""}),
+    ("category", {"category": "Not A Slug"}),
+    ("author_id", {"author_id": "abc"}),
+    ("author_id", {"author_id": "-3"}),
+    ("title", {"title": "bell \u0001 in the title"}),
+    ("body", {"body": "nul \u0000 in the body"}),
+    ("author_name", {"author_name": " "}),
+]
+
+
+@pytest.fixture(scope="module")
+def server(module_launch: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One server, with the demo articles, shared by every case of this module."""
+    store: Path = tmp_path_factory.mktemp("bad-input") / "db.sqlite"
+    running = module_launch(store)
+    yield running
+    assert running.terminate() == 0, running.stderr()
+
+
+def error_messages(body: bytes) -> list[str]:
+    """The `errors[].message` strings of a JSON error reply."""
+    reply = json.loads(body)
+    assert isinstance(reply, dict), reply
+    messages = [e["message"] for e in reply.get("errors", [])]
+    assert messages and all(isinstance(m, str) and m for m in messages), reply
+    return messages
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [pytest.param(body, ctype, id=name) for name, body, ctype in BROKEN_REQUESTS],
+)
+def test_broken_request_gets_a_4xx_and_writes_nothing(
+    server: Any, body: bytes, content_type: str
+) -> None:
+    """A malformed POST /graphql gets a 4xx error without a traceback, and the log is unchanged."""
+    head = server.head()
+    status, reply = server.request("POST", "/graphql", body, content_type)
+    assert 400 <= status < 500, (status, reply)
+    assert b"Traceback" not in reply
+    if status != 413:  # aiohttp itself refuses an oversized body, in plain text
+        error_messages(reply)
+    assert server.head() == head
+
+
+@pytest.mark.parametrize(
+    ("field", "overrides"),
+    [pytest.param(field, o, id=f"{field}={next(iter(o.values()))!r}") for field, o in BAD_ARTICLES],
+)
+def test_invalid_article_fails_naming_the_field_and_writes_nothing(
+    server: Any, field: str, overrides: dict[str, str]
+) -> None:
+    """createArticle with a bad field fails (FAILED or 4xx) naming the field; nothing is written."""
+    head = server.head()
+    payload = json.dumps({"query": CREATE, "variables": {"article": GOOD_ARTICLE | overrides}})
+    status, body = server.request("POST", "/graphql", payload.encode(), "application/json")
+    assert status != 500 and status < 600, (status, body)
+    if status == 200:
+        reply = json.loads(body)
+        assert "errors" not in reply, reply
+        outcome = reply["data"]["createArticle"]
+        assert outcome["status"] == "FAILED", outcome
+        assert outcome["id"] is None and outcome["position"] is None, outcome
+        assert field in outcome["error"], outcome
+        assert outcome["code"] == "VALIDATION_FAILED", outcome
+    else:
+        assert 400 <= status < 500, (status, body)
+        assert any(field in m for m in error_messages(body)), body
+    assert server.head() == head
+
+
+def test_good_article_still_succeeds_after_bad_input(server: Any) -> None:
+    """After all the bad input the server still accepts a valid article, appending one event."""
+    head = server.head()
+    reply = server.graphql(CREATE, {"article": GOOD_ARTICLE})
+    outcome = reply["data"]["createArticle"]
+    assert outcome["status"] == "SUCCEEDED", outcome
+    assert outcome["position"] == head + 1
+    assert server.head() == head + 1
+
+
+def test_article_query_with_a_bad_id_is_an_error_not_a_500(server: Any) -> None:
+    """article(id: "abc") answers a GraphQL error that names the id, not an internal error."""
+    payload = json.dumps({"query": '{ article(id: "abc") { id } }'}).encode()
+    status, body = server.request("POST", "/graphql", payload, "application/json")
+    assert status < 500, (status, body)
+    messages = error_messages(body)
+    assert any("id" in m for m in messages), messages
+    assert "internal error" not in messages
