@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import astuple, dataclass, replace
 from datetime import UTC, datetime
 
+from newsroom import validation
 from newsroom.articles import Command, CreateDraft, decide, fold
 from newsroom.bus import Bus
 from newsroom.errors import AlreadyExists, CodecError, ConcurrencyError, IdempotencyKeyReused
@@ -20,6 +21,7 @@ from newsroom.events import Event, UnknownEvent
 from newsroom.store import AppendResult, EventStore
 
 STREAM_PREFIX = "article-"
+IDEMPOTENCY_KEY_MAX = 200  # characters
 MAX_ATTEMPTS = 5  # tries when the caller gave no expected version and writers keep colliding
 
 
@@ -63,6 +65,7 @@ class CommandHandler:
         """Decide and durably record `command`; raise a `NewsroomError` saying why not."""
         fingerprint = _fingerprint(command, expected_version)
         if idempotency_key is not None:
+            validation.text("idempotency_key", idempotency_key, limit=IDEMPOTENCY_KEY_MAX)
             earlier = await self._store.find_idempotent(idempotency_key)
             if earlier is not None:
                 return _replayed(idempotency_key, fingerprint, *earlier)

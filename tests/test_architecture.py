@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "store": {"errors", "events", "store"},
     "bus": {"store"},
     "projections": {"errors", "events", "store", "projections"},
-    "commands": {"articles", "bus", "errors", "events", "store"},
+    "commands": {"articles", "bus", "errors", "events", "store", "validation"},
     "config": {"errors"},
     "demo": {"articles", "commands"},
     "app": {"bus", "commands", "config", "demo", "errors", "projections", "store"},

@@ -18,6 +18,7 @@ from newsroom.errors import (
     IdempotencyKeyReused,
     InvalidTransition,
     NotFound,
+    ValidationError,
 )
 from newsroom.store.sqlite import SQLiteEventStore
 from newsroom.store.sqlite_rows import COLUMNS, checksum
@@ -109,6 +110,13 @@ async def test_idempotency_key_with_another_command_is_refused(handler: CommandH
     await handler.handle(create_article(), idempotency_key="k-1")
     with pytest.raises(IdempotencyKeyReused, match="k-1"):
         await handler.handle(create_article(title="Other"), idempotency_key="k-1")
+
+
+@pytest.mark.parametrize("key", ["", "   ", "k" * 201, "line\nbreak"])
+async def test_bad_idempotency_keys_are_refused(handler: CommandHandler, key: str) -> None:
+    """Blank, over-long or multi-line keys are a validation error naming the key."""
+    with pytest.raises(ValidationError, match="idempotency_key"):
+        await handler.handle(create_article(), idempotency_key=key)
 
 
 async def test_idempotency_survives_a_restart(tmp_path: Path) -> None:
