@@ -170,7 +170,8 @@ class Codec:
         known = self._types.get(type_name)
         if known is None:
             return UnknownEvent(type_name, data)
-        data = self._upcast(type_name, schema_version, known.cls.schema_version, data)
+        if schema_version != known.cls.schema_version:
+            data = self._upcast(type_name, schema_version, known.cls.schema_version, data)
         try:
             for name in known.datetime_fields:
                 if name in data:

@@ -2,6 +2,8 @@
 
 Lists are ordered by the time an article entered its status (created for drafts, published for
 published articles, retracted for retractions), newest first, ties broken by the higher id.
+Internally each article is a small mutable row, changed in place by `apply` (cheap during a
+replay of millions of events); queries hand out frozen `ArticleView`s, built once per change.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from newsroom.store import Recorded
 
 Status = Literal["DRAFT", "PUBLISHED", "RETRACTED"]
 _Key = tuple[float, int]  # (time it entered its status, id): sorts oldest first
+_EDITABLE = ("title", "body", "category", "author_id", "author_name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +49,41 @@ class ArticleView:
     position: int
     """The log position of the last event that changed this article."""
 
-    @property
-    def entered_status_at(self) -> datetime:
-        """When the article entered its current status; lists sort by this."""
+
+class _Row:
+    """The mutable, internal form of one article; `view()` freezes it for callers."""
+
+    __slots__ = (*ArticleView.__dataclass_fields__, "_view")
+
+    def __init__(self, event: ArticleCreated | ArticleDraftCreated, recorded: Recorded) -> None:
+        published = isinstance(event, ArticleCreated)
+        self.id, self.title, self.body = event.article_id, event.title, event.body
+        self.category, self.author_id = event.category, event.author_id
+        self.author_name = event.author_name
+        self.status: Status = "PUBLISHED" if published else "DRAFT"
+        self.created = self.modified = event.created_at
+        self.published_at = event.created_at if published else None
+        self.retracted_at: datetime | None = None
+        self.retraction_reason: str | None = None
+        self.version, self.position = recorded.version, recorded.position
+        self._view: ArticleView | None = None
+
+    def key(self) -> _Key:
+        """Where the row sorts in its status lists."""
         if self.status == "PUBLISHED" and self.published_at is not None:
-            return self.published_at
+            return (self.published_at.timestamp(), self.id)
         if self.status == "RETRACTED" and self.retracted_at is not None:
-            return self.retracted_at
-        return self.created
+            return (self.retracted_at.timestamp(), self.id)
+        return (self.created.timestamp(), self.id)
+
+    def touched(self, recorded: Recorded, at: datetime) -> None:
+        self.version, self.position, self.modified = recorded.version, recorded.position, at
+        self._view = None
+
+    def view(self) -> ArticleView:
+        if self._view is None:
+            self._view = ArticleView(*(getattr(self, name) for name in ArticleView.__slots__))
+        return self._view
 
 
 class ArticlesProjection:
@@ -62,21 +92,22 @@ class ArticlesProjection:
     name = "articles"
 
     def __init__(self) -> None:
-        self._by_id: dict[int, ArticleView] = {}
+        self._rows: dict[int, _Row] = {}
         self._lists: dict[tuple[str | None, Status], list[_Key]] = {}
 
     # --- queries -----------------------------------------------------------------------------
 
     def get(self, article_id: int) -> ArticleView | None:
         """The article with `article_id`, in any status, or None."""
-        return self._by_id.get(article_id)
+        row = self._rows.get(article_id)
+        return row.view() if row else None
 
     def latest(
         self, status: Status, category: str | None = None, count: int = 10
     ) -> list[ArticleView]:
         """The `count` newest articles in `status` (and `category`, if given), newest first."""
         keys = self._lists.get((category, status), [])
-        return [self._by_id[article_id] for _, article_id in reversed(keys[-count:])]
+        return [self._rows[article_id].view() for _, article_id in reversed(keys[-count:])]
 
     def count(self, status: Status, category: str | None = None) -> int:
         """How many articles are in `status` (and `category`, if given)."""
@@ -88,8 +119,8 @@ class ArticlesProjection:
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
-        for article_id in sorted(self._by_id):
-            digest.update(repr(self._by_id[article_id]).encode())
+        for article_id in sorted(self._rows):
+            digest.update(repr(self._rows[article_id].view()).encode())
         for list_key in sorted(self._lists, key=repr):
             digest.update(repr((list_key, self._lists[list_key])).encode())
         return digest.hexdigest()
@@ -99,75 +130,47 @@ class ArticlesProjection:
     def apply(self, recorded: Recorded) -> None:
         match recorded.event:
             case ArticleDraftCreated() | ArticleCreated() as e:
-                published = isinstance(e, ArticleCreated)
-                self._put(
-                    ArticleView(
-                        e.article_id, e.title, e.body, e.category, e.author_id, e.author_name,
-                        "PUBLISHED" if published else "DRAFT", recorded.version,
-                        e.created_at, e.created_at, e.created_at if published else None,
-                        None, None, recorded.position,
-                    )
-                )  # fmt: skip
+                row = self._rows[e.article_id] = _Row(e, recorded)
+                self._index(row)
             case ArticleDraftUpdated() | ArticleUpdated() as e:
-                old = self._by_id[e.article_id]
-                self._replace(
-                    old,
-                    ArticleView(
-                        old.id, e.title or old.title, e.body or old.body,
-                        e.category or old.category, e.author_id or old.author_id,
-                        e.author_name or old.author_name, old.status, recorded.version,
-                        old.created, e.updated_at, old.published_at, None, None, recorded.position,
-                    ),
-                )  # fmt: skip
+                row = self._rows[e.article_id]
+                moves = e.category is not None and e.category != row.category
+                if moves:
+                    self._unindex(row)
+                for name in _EDITABLE:
+                    if (value := getattr(e, name)) is not None:
+                        setattr(row, name, value)
+                if moves:
+                    self._index(row)
+                row.touched(recorded, e.updated_at)
             case ArticlePublished(article_id=article_id, published_at=at):
-                old = self._by_id[article_id]
-                self._replace(old, _moved(old, recorded, "PUBLISHED", published_at=at))
+                row = self._rows[article_id]
+                self._unindex(row)
+                row.status, row.published_at = "PUBLISHED", at
+                self._index(row)
+                row.touched(recorded, at)
             case ArticleRetracted(article_id=article_id, retracted_at=at, reason=reason):
-                old = self._by_id[article_id]
-                self._replace(
-                    old, _moved(old, recorded, "RETRACTED", retracted_at=at, reason=reason)
-                )
+                row = self._rows[article_id]
+                self._unindex(row)
+                row.status, row.retracted_at, row.retraction_reason = "RETRACTED", at, reason
+                self._index(row)
+                row.touched(recorded, at)
             case _:
                 pass  # an event this read model does not use
 
-    def _put(self, view: ArticleView) -> None:
-        self._by_id[view.id] = view
-        key = (view.entered_status_at.timestamp(), view.id)
-        for list_key in ((view.category, view.status), (None, view.status)):
+    def _index(self, row: _Row) -> None:
+        key = row.key()
+        for list_key in ((row.category, row.status), (None, row.status)):
             keys = self._lists.setdefault(list_key, [])
             if not keys or keys[-1] < key:
                 keys.append(key)  # the usual case: the newest goes last
             else:
                 insort(keys, key)
 
-    def _replace(self, old: ArticleView, new: ArticleView) -> None:
-        if (old.category, old.status, old.entered_status_at) == (
-            new.category, new.status, new.entered_status_at,
-        ):  # fmt: skip
-            self._by_id[new.id] = new
-            return
-        key = (old.entered_status_at.timestamp(), old.id)
-        for list_key in ((old.category, old.status), (None, old.status)):
+    def _unindex(self, row: _Row) -> None:
+        key = row.key()
+        for list_key in ((row.category, row.status), (None, row.status)):
             keys = self._lists[list_key]
             del keys[bisect_left(keys, key)]
             if not keys:
                 del self._lists[list_key]
-        self._put(new)
-
-
-def _moved(
-    old: ArticleView,
-    recorded: Recorded,
-    status: Status,
-    *,
-    published_at: datetime | None = None,
-    retracted_at: datetime | None = None,
-    reason: str | None = None,
-) -> ArticleView:
-    at = published_at or retracted_at
-    assert at is not None
-    return ArticleView(
-        old.id, old.title, old.body, old.category, old.author_id, old.author_name, status,
-        recorded.version, old.created, at, published_at or old.published_at, retracted_at,
-        reason, recorded.position,
-    )  # fmt: skip

@@ -14,16 +14,20 @@ Contract, shared by every adapter and proven by one test suite (tests/store/test
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from types import MappingProxyType
+from typing import NamedTuple, Protocol
 
 from newsroom.events import Event, UnknownEvent
 
 
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    """One event as the log holds it: the event plus its envelope."""
+class Recorded(NamedTuple):
+    """One event as the log holds it: the event plus its envelope.
+
+    A NamedTuple rather than a frozen dataclass: just as immutable, and four times cheaper to
+    build, which matters when a replay builds a million of them (docs/benchmarks.md).
+    """
 
     position: int
     stream: str
@@ -31,7 +35,7 @@ class Recorded:
     event_id: str
     event: Event | UnknownEvent
     recorded_at: datetime
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = MappingProxyType({})
 
     @property
     def type(self) -> str:

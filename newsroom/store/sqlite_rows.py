@@ -57,9 +57,11 @@ def decode_rows(
 
 def checksum(values: Sequence[Any]) -> int:
     """CRC-32 over every column of an event row, so a changed byte anywhere is noticed."""
-    *head, data, metadata, recorded_at = values
-    prefix = "\x1f".join(map(str, (*head, recorded_at))).encode()
-    crc = zlib.crc32(prefix)
+    position, stream, version, event_id, type_name, schema, data, metadata, recorded_at = values
+    crc = zlib.crc32(
+        f"{position}\x1f{stream}\x1f{version}\x1f{event_id}\x1f{type_name}\x1f{schema}"
+        f"\x1f{recorded_at}".encode()
+    )
     crc = zlib.crc32(data if isinstance(data, bytes) else str(data).encode(), crc)
     return zlib.crc32(metadata if isinstance(metadata, bytes) else str(metadata).encode(), crc)
 
