@@ -84,6 +84,7 @@ class Newsroom:
         # A replay builds millions of objects without a reference cycle among them; the cyclic
         # GC would rescan them all, again and again (a third of the replay time). So it rests
         # during the replay, and what was built is frozen out of its sight afterwards.
+        collecting = gc.isenabled()
         gc.disable()
         try:
             while pending:
@@ -93,8 +94,10 @@ class Newsroom:
                 if pending:
                     self._log_progress(head, started)
         finally:
-            gc.enable()
-            gc.freeze()
+            if collecting:
+                gc.enable()
+            if head:
+                gc.freeze()
         if head:
             elapsed = time.monotonic() - started
             log.info("replayed %s events in %.1f s (%s events/s)",

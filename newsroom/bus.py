@@ -60,7 +60,7 @@ class Bus:
         try:
             while True:
                 subscriber.overflowed = False
-                async for page in self._backlog(last):
+                while page := await self._store.read_all(after=last, limit=PAGE_SIZE):
                     last = page[-1].position
                     yield page
                 async for batch in self._live(subscriber, last):
@@ -68,21 +68,6 @@ class Bus:
                     yield batch
         finally:
             self._subscribers.discard(subscriber)
-
-    async def _backlog(self, after: int) -> AsyncIterator[Sequence[Recorded]]:
-        """Pages from the store until it has nothing newer; reads the next page ahead."""
-        ahead = asyncio.ensure_future(self._store.read_all(after=after, limit=PAGE_SIZE))
-        try:
-            while page := await ahead:
-                # the store's thread reads the next page while the subscriber applies this one
-                ahead = asyncio.ensure_future(
-                    self._store.read_all(after=page[-1].position, limit=PAGE_SIZE)
-                )
-                yield page
-        finally:
-            ahead.cancel()
-            if ahead.done() and not ahead.cancelled():
-                ahead.exception()  # seen here; whoever closed us knows why
 
     @staticmethod
     async def _live(subscriber: _Subscriber, last: int) -> AsyncIterator[Sequence[Recorded]]:

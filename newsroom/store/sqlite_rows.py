@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import sqlite3
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -29,6 +30,9 @@ def decode_rows(
     out: list[Recorded] = []
     expected = after
     decode = codec.decode
+    # Events appended together share their time and metadata; decode each distinct value once.
+    times: dict[str, datetime] = {}
+    metadatas: dict[bytes, Mapping[str, str]] = {}
     for row in rows:
         *values, stored_checksum = row
         position = values[0]
@@ -46,12 +50,11 @@ def decode_rows(
             event = decode(type_name, schema, data)
         except CodecError as e:
             raise CodecError(f"{path}: the event at position {position}: {e}") from e
-        out.append(
-            Recorded(
-                position, stream, version, event_id, event,
-                datetime.fromisoformat(recorded_at), orjson.loads(metadata),
-            )
-        )  # fmt: skip
+        if (at := times.get(recorded_at)) is None:
+            at = times[recorded_at] = datetime.fromisoformat(recorded_at)
+        if (meta := metadatas.get(metadata)) is None:
+            meta = metadatas[metadata] = MappingProxyType(orjson.loads(metadata))
+        out.append(Recorded(position, stream, version, event_id, event, at, meta))
     return out
 
 
