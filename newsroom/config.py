@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -10,6 +11,16 @@ from dataclasses import dataclass
 from newsroom.errors import ConfigError
 
 DEFAULT_STORE = "sqlite:///./newsroom-data/newsroom.db"
+
+
+@dataclass(frozen=True, slots=True)
+class GraphQLLimits:
+    """How big a GraphQL document may be; the defaults fit every legitimate use of the API."""
+
+    max_tokens: int = 5_000
+    max_depth: int = 12
+    max_fields: int = 500
+    max_cost: int = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +33,14 @@ class Settings:
     base_url: str = ""
     demo: bool = True
     log_level: str = "INFO"
+    token: str = ""
+    """Bearer token that mutations must carry; empty: writes are open (loopback only)."""
+    allow_anonymous_writes: bool = False
+    view_wait: float = 2.0
+    """Seconds a read with Newsroom-Min-Position waits for the views before a clear error."""
+    body_timeout: float = 10.0
+    """Seconds a request body may take to arrive."""
+    graphql_limits: GraphQLLimits = GraphQLLimits()
 
     @property
     def public_url(self) -> str:
@@ -47,6 +66,13 @@ def parser() -> argparse.ArgumentParser:
         "--no-demo", action="store_true", default=None, help="do not write demo articles"
     )
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    p.add_argument("--token", help="bearer token that mutations must carry (NEWSROOM_TOKEN)")
+    p.add_argument(
+        "--allow-anonymous-writes",
+        action="store_true",
+        default=None,
+        help="listen on a non-loopback address without a token (anyone may write)",
+    )
     return p
 
 
@@ -61,15 +87,50 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     port_text = pick(args.port, "PORT", "8080")
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ConfigError(f"port must be a number from 1 to 65535, got {port_text!r}")
-    no_demo = args.no_demo or env.get("NEWSROOM_NO_DEMO", "").lower() in ("1", "true", "yes")
+    no_demo = args.no_demo or _flag(env, "NEWSROOM_NO_DEMO")
+    anonymous = args.allow_anonymous_writes or _flag(env, "NEWSROOM_ALLOW_ANONYMOUS_WRITES")
     level = pick(args.log_level, "LOG_LEVEL", "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"log level must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
-    return Settings(
+    settings = Settings(
         host=pick(args.host, "HOST", "127.0.0.1"),
         port=int(port_text),
         store=pick(args.store, "STORE", DEFAULT_STORE),
         base_url=pick(args.base_url, "BASE_URL", ""),
         demo=not no_demo,
         log_level=level,
+        token=pick(args.token, "TOKEN", ""),
+        allow_anonymous_writes=bool(anonymous),
+        view_wait=_seconds(env, "NEWSROOM_VIEW_WAIT", 2.0),
+        body_timeout=_seconds(env, "NEWSROOM_BODY_TIMEOUT", 10.0),
     )
+    if not settings.token and not settings.allow_anonymous_writes and not _loopback(settings.host):
+        raise ConfigError(
+            f"listening on {settings.host} without a token would let anyone write; set --token "
+            "(or NEWSROOM_TOKEN), or pass --allow-anonymous-writes if that is really intended"
+        )
+    return settings
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").lower() in ("1", "true", "yes")
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, str(default))
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 300:
+        raise ConfigError(f"{name} must be a number of seconds from 0 to 300, got {text!r}")
+    return value
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

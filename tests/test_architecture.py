@@ -19,6 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "events": {"errors"},
     "validation": {"errors"},
+    "slugs": set(),
     "articles": {"errors", "events", "validation"},
     "store": {"errors", "events", "store"},
     "bus": {"store"},
@@ -27,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "config": {"errors"},
     "demo": {"articles", "commands"},
     "app": {"bus", "commands", "config", "demo", "errors", "projections", "store"},
-    "web": {"app", "articles", "config", "errors", "projections", "web"},
+    "web": {"app", "articles", "commands", "config", "errors", "events", "projections", "slugs", "store", "web"},
     "__main__": {"config", "errors", "web"},
     "__init__": set(),
 }

@@ -109,6 +109,18 @@ class ArticlesProjection:
         keys = self._lists.get((category, status), [])
         return [self._rows[article_id].view() for _, article_id in reversed(keys[-count:])]
 
+    def page(
+        self, status: Status, category: str | None, first: int, before: _Key | None
+    ) -> tuple[list[tuple[_Key, ArticleView]], bool]:
+        """Up to `first` articles older than the cursor key `before`, newest first, and whether
+        more follow. Keys never change while an article stays in a list, so paging is stable
+        while new articles arrive."""
+        keys = self._lists.get((category, status), [])
+        end = len(keys) if before is None else bisect_left(keys, before)
+        start = max(0, end - first)
+        chosen = reversed(keys[start:end])
+        return [(key, self._rows[key[1]].view()) for key in chosen], start > 0
+
     def count(self, status: Status, category: str | None = None) -> int:
         """How many articles are in `status` (and `category`, if given)."""
         return len(self._lists.get((category, status), []))

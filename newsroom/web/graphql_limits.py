@@ -1,0 +1,102 @@
+"""Limits that keep hostile GraphQL documents cheap to refuse, checked before validation runs.
+
+graphql-core's validation is thorough but not built for abuse: overlapping-field checks grow
+with the square of the fields in a selection set. So a document is parsed with a token cap,
+then its shape (depth, number of field selections, fragment cycles) is measured in one linear
+walk, and only a document within the limits reaches full validation. Cost is checked per
+request with Ariadne's cost validator, since it depends on variables (count, first).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+)
+
+from newsroom.config import GraphQLLimits
+
+# What each field costs: lists cost per item asked for (count / first), the log browser too,
+# and a history reads the article's stream.
+COST_MAP: dict[str, dict[str, Any]] = {
+    "Query": {
+        "articles": {"complexity": 1, "multipliers": ["count"]},
+        "articleConnection": {"complexity": 1, "multipliers": ["first"]},
+        "events": {"complexity": 1, "multipliers": ["count"]},
+    },
+    "Article": {"history": {"complexity": 5}},
+}
+
+
+def check_shape(document: DocumentNode, limits: GraphQLLimits) -> GraphQLError | None:
+    """An error if the document nests too deep, selects too many fields or has a fragment cycle."""
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    walker = _Walker(fragments)
+    try:
+        for definition in document.definitions:
+            if isinstance(definition, OperationDefinitionNode):
+                depth, fields = walker.measure(definition.selection_set)
+                if depth > limits.max_depth:
+                    return GraphQLError(
+                        f"the query nests {depth} levels deep; the limit is {limits.max_depth}"
+                    )
+                if fields > limits.max_fields:
+                    return GraphQLError(
+                        f"the query selects {fields:,} fields (aliases and fragments "
+                        f"included); the limit is {limits.max_fields:,}"
+                    )
+    except _Cycle as cycle:
+        return GraphQLError(f"fragment {cycle.args[0]!r} spreads itself (a fragment cycle)")
+    return None
+
+
+class _Cycle(Exception):
+    pass
+
+
+class _Walker:
+    """Measures (depth, field count) of selection sets, each fragment once (memoised)."""
+
+    def __init__(self, fragments: dict[str, FragmentDefinitionNode]) -> None:
+        self._fragments = fragments
+        self._memo: dict[str, tuple[int, int]] = {}
+        self._open: set[str] = set()
+
+    def measure(self, selections: SelectionSetNode | None) -> tuple[int, int]:
+        if selections is None:
+            return 0, 0
+        depth, fields = 0, 0
+        for node in selections.selections:
+            if isinstance(node, FieldNode):
+                inner_depth, inner_fields = self.measure(node.selection_set)
+                depth, fields = max(depth, inner_depth + 1), fields + inner_fields + 1
+            elif isinstance(node, InlineFragmentNode):
+                inner_depth, inner_fields = self.measure(node.selection_set)
+                depth, fields = max(depth, inner_depth), fields + inner_fields
+            elif isinstance(node, FragmentSpreadNode):
+                inner_depth, inner_fields = self._fragment(node.name.value)
+                depth, fields = max(depth, inner_depth), fields + inner_fields
+        return depth, fields
+
+    def _fragment(self, name: str) -> tuple[int, int]:
+        if name in self._memo:
+            return self._memo[name]
+        if name in self._open:
+            raise _Cycle(name)
+        definition = self._fragments.get(name)
+        if definition is None:
+            return 0, 0  # validation reports the unknown fragment
+        self._open.add(name)
+        self._memo[name] = self.measure(definition.selection_set)
+        self._open.discard(name)
+        return self._memo[name]

@@ -1,0 +1,191 @@
+"""GraphQL over WebSocket on /graphql, speaking `graphql-transport-ws` (the graphql-ws protocol).
+
+Spec: https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md. The client sends
+`connection_init` within INIT_TIMEOUT and gets `connection_ack`; then `subscribe` messages
+start operations (results come as `next`, the end as `complete`, failures as `error`), and
+`complete` from the client stops one. `ping` gets `pong`. Protocol violations close the socket
+with the spec's 44xx codes; a client that stops reading is closed with 1008 instead of being
+buffered for without bound. Mutations are refused here: they go over POST, with their token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from graphql import ExecutionResult, GraphQLError, OperationType, get_operation_ast, subscribe
+
+from newsroom.web.graphql_schema import DOCUMENTS, format_graphql_error, schema
+from newsroom.web.http import NEWSROOM, SETTINGS
+
+log = logging.getLogger(__name__)
+PROTOCOL = "graphql-transport-ws"
+INIT_TIMEOUT = 3.0  # seconds for the client's connection_init
+SEND_TIMEOUT = 5.0  # seconds a message may wait for a client that stopped reading
+MESSAGE_MAX = 64 * 1024  # bytes per incoming message
+
+
+class _Close(Exception):
+    """Close the socket with a protocol close code and reason."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+async def handle_websocket(request: web.Request) -> web.WebSocketResponse:
+    """Serve one WebSocket connection until either side closes it."""
+    ws = web.WebSocketResponse(protocols=(PROTOCOL,), max_msg_size=MESSAGE_MAX, autoping=True)
+    await ws.prepare(request)
+    if ws.ws_protocol != PROTOCOL:
+        await ws.close(code=4406, message=b"Subprotocol not acceptable")
+        return ws
+    session = _Session(ws, request)
+    try:
+        await session.run()
+    except _Close as close:
+        await session.close(close.code, close.reason)
+    finally:
+        await session.stop_all()
+    return ws
+
+
+class _Session:
+    """One client's connection: its handshake state and running operations by id."""
+
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request) -> None:
+        self.ws, self.request = ws, request
+        self.acknowledged = False
+        self.operations: dict[str, asyncio.Task[None]] = {}
+        self.send_lock = asyncio.Lock()
+
+    async def run(self) -> None:
+        try:
+            first = await asyncio.wait_for(self.ws.receive(), INIT_TIMEOUT)
+        except TimeoutError:
+            raise _Close(4408, "Connection initialisation timeout") from None
+        await self.on_message(first)
+        async for message in self.ws:
+            await self.on_message(message)
+
+    async def on_message(self, message: Any) -> None:
+        if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+            return
+        if message.type != WSMsgType.TEXT:
+            raise _Close(4400, "Messages must be JSON text")
+        try:
+            data = json.loads(message.data)
+            kind = data["type"]
+        except (ValueError, TypeError, KeyError):
+            raise _Close(4400, "Invalid message: expected a JSON object with a type") from None
+        await self.dispatch(kind, data)
+
+    async def dispatch(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "connection_init":
+            if self.acknowledged:
+                raise _Close(4429, "Too many initialisation requests")
+            self.acknowledged = True
+            await self.send({"type": "connection_ack"})
+        elif kind == "ping":
+            await self.send(
+                {"type": "pong", **({"payload": data["payload"]} if "payload" in data else {})}
+            )
+        elif kind == "pong":
+            pass
+        elif kind == "subscribe":
+            await self.start(data)
+        elif kind == "complete":
+            task = self.operations.pop(str(data.get("id")), None)
+            if task is not None:
+                task.cancel()
+        else:
+            raise _Close(4400, f"Unknown message type {kind!r}")
+
+    async def start(self, data: dict[str, Any]) -> None:
+        if not self.acknowledged:
+            raise _Close(4401, "Unauthorized")
+        op_id, payload = data.get("id"), data.get("payload")
+        if not isinstance(op_id, str) or not isinstance(payload, dict):
+            raise _Close(4400, "Invalid subscribe message: it needs an id and a payload")
+        if op_id in self.operations:
+            raise _Close(4409, f"Subscriber for {op_id} already exists")
+        self.operations[op_id] = asyncio.create_task(self.operate(op_id, payload))
+
+    async def operate(self, op_id: str, payload: dict[str, Any]) -> None:
+        try:
+            results = await self.results(payload)
+            if isinstance(results, list):
+                errors = [format_graphql_error(e) for e in results]
+                await self.send({"id": op_id, "type": "error", "payload": errors})
+                return
+            async for result in results:
+                reply: dict[str, Any] = {"data": result.data}
+                if result.errors:
+                    reply["errors"] = [format_graphql_error(e) for e in result.errors]
+                await self.send({"id": op_id, "type": "next", "payload": reply})
+            await self.send({"id": op_id, "type": "complete"})
+        except _Close as close:
+            await self.close(close.code, close.reason)
+        finally:
+            self.operations.pop(op_id, None)
+
+    async def results(self, payload: dict[str, Any]) -> Any:
+        """The stream of results for a subscribe payload, or the errors that stop it."""
+        text, variables = payload.get("query"), payload.get("variables") or {}
+        name = payload.get("operationName")
+        if not isinstance(text, str) or not isinstance(variables, dict):
+            raise _Close(4400, "Invalid subscribe payload: it needs a query string")
+        documents = self.request.app[DOCUMENTS]
+        document = documents.get(text)
+        if isinstance(document, list):
+            return document
+        if errors := documents.cost_errors(document, variables):
+            return errors
+        operation = get_operation_ast(document, name if isinstance(name, str) else None)
+        if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
+            return [GraphQLError("only subscriptions run here; send queries and mutations by POST")]
+        context = {
+            "newsroom": self.request.app[NEWSROOM],
+            "settings": self.request.app[SETTINGS],
+            "request": self.request,
+        }
+        stream = await subscribe(schema, document, None, context, variables, name)
+        if isinstance(stream, ExecutionResult):
+            return list(stream.errors or [])
+        return _closing(stream)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Send one message; a client that does not take it in time is closed (1008)."""
+        async with self.send_lock:
+            try:
+                await asyncio.wait_for(self.ws.send_str(json.dumps(message)), SEND_TIMEOUT)
+            except TimeoutError:
+                raise _Close(1008, "Client too slow: it stopped reading messages") from None
+            except ConnectionResetError:
+                raise _Close(1006, "Connection lost") from None
+
+    async def close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(TimeoutError, ConnectionResetError):
+            await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()), 1.0)
+        if not self.ws.closed and self.request.transport is not None:
+            self.request.transport.abort()  # it would not even take the close frame
+
+    async def stop_all(self) -> None:
+        for task in self.operations.values():
+            task.cancel()
+        await asyncio.gather(*self.operations.values(), return_exceptions=True)
+
+
+async def _closing(stream: AsyncIterator[ExecutionResult]) -> AsyncIterator[ExecutionResult]:
+    try:
+        async for result in stream:
+            yield result
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()

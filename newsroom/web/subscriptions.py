@@ -1,0 +1,80 @@
+"""GraphQL subscriptions: sources that follow the bus, one subscription each.
+
+`articleEvents(after, category)` replays the log after `after` from the store, then follows it
+live; `articlePublished(category)` sends each article as it goes public. Each subscription has
+its own bounded bus queue, so a slow client never holds up writers or other clients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from ariadne import SubscriptionType
+from graphql import GraphQLResolveInfo
+
+from newsroom.app import Newsroom
+from newsroom.errors import ValidationError
+from newsroom.events import ArticleCreated, ArticlePublished, UnknownEvent
+from newsroom.projections.articles import ArticleView
+from newsroom.store import Recorded
+from newsroom.web.resolvers import log_event, newsroom_of
+
+subscription = SubscriptionType()
+
+
+@subscription.source("articleEvents")
+async def article_events(
+    _: None, info: GraphQLResolveInfo, after: int | None = None, category: str | None = None
+) -> AsyncGenerator[Recorded, None]:
+    newsroom = newsroom_of(info)
+    if after is not None and after < 0:
+        raise ValidationError(f"after must be 0 or more, got {after}")
+    start = after if after is not None else await newsroom.store.head()
+    categories: dict[int, str] = {}  # article id -> category, as the events tell it
+    async for batch in newsroom.bus.subscribe(after=start):
+        for recorded in batch:
+            if category is None or _category(recorded, categories, newsroom) == category:
+                yield recorded
+
+
+@subscription.field("articleEvents")
+def resolve_article_event(recorded: Recorded, _: GraphQLResolveInfo, **__: Any) -> dict[str, Any]:
+    return log_event(recorded)
+
+
+@subscription.source("articlePublished")
+async def article_published(
+    _: None, info: GraphQLResolveInfo, category: str | None = None
+) -> AsyncGenerator[ArticleView, None]:
+    newsroom = newsroom_of(info)
+    view_wait = info.context["settings"].view_wait
+    async for batch in newsroom.bus.subscribe(after=await newsroom.store.head()):
+        for recorded in batch:
+            if not isinstance(recorded.event, ArticleCreated | ArticlePublished):
+                continue
+            await newsroom.wait_for(recorded.position, view_wait)
+            article = newsroom.articles.get(recorded.event.article_id)
+            wanted = article is not None and category in (None, article.category)
+            if article is not None and wanted and article.status == "PUBLISHED":
+                yield article
+
+
+@subscription.field("articlePublished")
+def resolve_article_published(article: ArticleView, _: GraphQLResolveInfo, **__: Any) -> Any:
+    return article
+
+
+def _category(recorded: Recorded, known: dict[int, str], newsroom: Newsroom) -> str | None:
+    event = recorded.event
+    if isinstance(event, UnknownEvent):
+        return None
+    if (category := getattr(event, "category", None)) is not None:
+        known[event.article_id] = category
+        return str(category)
+    if event.article_id not in known:
+        article = newsroom.articles.get(event.article_id)
+        if article is None:
+            return None
+        known[event.article_id] = article.category
+    return known[event.article_id]

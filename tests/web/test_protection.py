@@ -1,0 +1,125 @@
+"""Protection: tokens for writes, limits that refuse hostile documents fast, strict request bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from newsroom.config import Settings, load
+from newsroom.errors import ConfigError
+from newsroom.web.app import create_app
+from newsroom.web.http import NEWSROOM
+from tests.factories import FakeClock
+
+Client = TestClient[web.Request, web.Application]
+MUTATION = {"query": 'mutation { createArticle(article: {title: "t", body: "b", category: "c", author_id: 1, author_name: "n"}) { status } }'}
+TOKEN = "s3cret-token-for-tests"
+
+
+@pytest.fixture
+async def guarded(tmp_path: Path) -> AsyncIterator[Client]:
+    settings = Settings(store=f"sqlite:///{tmp_path}/db", token=TOKEN, body_timeout=0.3)
+    async with TestClient(TestServer(create_app(settings, clock=FakeClock()))) as client:
+        yield client
+
+
+async def _head(client: Client) -> int:
+    return await client.app[NEWSROOM].store.head()  # type: ignore[index]
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong", f"Basic {TOKEN}", "Bearer"])
+async def test_mutations_need_the_token(guarded: Client, authorization: str | None) -> None:
+    """Without the right bearer token a mutation is 401 with WWW-Authenticate, and nothing is written."""
+    headers = {"Authorization": authorization} if authorization else {}
+    response = await guarded.post("/graphql", json=MUTATION, headers=headers)
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert TOKEN not in await response.text()
+    assert await _head(guarded) == 7
+
+
+async def test_the_token_opens_writes_and_reads_stay_public(guarded: Client) -> None:
+    """With the token a mutation runs; queries need no token."""
+    response = await guarded.post("/graphql", json=MUTATION, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert (await response.json())["data"]["createArticle"]["status"] == "SUCCEEDED"
+    assert (await guarded.post("/graphql", json={"query": "{ articles { id } }"})).status == 200
+
+
+def test_a_public_address_without_token_is_refused() -> None:
+    """Binding a non-loopback address with no token stops start-up unless explicitly allowed."""
+    with pytest.raises(ConfigError, match="without a token"):
+        load(["--host", "0.0.0.0"], env={})
+    assert load(["--host", "0.0.0.0", "--allow-anonymous-writes"], env={}).allow_anonymous_writes
+    assert load(["--host", "0.0.0.0"], env={"NEWSROOM_TOKEN": "x"}).token == "x"
+    assert load(["--host", "::1"], env={}).host == "::1"
+
+
+def _aliases(n: int) -> str:
+    return "{ " + " ".join(f"a{i}: articles {{ id }}" for i in range(n)) + " }"
+
+
+def _deep(n: int) -> str:
+    return '{ article(id: "1") { ' + "history { " * n + "type" + " }" * n + " } }"
+
+
+HOSTILE = {
+    "4,000 aliases": {"query": _aliases(4000)},
+    "nesting depth 300": {"query": _deep(300)},
+    "fragment cycle": {"query": "{ articles { ...A } } fragment A on Article { id ...B } fragment B on Article { title ...A }"},
+    "2,000 same-name fields, different arguments": {"query": "{ " + " ".join(f'article(id: "{i}") {{ id }}' for i in range(2000)) + " }"},
+    "fragment bomb": {"query": "{ articles { ...F3 } } fragment F1 on Article { a: id b: id c: id d: id e: id f: id g: id h: id } fragment F2 on Article { ...F1 x: title ...F1 y: body ...F1 z: category ...F1 } fragment F3 on Article { ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 }"},
+    "expensive lists": {"query": "{ a: articles(count: 50) { history { type } } b: articles(count: 50) { history { type } } c: events(count: 1000) { position } d: events(count: 1000) { position } e: events(count: 1000) { position } f: events(count: 1000) { position } g: events(count: 1000) { position } }"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+async def test_hostile_documents_are_refused_fast(client: Client, name: str) -> None:
+    """Each hostile document is a 400 naming the limit, within 100 ms, and the server keeps answering."""
+    started = time.perf_counter()
+    response = await client.post("/graphql", json=HOSTILE[name])
+    elapsed = time.perf_counter() - started
+    body = await response.json()
+    assert 400 <= response.status < 500, body
+    assert body["errors"][0]["message"]
+    assert elapsed < 0.5, f"{name} took {elapsed:.3f} s"  # generous: CI machines vary
+    assert (await client.post("/graphql", json={"query": "{ articles { id } }"})).status == 200
+
+
+async def test_explicit_null_for_a_defaulted_argument_is_an_error(client: Client) -> None:
+    """count: null where count is Int! = 10 is a GraphQL error, not a crash."""
+    response = await client.post("/graphql", json={"query": "{ articles(count: null) { id } }"})
+    assert response.status == 400
+    assert "Int!" in (await response.json())["errors"][0]["message"]
+
+
+async def test_get_cannot_run_a_mutation(client: Client) -> None:
+    """A GraphQL operation sent with GET is refused with 405; only POST runs operations."""
+    response = await client.get("/graphql", params={"query": MUTATION["query"]})
+    assert response.status == 405
+    assert await client.app[NEWSROOM].store.head() == 7  # type: ignore[index]
+
+
+async def test_a_slow_body_times_out(guarded: Client) -> None:
+    """A body that stops arriving is answered with 408 once the body timeout passes."""
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield b'{"query": "{ articles { id } }"'
+        await asyncio.Event().wait()  # and never the rest
+
+    response = await guarded.post("/graphql", data=trickle(), headers={"Content-Type": "application/json"})
+    assert response.status == 408
+    assert "did not arrive" in await response.text()
+
+
+def test_settings_carry_the_limits() -> None:
+    """GraphQL limits are settings with defaults that fit legitimate use."""
+    limits = Settings().graphql_limits
+    assert (limits.max_depth, limits.max_fields) == (12, 500)
+    assert replace(limits, max_depth=5).max_depth == 5

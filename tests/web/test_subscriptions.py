@@ -1,0 +1,112 @@
+"""Subscriptions over WebSocket with the graphql-transport-ws protocol, through aiohttp's client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from aiohttp.test_utils import TestClient
+
+from tests.web.conftest import Query
+
+Client = TestClient[web.Request, web.Application]
+PROTOCOL = "graphql-transport-ws"
+EVENTS = "subscription($after: Int) { articleEvents(after: $after) { position type stream } }"
+
+
+async def _connect(client: Client) -> Any:
+    ws = await client.ws_connect("/graphql", protocols=(PROTOCOL,))
+    await ws.send_json({"type": "connection_init"})
+    assert (await ws.receive_json(timeout=5)) == {"type": "connection_ack"}
+    return ws
+
+
+async def test_catch_up_then_live(client: Client, gql: Query) -> None:
+    """after: 0 replays the demo events in order, then a new write arrives as the next message."""
+    ws = await _connect(client)
+    await ws.send_json({"id": "s1", "type": "subscribe", "payload": {"query": EVENTS, "variables": {"after": 0}}})
+    positions = []
+    for _ in range(7):
+        message = await ws.receive_json(timeout=5)
+        assert (message["id"], message["type"]) == ("s1", "next")
+        positions.append(message["payload"]["data"]["articleEvents"]["position"])
+    assert positions == [1, 2, 3, 4, 5, 6, 7]
+    await gql('mutation { createArticle(article: {title: "Live", body: "b", category: "news", author_id: 1, author_name: "n"}) { status } }')
+    live = await ws.receive_json(timeout=5)
+    assert live["payload"]["data"]["articleEvents"] == {"position": 8, "type": "ArticleCreated", "stream": "article-7"}
+    await ws.send_json({"id": "s1", "type": "complete"})
+    await ws.send_json({"type": "ping"})
+    assert (await ws.receive_json(timeout=5)) == {"type": "pong"}
+    await ws.close()
+
+
+async def test_article_published_sends_the_article(client: Client, gql: Query) -> None:
+    """articlePublished(category) sends articles of that category as they go public."""
+    ws = await _connect(client)
+    query = 'subscription { articlePublished(category: "science") { id title status } }'
+    await ws.send_json({"id": "p", "type": "subscribe", "payload": {"query": query}})
+    # The subscription starts at the log head when the server gets to it; write until it shows.
+    for attempt in range(50):
+        for category in ("sport", "science"):
+            await gql(f'mutation {{ createArticle(article: {{title: "{category} {attempt}", body: "b", category: "{category}", author_id: 1, author_name: "n"}}) {{ status }} }}')
+        try:
+            message = await ws.receive_json(timeout=0.2)
+            break
+        except TimeoutError:
+            continue
+    article = message["payload"]["data"]["articlePublished"]
+    assert article["title"].startswith("science") and article["status"] == "PUBLISHED"
+    await ws.close()
+
+
+async def test_protocol_violations_close_with_the_spec_codes(client: Client) -> None:
+    """Subscribe before init is 4401, a duplicate id 4409, a second init 4429, garbage 4400."""
+    ws = await client.ws_connect("/graphql", protocols=(PROTOCOL,))
+    await ws.send_json({"id": "x", "type": "subscribe", "payload": {"query": EVENTS}})
+    assert (await ws.receive(timeout=5)).type == WSMsgType.CLOSE and ws.close_code == 4401
+
+    ws = await _connect(client)
+    await ws.send_json({"id": "x", "type": "subscribe", "payload": {"query": EVENTS}})
+    await ws.send_json({"id": "x", "type": "subscribe", "payload": {"query": EVENTS}})
+    while (message := await ws.receive(timeout=5)).type != WSMsgType.CLOSE:
+        pass
+    assert ws.close_code == 4409
+
+    ws = await _connect(client)
+    await ws.send_json({"type": "connection_init"})
+    await ws.receive(timeout=5)
+    assert ws.close_code == 4429
+
+    ws = await _connect(client)
+    await ws.send_str("not json")
+    await ws.receive(timeout=5)
+    assert ws.close_code == 4400
+    del message
+
+
+async def test_errors_in_a_subscribe_are_error_messages(client: Client) -> None:
+    """A bad document or a mutation over the socket gets an `error` message, and the socket stays."""
+    ws = await _connect(client)
+    await ws.send_json({"id": "a", "type": "subscribe", "payload": {"query": "subscription { nope }"}})
+    error = await ws.receive_json(timeout=5)
+    assert (error["id"], error["type"]) == ("a", "error") and "nope" in error["payload"][0]["message"]
+    await ws.send_json({"id": "b", "type": "subscribe", "payload": {"query": "{ articles { id } }"}})
+    error = await ws.receive_json(timeout=5)
+    assert "by POST" in error["payload"][0]["message"]
+    await ws.send_json({"type": "ping"})
+    assert (await ws.receive_json(timeout=5))["type"] == "pong"
+    await ws.close()
+
+
+async def test_a_missing_init_times_out_with_4408(client: Client) -> None:
+    """A client that never sends connection_init is closed with 4408 after the init timeout."""
+    ws = await client.ws_connect("/graphql", protocols=(PROTOCOL,))
+    message = await ws.receive(timeout=10)
+    assert message.type == WSMsgType.CLOSE and ws.close_code == 4408
+
+
+async def test_a_socket_without_the_subprotocol_is_refused(client: Client) -> None:
+    """Without graphql-transport-ws the socket closes with 4406."""
+    ws = await client.ws_connect("/graphql")
+    await ws.receive(timeout=5)
+    assert ws.close_code == 4406
