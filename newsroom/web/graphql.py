@@ -19,7 +19,7 @@ from graphql import GraphQLError, OperationType, execute, get_operation_ast
 from newsroom.errors import ValidationError
 from newsroom.web.graphiql import graphiql_page
 from newsroom.web.graphql_schema import DOCUMENTS, Documents, format_graphql_error, schema
-from newsroom.web.graphql_ws import handle_websocket
+from newsroom.web.graphql_ws import SOCKETS, close_all, handle_websocket
 from newsroom.web.http import NEWSROOM, SETTINGS, json_error, positioned_json, read_json_object
 
 MIN_POSITION_HEADER = "Newsroom-Min-Position"
@@ -100,5 +100,7 @@ async def handle_graphql_get(request: web.Request) -> web.StreamResponse:
 def add_routes(app: web.Application) -> None:
     """Mount the GraphQL endpoint."""
     app[DOCUMENTS] = Documents(app[SETTINGS].graphql_limits)
+    app[SOCKETS] = set()
+    app.on_shutdown.append(close_all)
     app.router.add_post("/graphql", handle_graphql)
     app.router.add_get("/graphql", handle_graphql_get)

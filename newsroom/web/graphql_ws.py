@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -38,13 +39,33 @@ class _Close(Exception):
         self.code, self.reason = code, reason
 
 
+SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("open websockets")
+
+
 async def handle_websocket(request: web.Request) -> web.WebSocketResponse:
     """Serve one WebSocket connection until either side closes it."""
     ws = web.WebSocketResponse(protocols=(PROTOCOL,), max_msg_size=MESSAGE_MAX, autoping=True)
     await ws.prepare(request)
+    request.app[SOCKETS].add(ws)
+    try:
+        await _serve(ws, request)
+    finally:
+        request.app[SOCKETS].discard(ws)
+    return ws
+
+
+async def close_all(app: web.Application) -> None:
+    """On shutdown: tell every client the server is going away (1001), so draining can finish."""
+    sockets: set[web.WebSocketResponse] = app[SOCKETS]
+    for ws in list(sockets):
+        with contextlib.suppress(TimeoutError, ConnectionResetError):
+            await asyncio.wait_for(ws.close(code=1001, message=b"Server shutting down"), 1.0)
+
+
+async def _serve(ws: web.WebSocketResponse, request: web.Request) -> None:
     if ws.ws_protocol != PROTOCOL:
         await ws.close(code=4406, message=b"Subprotocol not acceptable")
-        return ws
+        return
     session = _Session(ws, request)
     try:
         await session.run()
@@ -52,7 +73,6 @@ async def handle_websocket(request: web.Request) -> web.WebSocketResponse:
         await session.close(close.code, close.reason)
     finally:
         await session.stop_all()
-    return ws
 
 
 class _Session:
@@ -103,6 +123,8 @@ class _Session:
             task = self.operations.pop(str(data.get("id")), None)
             if task is not None:
                 task.cancel()
+                # not required by the protocol, but clients such as gql wait for it
+                await self.send({"id": str(data.get("id")), "type": "complete"})
         else:
             raise _Close(4400, f"Unknown message type {kind!r}")
 
@@ -131,6 +153,12 @@ class _Session:
             await self.send({"id": op_id, "type": "complete"})
         except _Close as close:
             await self.close(close.code, close.reason)
+        except Exception:  # a bug must not leave the client waiting forever
+            log.exception("subscription %s failed", op_id)
+            with contextlib.suppress(_Close):
+                await self.send(
+                    {"id": op_id, "type": "error", "payload": [{"message": "internal error"}]}
+                )
         finally:
             self.operations.pop(op_id, None)
 
@@ -154,7 +182,9 @@ class _Session:
             "settings": self.request.app[SETTINGS],
             "request": self.request,
         }
-        stream = await subscribe(schema, document, None, context, variables, name)
+        stream = subscribe(schema, document, None, context, variables, name)
+        if inspect.isawaitable(stream):  # graphql-core answers either way, by source kind
+            stream = await stream
         if isinstance(stream, ExecutionResult):
             return list(stream.errors or [])
         return _closing(stream)

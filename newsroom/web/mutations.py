@@ -11,7 +11,6 @@ import logging
 from typing import Any
 
 from ariadne import MutationType
-from graphql import GraphQLResolveInfo
 
 from newsroom.articles import (
     Command,
@@ -32,6 +31,7 @@ from newsroom.errors import (
     ValidationError,
 )
 from newsroom.web.resolvers import newsroom_of, parse_id
+from newsroom.web.types import Info
 
 log = logging.getLogger(__name__)
 mutation = MutationType()
@@ -44,7 +44,7 @@ USER_ERRORS = (
 
 
 async def _handle(
-    info: GraphQLResolveInfo,
+    info: Info,
     build: Any,
     expected_version: int | None = None,
     idempotency_key: str | None = None,
@@ -94,7 +94,7 @@ def _changes(changes: dict[str, Any]) -> dict[str, Any]:
 
 @mutation.field("createArticle")
 async def resolve_create_article(
-    _: None, info: GraphQLResolveInfo, article: dict[str, Any], **options: Any
+    _: None, info: Info, article: dict[str, Any], **options: Any
 ) -> dict[str, Any]:
     key = options.get("idempotency_key") or article.get("idempotency_key")
     version = options.get("expected_version")
@@ -103,34 +103,32 @@ async def resolve_create_article(
 
 @mutation.field("createDraft")
 async def resolve_create_draft(
-    _: None, info: GraphQLResolveInfo, article: dict[str, Any], **options: Any
+    _: None, info: Info, article: dict[str, Any], **options: Any
 ) -> dict[str, Any]:
     return await _handle(info, lambda: _new(CreateDraft, article), **options, creates=True)
 
 
 @mutation.field("updateDraft")
 async def resolve_update_draft(
-    _: None, info: GraphQLResolveInfo, id: str, changes: dict[str, Any], **options: Any
+    _: None, info: Info, id: str, changes: dict[str, Any], **options: Any
 ) -> dict[str, Any]:
     return await _handle(info, lambda: UpdateDraft(parse_id(id), **_changes(changes)), **options)
 
 
 @mutation.field("updateArticle")
 async def resolve_update_article(
-    _: None, info: GraphQLResolveInfo, id: str, changes: dict[str, Any], **options: Any
+    _: None, info: Info, id: str, changes: dict[str, Any], **options: Any
 ) -> dict[str, Any]:
     return await _handle(info, lambda: UpdateArticle(parse_id(id), **_changes(changes)), **options)
 
 
 @mutation.field("publishArticle")
-async def resolve_publish(
-    _: None, info: GraphQLResolveInfo, id: str, **options: Any
-) -> dict[str, Any]:
+async def resolve_publish(_: None, info: Info, id: str, **options: Any) -> dict[str, Any]:
     return await _handle(info, lambda: PublishArticle(parse_id(id)), **options)
 
 
 @mutation.field("retractArticle")
 async def resolve_retract(
-    _: None, info: GraphQLResolveInfo, id: str, reason: str, **options: Any
+    _: None, info: Info, id: str, reason: str, **options: Any
 ) -> dict[str, Any]:
     return await _handle(info, lambda: RetractArticle(parse_id(id), reason), **options)

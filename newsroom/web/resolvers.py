@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from ariadne import ObjectType, QueryType, ScalarType
-from graphql import GraphQLResolveInfo
 
 from newsroom.app import Newsroom
 from newsroom.articles import fold
@@ -23,6 +22,7 @@ from newsroom.events import Event, UnknownEvent
 from newsroom.projections.articles import ArticleView
 from newsroom.slugs import article_path
 from newsroom.store import Recorded
+from newsroom.web.types import Info
 
 COUNT_MAX = 50  # articles per list or page
 EVENTS_MAX = 1_000  # events per `events` query
@@ -33,7 +33,7 @@ datetime_scalar = ScalarType("DateTime")
 json_scalar = ScalarType("JSON")
 
 
-def newsroom_of(info: GraphQLResolveInfo) -> Newsroom:
+def newsroom_of(info: Info) -> Newsroom:
     """The running newsroom, from the request's GraphQL context."""
     newsroom: Newsroom = info.context["newsroom"]
     return newsroom
@@ -73,9 +73,7 @@ def check_count(name: str, value: int, limit: int = COUNT_MAX) -> int:
 
 
 @query.field("article")
-async def resolve_article(
-    _: None, info: GraphQLResolveInfo, id: str, version: int | None = None
-) -> Any:
+async def resolve_article(_: None, info: Info, id: str, version: int | None = None) -> Any:
     newsroom = newsroom_of(info)
     article_id = parse_id(id)
     if version is None:
@@ -93,7 +91,7 @@ async def resolve_article(
 
 @query.field("articles")
 def resolve_articles(
-    _: None, info: GraphQLResolveInfo, count: int, status: str, category: str | None = None
+    _: None, info: Info, count: int, status: str, category: str | None = None
 ) -> list[ArticleView]:
     check_count("count", count)
     newsroom = newsroom_of(info)
@@ -106,7 +104,7 @@ def resolve_articles(
 @query.field("articleConnection")
 def resolve_connection(
     _: None,
-    info: GraphQLResolveInfo,
+    info: Info,
     first: int,
     status: str,
     after: str | None = None,
@@ -153,7 +151,7 @@ def _decode_cursor(cursor: str) -> tuple[float, int]:
 
 @query.field("events")
 async def resolve_events(
-    _: None, info: GraphQLResolveInfo, after: int, count: int, stream: str | None = None
+    _: None, info: Info, after: int, count: int, stream: str | None = None
 ) -> list[dict[str, Any]]:
     check_count("count", count, EVENTS_MAX)
     if after < 0:
@@ -200,23 +198,23 @@ def _known(event: Event | UnknownEvent) -> Event:
 
 
 @article_type.field("author_id")
-def resolve_author_id(article: Any, _: GraphQLResolveInfo) -> str:
+def resolve_author_id(article: Any, _: Info) -> str:
     return str(article.author_id)
 
 
 @article_type.field("global_id")
-def resolve_global_id(article: Any, _: GraphQLResolveInfo) -> str:
+def resolve_global_id(article: Any, _: Info) -> str:
     return global_id(article.id)
 
 
 @article_type.field("url")
-def resolve_url(article: Any, info: GraphQLResolveInfo) -> str:
+def resolve_url(article: Any, info: Info) -> str:
     settings: Settings = info.context["settings"]
     return settings.public_url + article_path(article.category, article.title, article.id)
 
 
 @article_type.field("history")
-async def resolve_history(article: Any, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
+async def resolve_history(article: Any, info: Info) -> list[dict[str, Any]]:
     records = await newsroom_of(info).store.read_stream(stream_for(article.id))
     return [
         {

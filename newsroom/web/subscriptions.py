@@ -11,7 +11,6 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from ariadne import SubscriptionType
-from graphql import GraphQLResolveInfo
 
 from newsroom.app import Newsroom
 from newsroom.errors import ValidationError
@@ -19,13 +18,14 @@ from newsroom.events import ArticleCreated, ArticlePublished, UnknownEvent
 from newsroom.projections.articles import ArticleView
 from newsroom.store import Recorded
 from newsroom.web.resolvers import log_event, newsroom_of
+from newsroom.web.types import Info
 
 subscription = SubscriptionType()
 
 
 @subscription.source("articleEvents")
 async def article_events(
-    _: None, info: GraphQLResolveInfo, after: int | None = None, category: str | None = None
+    _: None, info: Info, after: int | None = None, category: str | None = None
 ) -> AsyncGenerator[Recorded, None]:
     newsroom = newsroom_of(info)
     if after is not None and after < 0:
@@ -39,13 +39,13 @@ async def article_events(
 
 
 @subscription.field("articleEvents")
-def resolve_article_event(recorded: Recorded, _: GraphQLResolveInfo, **__: Any) -> dict[str, Any]:
+def resolve_article_event(recorded: Recorded, _: Info, **__: Any) -> dict[str, Any]:
     return log_event(recorded)
 
 
 @subscription.source("articlePublished")
 async def article_published(
-    _: None, info: GraphQLResolveInfo, category: str | None = None
+    _: None, info: Info, category: str | None = None
 ) -> AsyncGenerator[ArticleView, None]:
     newsroom = newsroom_of(info)
     view_wait = info.context["settings"].view_wait
@@ -61,7 +61,7 @@ async def article_published(
 
 
 @subscription.field("articlePublished")
-def resolve_article_published(article: ArticleView, _: GraphQLResolveInfo, **__: Any) -> Any:
+def resolve_article_published(article: ArticleView, _: Info, **__: Any) -> Any:
     return article
 
 

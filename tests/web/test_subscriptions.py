@@ -35,6 +35,7 @@ async def test_catch_up_then_live(client: Client, gql: Query) -> None:
     live = await ws.receive_json(timeout=5)
     assert live["payload"]["data"]["articleEvents"] == {"position": 8, "type": "ArticleCreated", "stream": "article-7"}
     await ws.send_json({"id": "s1", "type": "complete"})
+    assert (await ws.receive_json(timeout=5)) == {"id": "s1", "type": "complete"}
     await ws.send_json({"type": "ping"})
     assert (await ws.receive_json(timeout=5)) == {"type": "pong"}
     await ws.close()
