@@ -48,3 +48,12 @@ async def test_home_lists_the_latest_articles(client: Client) -> None:
 async def test_unknown_routes_are_404(client: Client) -> None:
     """A path nobody serves is a 404, not a 500."""
     assert (await client.get("/nothing/here")).status == 404
+
+
+async def test_graphiql_page_points_at_this_server(client: Client) -> None:
+    """GET /graphql in a browser gives GraphiQL, with subscriptions on this server's socket."""
+    response = await client.get("/graphql")
+    text = await response.text()
+    assert response.content_type == "text/html"
+    assert "graphiql" in text.lower()
+    assert f"ws://{client.host}:{client.port}/graphql" in text
