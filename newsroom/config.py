@@ -18,7 +18,7 @@ class GraphQLLimits:
     """How big a GraphQL document may be; the defaults fit every legitimate use of the API."""
 
     max_tokens: int = 5_000
-    max_depth: int = 12
+    max_depth: int = 20  # introspection (GraphiQL, schemathesis) nests 15 deep
     max_fields: int = 500
     max_cost: int = 5_000
 

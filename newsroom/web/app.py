@@ -28,6 +28,8 @@ async def error_boundary(request: web.Request, handler: Handler) -> web.StreamRe
         return json_error(413, f"the request body is larger than the {BODY_MAX // 1024} KiB limit")
     except web.HTTPException:
         raise
+    except ConnectionResetError:
+        raise  # the client went away mid-request; aiohttp closes quietly
     except (ValidationError, NotFound) as e:
         return json_error(404 if isinstance(e, NotFound) else 400, str(e))
     except (ProjectionFailed, ViewTimeout) as e:

@@ -18,7 +18,14 @@ from graphql import GraphQLError, OperationType, execute, get_operation_ast
 
 from newsroom.errors import ValidationError
 from newsroom.web.graphiql import graphiql_page
-from newsroom.web.graphql_schema import DOCUMENTS, Documents, format_graphql_error, schema
+from newsroom.web.graphql_arguments import argument_errors
+from newsroom.web.graphql_schema import (
+    DOCUMENTS,
+    Documents,
+    format_graphql_error,
+    fragments_of,
+    schema,
+)
 from newsroom.web.graphql_ws import SOCKETS, close_all, handle_websocket
 from newsroom.web.http import NEWSROOM, SETTINGS, json_error, positioned_json, read_json_object
 
@@ -49,6 +56,8 @@ async def handle_graphql(request: web.Request) -> web.Response:
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return json_error(400, "name the operation to run in 'operationName'")
+    if bad_arguments := argument_errors(operation, fragments_of(document), variables or {}):
+        return _errors(bad_arguments)
     if operation.operation is OperationType.SUBSCRIPTION:
         return json_error(400, "subscriptions run over a WebSocket on /graphql")
     if operation.operation is OperationType.MUTATION and (denied := _unauthorized(request)):

@@ -9,17 +9,21 @@ request with Ariadne's cost validator, since it depends on variables (count, fir
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
+    ArgumentNode,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
+    Node,
     OperationDefinitionNode,
     SelectionSetNode,
+    VariableNode,
 )
 
 from newsroom.config import GraphQLLimits
@@ -100,3 +104,29 @@ class _Walker:
         self._memo[name] = self.measure(definition.selection_set)
         self._open.discard(name)
         return self._memo[name]
+
+
+def sizes_from_variables(document: DocumentNode) -> bool:
+    """True if a list size the cost depends on (count, first) is given by a variable."""
+    sizes = {
+        name
+        for fields in COST_MAP.values()
+        for f in fields.values()
+        for name in f.get("multipliers", ())
+    }
+    return any(
+        isinstance(node, ArgumentNode)
+        and node.name.value in sizes
+        and isinstance(node.value, VariableNode)
+        for node in _nodes(document)
+    )
+
+
+def _nodes(node: Node) -> Iterator[Node]:
+    yield node
+    for key in node.keys:
+        value = getattr(node, key, None)
+        children = value if isinstance(value, tuple | list) else (value,)
+        for child in children:
+            if isinstance(child, Node):
+                yield from _nodes(child)

@@ -13,11 +13,11 @@ from typing import Any
 from aiohttp import web
 from ariadne import format_error, make_executable_schema
 from ariadne.validation import cost_validator
-from graphql import DocumentNode, GraphQLError, parse, validate
+from graphql import DocumentNode, FragmentDefinitionNode, GraphQLError, parse, validate
 
 from newsroom.config import GraphQLLimits
 from newsroom.errors import NewsroomError
-from newsroom.web.graphql_limits import COST_MAP, check_shape
+from newsroom.web.graphql_limits import COST_MAP, check_shape, sizes_from_variables
 from newsroom.web.mutations import mutation
 from newsroom.web.resolvers import article_type, datetime_scalar, json_scalar, query
 from newsroom.web.subscriptions import subscription
@@ -43,6 +43,8 @@ class Documents:
         self.limits = limits
         self._size = size
         self._cache: OrderedDict[str, DocumentNode | list[GraphQLError]] = OrderedDict()
+        # documents whose cost does not depend on variables: their cost errors, computed once
+        self._static_costs: dict[int, list[GraphQLError]] = {}
 
     def get(self, text: str) -> DocumentNode | list[GraphQLError]:
         """The document for `text`, or the errors that make it unusable."""
@@ -50,7 +52,8 @@ class Documents:
         if found is None:
             found = self._cache[text] = self._prepare(text)
             if len(self._cache) > self._size:
-                self._cache.popitem(last=False)
+                _, dropped = self._cache.popitem(last=False)
+                self._static_costs.pop(id(dropped), None)
         else:
             self._cache.move_to_end(text)
         return found
@@ -68,10 +71,15 @@ class Documents:
 
     def cost_errors(self, document: DocumentNode, variables: dict[str, Any]) -> list[GraphQLError]:
         """Errors if running `document` with `variables` would cost more than the limit."""
+        if (known := self._static_costs.get(id(document))) is not None:
+            return known
         rule = cost_validator(
             self.limits.max_cost, default_cost=1, variables=variables, cost_map=COST_MAP
         )
-        return validate(schema, document, [rule])
+        errors = validate(schema, document, [rule])
+        if not sizes_from_variables(document):
+            self._static_costs[id(document)] = errors
+        return errors
 
 
 DOCUMENTS = web.AppKey("graphql documents", Documents)
@@ -87,3 +95,8 @@ def format_graphql_error(error: GraphQLError, debug: bool = False) -> dict[str, 
         return formatted
     log.error("unexpected error in a resolver at %s", error.path, exc_info=original)
     return {"message": "internal error", "path": error.path, "extensions": {"code": "INTERNAL"}}
+
+
+def fragments_of(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    """The document's fragment definitions by name."""
+    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}

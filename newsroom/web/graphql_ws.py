@@ -21,7 +21,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from graphql import ExecutionResult, GraphQLError, OperationType, get_operation_ast, subscribe
 
-from newsroom.web.graphql_schema import DOCUMENTS, format_graphql_error, schema
+from newsroom.web.graphql_arguments import argument_errors
+from newsroom.web.graphql_schema import DOCUMENTS, format_graphql_error, fragments_of, schema
 from newsroom.web.http import NEWSROOM, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,8 @@ class _Session:
         operation = get_operation_ast(document, name if isinstance(name, str) else None)
         if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
             return [GraphQLError("only subscriptions run here; send queries and mutations by POST")]
+        if errors := argument_errors(operation, fragments_of(document), variables):
+            return errors
         context = {
             "newsroom": self.request.app[NEWSROOM],
             "settings": self.request.app[SETTINGS],

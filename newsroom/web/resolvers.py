@@ -56,8 +56,8 @@ def global_id(article_id: int) -> str:
 
 def _from_global_id(text: str) -> str:
     try:
-        kind, _, number = base64.b64decode(text, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+        kind, _, number = base64.b64decode(text.encode(), validate=True).decode().partition(":")
+    except (ValueError, UnicodeError):  # binascii.Error is a ValueError
         return text
     return number if kind == "Article" else text
 
@@ -83,9 +83,7 @@ async def resolve_article(_: None, info: Info, id: str, version: int | None = No
     if not history:
         return None
     if not 1 <= version <= len(history):
-        raise ValidationError(
-            f"article {article_id} has versions 1 to {len(history)}; there is no version {version}"
-        )
+        return None  # no such version, as there is no such article: a missing record
     return fold(_known(r.event) for r in history[:version])
 
 
@@ -115,7 +113,7 @@ def resolve_connection(
     newsroom.projectors["articles"].check()
     if status == "UNKNOWN":
         return _connection([], False, after is not None, 0)
-    before = _decode_cursor(after) if after is not None else None
+    before = decode_cursor(after) if after is not None else None
     view = newsroom.articles
     page, more = view.page(status, category, first, before)  # type: ignore[arg-type]
     return _connection(page, more, after is not None, view.count(status, category))  # type: ignore[arg-type]
@@ -141,7 +139,8 @@ def _encode_cursor(key: tuple[float, int]) -> str:
     return base64.urlsafe_b64encode(f"{key[0]!r}:{key[1]}".encode()).decode()
 
 
-def _decode_cursor(cursor: str) -> tuple[float, int]:
+def decode_cursor(cursor: str) -> tuple[float, int]:
+    """The list key a connection cursor stands for; a `ValidationError` if it is not one."""
     try:
         moment, _, number = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
         return float(moment), int(number)

@@ -61,9 +61,9 @@ async def test_seed_query_arguments(gql: Query) -> None:
 
 @pytest.mark.parametrize("count", [0, 51, -3])
 async def test_count_outside_1_to_50_is_an_error(gql: Query, count: int) -> None:
-    """A count outside 1..50 is a GraphQL error naming count, with no data."""
-    body = await gql(f"{{ articles(count: {count}) {{ id }} }}")
-    assert body["data"] is None
+    """A count outside 1..50 is a request error (400) naming count, before anything runs."""
+    body = await gql(f"{{ articles(count: {count}) {{ id }} }}", status=400)
+    assert "data" not in body
     assert f"count must be between 1 and 50, got {count}" in body["errors"][0]["message"]
     assert body["errors"][0]["extensions"] == {"code": "VALIDATION_FAILED"}
 
@@ -78,7 +78,7 @@ async def test_article_by_id_in_any_status(gql: Query) -> None:
         "b": {"status": "RETRACTED"},
         "c": None,
     }
-    bad = await gql('{ article(id: "abc") { id } }')
+    bad = await gql('{ article(id: "abc") { id } }', status=400)
     assert "id must be a positive whole number" in bad["errors"][0]["message"]
 
 
@@ -206,3 +206,10 @@ async def test_a_failed_projection_is_reported_not_served(
     assert (await client.get("/readyz")).status == 503
     body = await gql("{ articles { id } }")
     assert "articles view stopped at position 8" in body["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("bad_id", ["뒄\u0002G", "QXJ0aWNsZTp4", "Tm90aGluZzox", "%%%", " "])
+async def test_odd_ids_are_validation_errors(gql: Query, bad_id: str) -> None:
+    """Non-ASCII, undecodable or foreign global ids are a clear error, never an internal one (found by schemathesis)."""
+    body = await gql("query($id: ID!) { article(id: $id) { id } }", {"id": bad_id}, status=400)
+    assert "id must be a positive whole number" in body["errors"][0]["message"]

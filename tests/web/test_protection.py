@@ -121,5 +121,17 @@ async def test_a_slow_body_times_out(guarded: Client) -> None:
 def test_settings_carry_the_limits() -> None:
     """GraphQL limits are settings with defaults that fit legitimate use."""
     limits = Settings().graphql_limits
-    assert (limits.max_depth, limits.max_fields) == (12, 500)
+    assert (limits.max_depth, limits.max_fields) == (20, 500)
     assert replace(limits, max_depth=5).max_depth == 5
+
+
+async def test_cost_follows_the_variables(client: Client) -> None:
+    """A cached document whose list sizes come from variables is costed anew for each request."""
+    query = "query($n: Int!) { " + " ".join(f"e{i}: events(count: $n) {{ position }}" for i in range(6)) + " }"
+    cheap = await client.post("/graphql", json={"query": query, "variables": {"n": 10}})
+    assert cheap.status == 200
+    dear = await client.post("/graphql", json={"query": query, "variables": {"n": 1000}})
+    assert dear.status == 400
+    assert "maximum cost" in (await dear.json())["errors"][0]["message"]
+    again = await client.post("/graphql", json={"query": query, "variables": {"n": 10}})
+    assert again.status == 200

@@ -1,0 +1,180 @@
+"""Benchmark: GraphQL requests/s on one server core, ours against Ariadne's default path.
+
+One server process, pinned to CPU 0 with `taskset`, serves two routes on the same newsroom:
+- `POST /graphql`, newsroom's own pipeline (documents parsed, limited and validated once, cached);
+- `POST /graphql-ariadne`, the same schema and context through `ariadne.graphql(...)`, which
+  parses and validates every request (Ariadne's default execution path).
+`wrk` (Debian package `wrk`) on CPU 1 sends the seed query `{ articles(count: 20) { id title } }`
+over 32 connections to each route in turn, and then `createArticle` mutations to ours (each
+durable before its reply; a wrk Lua script gives each request its own title).
+
+Run from the repo root:  python bench/api.py [--seconds 10] [--runs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+QUERY = "{ articles(count: 20) { id title } }"
+# One document, new variables each time: how clients send mutations (and what the cache keys on).
+MUTATION = "mutation($a: ArticleCreatedInput!) { createArticle(article: $a) { status position } }"
+ARTICLE = {
+    "title": "Bench %d",
+    "body": "A body of a benchmark article.",
+    "category": "bench",
+    "author_id": 1,
+    "author_name": "Bench",
+}
+CONNECTIONS = 32
+TOKEN = "bench-token"
+
+
+def serve(store: str, port: int) -> None:
+    """The server process: newsroom's app plus a route through Ariadne's default path."""
+    from aiohttp import web
+    from ariadne import graphql as ariadne_graphql
+
+    from newsroom.config import Settings
+    from newsroom.web.app import create_app
+    from newsroom.web.graphql_schema import schema
+    from newsroom.web.http import NEWSROOM, SETTINGS
+
+    settings = Settings(store=store, port=port, token=TOKEN)
+    app = create_app(settings)
+
+    async def through_ariadne(request: web.Request) -> web.Response:
+        data = await request.json()
+        context = {"newsroom": request.app[NEWSROOM], "settings": request.app[SETTINGS]}
+        success, result = await ariadne_graphql(schema, data, context_value=context)
+        return web.json_response(result, status=200 if success else 400)
+
+    app.router.add_post("/graphql-ariadne", through_ariadne)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_ready(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit("the server did not become ready")
+
+
+def _lua(folder: Path, body: str, token: bool, counter: bool) -> Path:
+    """A wrk script that POSTs JSON (with a fresh title per request for mutations)."""
+    script = folder / f"post-{int(token)}-{int(counter)}.lua"
+    lines = [
+        'wrk.method = "POST"',
+        'wrk.headers["Content-Type"] = "application/json"',
+    ]
+    if token:
+        lines.append(f'wrk.headers["Authorization"] = "Bearer {TOKEN}"')
+    if counter:
+        template = json.dumps({"query": MUTATION, "variables": {"a": ARTICLE}})
+        lines += [
+            "local n = 0",
+            "request = function()",
+            "  n = n + 1",
+            f"  local body = string.format({json.dumps(template)}, n + math.random(1, 1e9) * 1000)",
+            "  return wrk.format(nil, nil, nil, body)",
+            "end",
+        ]
+    else:
+        lines.append(f"wrk.body = {json.dumps(body)}")
+    script.write_text("\n".join(lines) + "\n")
+    return script
+
+
+def _wrk(url: str, script: Path, seconds: int) -> dict[str, float]:
+    command = [
+        "taskset", "-c", "1", "wrk", "-t", "1", "-c", str(CONNECTIONS), "-d", f"{seconds}s",
+        "--latency", "-s", str(script), url,
+    ]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    return {
+        "rps": rate,
+        "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan"),
+        "errors": float(non_2xx.group(1)) if non_2xx else 0.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--serve", nargs=2, metavar=("STORE", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve[0], int(args.serve[1]))
+        return
+    if not shutil.which("wrk") or not shutil.which("taskset"):
+        raise SystemExit("needs wrk and taskset: apt-get install wrk util-linux")
+    folder = Path(tempfile.mkdtemp(prefix="newsroom-bench-"))
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    store = f"sqlite:///{folder}/db"
+    server = subprocess.Popen(
+        ["taskset", "-c", "0", sys.executable, __file__, "--serve", store, str(port)],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    try:
+        _wait_ready(url)
+        query_script = _lua(folder, json.dumps({"query": QUERY}), token=False, counter=False)
+        mutation_script = _lua(folder, "", token=True, counter=True)
+        print(
+            "| run | ours: seed query req/s (p99 ms) | Ariadne default: req/s (p99 ms) | ratio "
+            "| createArticle req/s (p99 ms) |"
+        )
+        print("|---|---:|---:|---:|---:|")
+        for run in range(1, args.runs + 1):
+            ours = _wrk(url + "/graphql", query_script, args.seconds)
+            theirs = _wrk(url + "/graphql-ariadne", query_script, args.seconds)
+            writes = _wrk(url + "/graphql", mutation_script, args.seconds)
+            assert ours["errors"] == theirs["errors"] == writes["errors"] == 0, (
+                ours,
+                theirs,
+                writes,
+            )
+            print(
+                f"| {run} | {ours['rps']:,.0f} ({ours['p99_ms']:.1f}) | {theirs['rps']:,.0f} "
+                f"({theirs['p99_ms']:.1f}) | {ours['rps'] / theirs['rps']:.2f}x | "
+                f"{writes['rps']:,.0f} ({writes['p99_ms']:.1f}) |"
+            )
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.set_event_loop_policy(None)
+    main()

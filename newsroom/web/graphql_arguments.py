@@ -1,0 +1,83 @@
+"""Arguments checked before execution, so bad input is a request error, not a failed field.
+
+A count of 0 or an id that is no id is the caller's mistake; reporting it as a failed field
+(an `errors` entry with a `path`) reads like a server fault to clients and to tools such as
+schemathesis. So the root query fields' arguments are checked here, with the request's
+variables, by the same rules the resolvers apply, and refused as a whole with a 400.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    value_from_ast_untyped,
+)
+
+from newsroom.errors import ValidationError
+from newsroom.web.resolvers import COUNT_MAX, EVENTS_MAX, check_count, decode_cursor, parse_id
+
+
+def _at_least(minimum: int) -> Callable[[str, Any], None]:
+    def check(name: str, value: Any) -> None:
+        if value < minimum:
+            raise ValidationError(f"{name} must be {minimum} or more, got {value}")
+
+    return check
+
+
+RULES: dict[str, dict[str, Callable[[str, Any], Any]]] = {
+    "article": {"id": lambda _, v: parse_id(v), "version": _at_least(1)},
+    "articles": {"count": lambda n, v: check_count(n, v, COUNT_MAX)},
+    "articleConnection": {
+        "first": lambda n, v: check_count(n, v, COUNT_MAX),
+        "after": lambda _, v: decode_cursor(v),
+    },
+    "events": {"count": lambda n, v: check_count(n, v, EVENTS_MAX), "after": _at_least(0)},
+    "articleEvents": {"after": _at_least(0)},
+}
+
+
+def argument_errors(
+    operation: OperationDefinitionNode,
+    fragments: dict[str, FragmentDefinitionNode],
+    variables: dict[str, Any],
+) -> list[GraphQLError]:
+    """Errors for root fields whose arguments break the API's rules (none if all is well)."""
+    errors = []
+    for field in _root_fields(operation.selection_set, fragments, set()):
+        for argument in field.arguments or ():
+            rule = RULES.get(field.name.value, {}).get(argument.name.value)
+            if rule is None:
+                continue
+            value = value_from_ast_untyped(argument.value, variables)
+            if value is None:
+                continue  # null where it is allowed; GraphQL validation covers the rest
+            try:
+                rule(argument.name.value, value)
+            except (ValidationError, TypeError) as e:
+                code = {"code": ValidationError.code}
+                errors.append(GraphQLError(str(e), argument, extensions=code))
+    return errors
+
+
+def _root_fields(
+    selections: SelectionSetNode, fragments: dict[str, FragmentDefinitionNode], seen: set[str]
+) -> Iterator[FieldNode]:
+    for node in selections.selections:
+        if isinstance(node, FieldNode):
+            yield node
+        elif isinstance(node, InlineFragmentNode):
+            yield from _root_fields(node.selection_set, fragments, seen)
+        elif isinstance(node, FragmentSpreadNode) and node.name.value not in seen:
+            seen.add(node.name.value)
+            if (fragment := fragments.get(node.name.value)) is not None:
+                yield from _root_fields(fragment.selection_set, fragments, seen)
