@@ -88,7 +88,9 @@ class CommandHandler:
         self, command: Command, expected: int | None, key: str | None, fingerprint: str
     ) -> Outcome:
         stream = stream_for(command.article_id or 0)
-        history = await self._store.read_stream(stream)
+        # A create has no past to load: if the stream exists after all, the append at
+        # version 0 fails with a conflict, which handle() reports or retries.
+        history = [] if isinstance(command, CreateDraft) else await self._store.read_stream(stream)
         state = fold(_domain_events(stream, [r.event for r in history]))
         events = decide(state, command, now=self._clock())
         version = len(history) if expected is None else expected
