@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler
 from newsroom.app import Newsroom
 from newsroom.config import Settings
 from newsroom.errors import NewsroomError, NotFound, ProjectionFailed, ValidationError, ViewTimeout
-from newsroom.web import graphql, ops, pages
+from newsroom.web import graphiql, graphql, ops, pages
 from newsroom.web.http import NEWSROOM, SETTINGS, json_error
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,6 @@ def create_app(
         await app[NEWSROOM].stop()
 
     app.cleanup_ctx.append(run_newsroom)
-    for routes in (graphql, ops, pages):
+    for routes in (graphql, graphiql, ops, pages):
         routes.add_routes(app)
     return app

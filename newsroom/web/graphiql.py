@@ -1,15 +1,22 @@
-"""GET /graphql in a browser: GraphiQL, with subscriptions over this server's WebSocket.
+"""GET /graphql in a browser: GraphiQL, served from packaged assets (no CDN), with subscriptions.
 
-The page is Ariadne's GraphiQL explorer, which loads GraphiQL's scripts from a CDN (esm.sh);
-serving them from the package instead, so the page works offline, is still to do.
+The scripts in `static/graphiql/` (GraphiQL, React, the graphql-ws client; see SOURCES.md there)
+are served by this app, so the page works offline. Queries and mutations go to POST /graphql;
+subscriptions to this server's WebSocket, through the graphql-ws client.
 """
 
 from __future__ import annotations
 
-from aiohttp import web
-from ariadne.explorer import ExplorerGraphiQL
+import json
+from importlib import resources
+from pathlib import Path
 
-DEFAULT_QUERY = """# newsroom: try the seed's query, then a subscription in another tab:
+from aiohttp import web
+from lxml import etree
+from lxml.html import builder as E
+
+ASSETS = "/static/graphiql"
+DEFAULT_QUERY = """# newsroom: the seed's query. Try a subscription in another tab:
 #   subscription { articleEvents(after: 0) { position type stream } }
 {
   articles(count: 10) {
@@ -21,15 +28,42 @@ DEFAULT_QUERY = """# newsroom: try the seed's query, then a subscription in anot
   }
 }
 """
+_START = """
+const ws = graphqlWs.createClient({ url: %(ws)s, lazy: true });
+const fetcher = GraphiQL.createFetcher({ url: %(http)s, wsClient: ws });
+ReactDOM.createRoot(document.getElementById("graphiql")).render(
+  React.createElement(GraphiQL, { fetcher: fetcher, defaultQuery: %(query)s })
+);
+"""
 
 
 def graphiql_page(request: web.Request) -> web.Response:
     """The GraphiQL page, pointed at this server for queries and subscriptions."""
     scheme = "wss" if request.secure else "ws"
-    explorer = ExplorerGraphiQL(
-        title="newsroom GraphiQL",
-        default_query=DEFAULT_QUERY,
-        subscription_url=f"{scheme}://{request.host}/graphql",
+    start = _START % {
+        "ws": json.dumps(f"{scheme}://{request.host}/graphql"),
+        "http": json.dumps("/graphql"),
+        "query": json.dumps(DEFAULT_QUERY),
+    }
+    scripts = ["react.production.min.js", "react-dom.production.min.js", "graphql-ws.min.js"]
+    page = E.HTML(
+        E.HEAD(
+            E.META(charset="utf-8"),
+            E.TITLE("newsroom GraphiQL"),
+            E.LINK(rel="stylesheet", href=f"{ASSETS}/graphiql.min.css"),
+            E.STYLE("body { margin: 0; } #graphiql { height: 100vh; }"),
+        ),
+        E.BODY(
+            E.DIV(id="graphiql"),
+            *[E.SCRIPT(src=f"{ASSETS}/{name}") for name in [*scripts, "graphiql.min.js"]],
+            E.SCRIPT(start),
+        ),
     )
-    html = explorer.html(None) or ""
+    html = etree.tostring(page, method="html", encoding="unicode", doctype="<!DOCTYPE html>")
     return web.Response(text=html, content_type="text/html")
+
+
+def add_routes(app: web.Application) -> None:
+    """Serve the packaged GraphiQL assets."""
+    folder = Path(str(resources.files("newsroom.web").joinpath("static", "graphiql")))
+    app.router.add_static(ASSETS, folder, append_version=False)
