@@ -16,7 +16,13 @@ from datetime import UTC, datetime
 from newsroom import validation
 from newsroom.articles import Command, CreateDraft, decide, fold
 from newsroom.bus import Bus
-from newsroom.errors import AlreadyExists, CodecError, ConcurrencyError, IdempotencyKeyReused
+from newsroom.errors import (
+    AlreadyExists,
+    CodecError,
+    ConcurrencyError,
+    IdempotencyKeyReused,
+    ValidationError,
+)
 from newsroom.events import Event, UnknownEvent
 from newsroom.store import AppendResult, EventStore
 
@@ -73,10 +79,13 @@ class CommandHandler:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             if assign_id:
                 command = replace(command, article_id=await self._next_id(refresh=attempt > 1))
-            elif isinstance(command, CreateDraft):
-                self._last_id = max(self._last_id, command.article_id or 0)
             try:
-                return await self._attempt(command, expected_version, idempotency_key, fingerprint)
+                outcome = await self._attempt(
+                    command, expected_version, idempotency_key, fingerprint
+                )
+                if isinstance(command, CreateDraft):
+                    self._last_id = max(self._last_id, outcome.article_id)
+                return outcome
             except ConcurrencyError:
                 if isinstance(command, CreateDraft) and not assign_id:
                     raise AlreadyExists(f"article {command.article_id} already exists") from None
@@ -128,6 +137,8 @@ class CommandHandler:
             # read after the await: other commands may have taken ids meanwhile
             highest = await self._store.max_stream_number(STREAM_PREFIX)
             self._last_id = max(self._last_id, highest)
+        if self._last_id >= validation.ID_MAX:
+            raise ValidationError(f"no free article ids above {validation.ID_MAX}; give an id")
         self._last_id += 1
         return self._last_id
 

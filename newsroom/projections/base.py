@@ -117,10 +117,13 @@ class Projector:
         if self.position >= position:
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (position, next(self._tiebreak), future))
+        entry = (position, next(self._tiebreak), future)
+        heapq.heappush(self._waiters, entry)
         try:
             await asyncio.wait_for(future, timeout)
         except TimeoutError as e:
+            self._waiters.remove(entry)  # nobody waits for it any more
+            heapq.heapify(self._waiters)
             raise ViewTimeout(
                 f"the {self.name} view is at position {self.position} and did not reach "
                 f"{position} within {timeout} s"

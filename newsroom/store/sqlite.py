@@ -241,6 +241,8 @@ class SQLiteEventStore:
             return e
         except sqlite3.Error as e:
             return translate(self._path, e)
+        except Exception as e:  # the worker must outlive any one job (e.g. unencodable text)
+            return StoreError(f"{self._path}: {type(e).__name__}: {e}")
 
     def _connect(self) -> sqlite3.Connection:
         path = self._path
@@ -304,10 +306,14 @@ class SQLiteEventStore:
             conn.execute("COMMIT")
             self.transactions += 1
             self._head = head
-        except sqlite3.Error as e:
+        except Exception as e:  # the worker must outlive any one group
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            failure = translate(self._path, e)
+            failure = (
+                translate(self._path, e)
+                if isinstance(e, sqlite3.Error)
+                else StoreError(f"{self._path}: the append was not written: {e}")
+            )
             outcomes = [failure] * len(jobs)
         return [(job.future, outcome) for job, outcome in zip(jobs, outcomes, strict=True)]
 

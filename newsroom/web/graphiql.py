@@ -37,13 +37,13 @@ ReactDOM.createRoot(document.getElementById("graphiql")).render(
 """
 
 
-def graphiql_page(request: web.Request) -> web.Response:
-    """The GraphiQL page, pointed at this server for queries and subscriptions."""
-    scheme = "wss" if request.secure else "ws"
+def graphiql_page(request: web.Request, public_url: str) -> web.Response:
+    """The GraphiQL page, pointed at this server (its public URL) for queries and subscriptions."""
+    websocket = public_url.replace("http", "ws", 1) + "/graphql"
     start = _START % {
-        "ws": json.dumps(f"{scheme}://{request.host}/graphql"),
-        "http": json.dumps("/graphql"),
-        "query": json.dumps(DEFAULT_QUERY),
+        "ws": _script_string(websocket),
+        "http": _script_string("/graphql"),
+        "query": _script_string(DEFAULT_QUERY),
     }
     scripts = ["react.production.min.js", "react-dom.production.min.js", "graphql-ws.min.js"]
     page = E.HTML(
@@ -61,6 +61,11 @@ def graphiql_page(request: web.Request) -> web.Response:
     )
     html = etree.tostring(page, method="html", encoding="unicode", doctype="<!DOCTYPE html>")
     return web.Response(text=html, content_type="text/html")
+
+
+def _script_string(text: str) -> str:
+    """A JavaScript string literal that cannot end the <script> element it sits in."""
+    return json.dumps(text).replace("<", "\\u003c")
 
 
 def add_routes(app: web.Application) -> None:

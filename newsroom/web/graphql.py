@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 from graphql import GraphQLError, OperationType, execute, get_operation_ast
+from graphql.execution.values import get_variable_values
 
 from newsroom.errors import ValidationError
 from newsroom.web.graphiql import graphiql_page
@@ -51,12 +52,17 @@ async def handle_graphql(request: web.Request) -> web.Response:
     document = documents.get(text)
     if isinstance(document, list):
         return _errors(document)
-    if cost_errors := documents.cost_errors(document, variables or {}):
-        return _errors(cost_errors)
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return json_error(400, "name the operation to run in 'operationName'")
-    if bad_arguments := argument_errors(operation, fragments_of(document), variables or {}):
+    # checked with the variables as execution will see them (types coerced, defaults applied)
+    given = get_variable_values(schema, operation.variable_definitions or (), variables or {})
+    if isinstance(given, list):
+        return _errors(given)
+    coerced = given.coerced
+    if cost_errors := documents.cost_errors(document, coerced):
+        return _errors(cost_errors)
+    if bad_arguments := argument_errors(operation, fragments_of(document), coerced):
         return _errors(bad_arguments)
     if operation.operation is OperationType.SUBSCRIPTION:
         return json_error(400, "subscriptions run over a WebSocket on /graphql")
@@ -81,7 +87,8 @@ def _unauthorized(request: web.Request) -> web.Response | None:
     if not token:
         return None
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+    offered = given.strip().encode("utf-8", "surrogateescape")
+    if scheme.lower() == "bearer" and hmac.compare_digest(offered, token.encode()):
         return None
     return json_error(
         401,
@@ -103,7 +110,7 @@ async def handle_graphql_get(request: web.Request) -> web.StreamResponse:
         return await handle_websocket(request)
     if "query" in request.query:
         return json_error(405, "send GraphQL operations with POST", Allow="POST")
-    return graphiql_page(request)
+    return graphiql_page(request, request.app[SETTINGS].public_url)
 
 
 def add_routes(app: web.Application) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from graphql import (
+    ArgumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -19,6 +20,7 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    Undefined,
     value_from_ast_untyped,
 )
 
@@ -59,14 +61,22 @@ def argument_errors(
             if rule is None:
                 continue
             value = value_from_ast_untyped(argument.value, variables)
-            if value is None:
-                continue  # null where it is allowed; GraphQL validation covers the rest
+            if value is None or value is Undefined:
+                continue  # null or left out where allowed; GraphQL validation covers the rest
+            name = argument.name.value
             try:
-                rule(argument.name.value, value)
-            except (ValidationError, TypeError) as e:
-                code = {"code": ValidationError.code}
-                errors.append(GraphQLError(str(e), argument, extensions=code))
+                rule(name, value)
+            except ValidationError as e:
+                errors.append(_error(str(e), argument))
+            except (TypeError, ValueError, AttributeError):
+                errors.append(
+                    _error(f"{name} has a value of the wrong kind: {value!r:.40}", argument)
+                )
     return errors
+
+
+def _error(message: str, argument: ArgumentNode) -> GraphQLError:
+    return GraphQLError(message, argument, extensions={"code": ValidationError.code})
 
 
 def _root_fields(

@@ -46,17 +46,19 @@ def check_shape(document: DocumentNode, limits: GraphQLLimits) -> GraphQLError |
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
     walker = _Walker(fragments)
+    total = 0  # over every operation and fragment, used or not: validation reads them all
     try:
         for definition in document.definitions:
-            if isinstance(definition, OperationDefinitionNode):
+            if isinstance(definition, OperationDefinitionNode | FragmentDefinitionNode):
                 depth, fields = walker.measure(definition.selection_set)
+                total += fields
                 if depth > limits.max_depth:
                     return GraphQLError(
                         f"the query nests {depth} levels deep; the limit is {limits.max_depth}"
                     )
-                if fields > limits.max_fields:
+                if total > limits.max_fields:
                     return GraphQLError(
-                        f"the query selects {fields:,} fields (aliases and fragments "
+                        f"the document selects {total:,} fields (aliases and fragments "
                         f"included); the limit is {limits.max_fields:,}"
                     )
     except _Cycle as cycle:

@@ -88,7 +88,7 @@ DOCUMENTS = web.AppKey("graphql documents", Documents)
 def format_graphql_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
     """Show our own errors' messages; hide anything unexpected behind a generic one."""
     original = error.original_error
-    if original is None or isinstance(original, NewsroomError):
+    if original is None or isinstance(original, NewsroomError | GraphQLError):
         formatted: dict[str, Any] = format_error(error, debug=False)
         if isinstance(original, NewsroomError):
             formatted["extensions"] = {"code": original.code}

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 from graphql import ExecutionResult, GraphQLError, OperationType, get_operation_ast, subscribe
+from graphql.execution.values import get_variable_values
 
 from newsroom.web.graphql_arguments import argument_errors
 from newsroom.web.graphql_schema import DOCUMENTS, format_graphql_error, fragments_of, schema
@@ -30,6 +31,7 @@ PROTOCOL = "graphql-transport-ws"
 INIT_TIMEOUT = 3.0  # seconds for the client's connection_init
 SEND_TIMEOUT = 5.0  # seconds a message may wait for a client that stopped reading
 MESSAGE_MAX = 64 * 1024  # bytes per incoming message
+MAX_OPERATIONS = 16  # subscriptions running at once on one connection
 
 
 class _Close(Exception):
@@ -86,11 +88,16 @@ class _Session:
         self.send_lock = asyncio.Lock()
 
     async def run(self) -> None:
-        try:
-            first = await asyncio.wait_for(self.ws.receive(), INIT_TIMEOUT)
-        except TimeoutError:
-            raise _Close(4408, "Connection initialisation timeout") from None
-        await self.on_message(first)
+        deadline = asyncio.get_running_loop().time() + INIT_TIMEOUT
+        while not self.acknowledged:  # the deadline holds whatever else the client sends first
+            remaining = deadline - asyncio.get_running_loop().time()
+            try:
+                message = await asyncio.wait_for(self.ws.receive(), max(remaining, 0))
+            except TimeoutError:
+                raise _Close(4408, "Connection initialisation timeout") from None
+            if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                return
+            await self.on_message(message)
         async for message in self.ws:
             await self.on_message(message)
 
@@ -137,6 +144,10 @@ class _Session:
             raise _Close(4400, "Invalid subscribe message: it needs an id and a payload")
         if op_id in self.operations:
             raise _Close(4409, f"Subscriber for {op_id} already exists")
+        if len(self.operations) >= MAX_OPERATIONS:
+            message = f"at most {MAX_OPERATIONS} operations may run at once on one connection"
+            await self.send({"id": op_id, "type": "error", "payload": [{"message": message}]})
+            return
         self.operations[op_id] = asyncio.create_task(self.operate(op_id, payload))
 
     async def operate(self, op_id: str, payload: dict[str, Any]) -> None:
@@ -173,12 +184,16 @@ class _Session:
         document = documents.get(text)
         if isinstance(document, list):
             return document
-        if errors := documents.cost_errors(document, variables):
-            return errors
         operation = get_operation_ast(document, name if isinstance(name, str) else None)
         if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
             return [GraphQLError("only subscriptions run here; send queries and mutations by POST")]
-        if errors := argument_errors(operation, fragments_of(document), variables):
+        given = get_variable_values(schema, operation.variable_definitions or (), variables)
+        if isinstance(given, list):
+            return given
+        coerced = given.coerced
+        if errors := documents.cost_errors(document, coerced):
+            return errors
+        if errors := argument_errors(operation, fragments_of(document), coerced):
             return errors
         context = {
             "newsroom": self.request.app[NEWSROOM],

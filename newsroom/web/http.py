@@ -60,6 +60,8 @@ async def read_json_object(request: web.Request, timeout: float) -> dict[str, An
         raise _bad_request(f"the body is not valid UTF-8 (byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise _bad_request(f"the body is not valid JSON: {e.msg} at line {e.lineno}") from None
+    except ValueError as e:  # e.g. an integer with more digits than Python converts
+        raise _bad_request(f"the body is not usable JSON: {e}") from None
     if not isinstance(body, dict):
         raise _bad_request("the body must be one JSON object (batched arrays are not accepted)")
     return body

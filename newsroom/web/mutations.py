@@ -52,6 +52,8 @@ async def _handle(
 ) -> dict[str, Any]:
     newsroom = newsroom_of(info)
     try:
+        if expected_version is not None and expected_version < 0:
+            raise ValidationError(f"expected_version must be 0 or more, got {expected_version}")
         if creates and expected_version not in (None, 0):
             raise ValidationError("a new article has no version yet: expected_version must be 0")
         command: Command = build()

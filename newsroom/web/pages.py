@@ -6,7 +6,7 @@ from aiohttp import web
 from lxml import etree
 from lxml.html import builder as E
 
-from newsroom.web.http import NEWSROOM, POSITION_HEADER
+from newsroom.web.http import NEWSROOM, POSITION_HEADER, SETTINGS
 
 HOME_COUNT = 20
 _EXAMPLE_QUERY = """curl -s {url}/graphql -H 'content-type: application/json' \\
@@ -16,8 +16,9 @@ _EXAMPLE_QUERY = """curl -s {url}/graphql -H 'content-type: application/json' \\
 async def home(request: web.Request) -> web.Response:
     """GET /: the latest published articles, and how to query and write them."""
     newsroom = request.app[NEWSROOM]
+    newsroom.projectors["articles"].check()
     latest = newsroom.articles.latest("PUBLISHED", count=HOME_COUNT)
-    url = str(request.url.origin())
+    url = request.app[SETTINGS].public_url
     page = E.HTML(
         E.HEAD(E.META(charset="utf-8"), E.TITLE("newsroom")),
         E.BODY(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -182,7 +183,7 @@ def event_data(event: Event | UnknownEvent) -> dict[str, Any]:
         return dict(event.data)
     return {
         name: value.isoformat() if isinstance(value, datetime) else value
-        for name in event.__dataclass_fields__
+        for name in (f.name for f in dataclasses.fields(event))
         if (value := getattr(event, name)) is not None
     }
 

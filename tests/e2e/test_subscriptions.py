@@ -63,7 +63,9 @@ async def test_a_client_that_stops_reading_does_not_delay_writes(
         await stalled.send(json.dumps({"type": "connection_init"}))
         await stalled.recv()
         query = "subscription { articleEvents(after: 0) { position type data } }"
-        await stalled.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
+        await stalled.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}})
+        )
         # from here on the stalled client reads nothing
         started = time.perf_counter()
         for n in range(200):

@@ -24,7 +24,9 @@ ARTICLE = {
 }
 
 
-async def mutate(gql: Query, field: str, args: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+async def mutate(
+    gql: Query, field: str, args: str, variables: dict[str, Any] | None = None
+) -> dict[str, Any]:
     signature = "($a: ArticleInput!)" if variables and "a" in variables else ""
     body = await gql(f"mutation{signature} {{ r: {field}({args}) {PAYLOAD} }}", variables)
     assert "errors" not in body, body
@@ -35,14 +37,25 @@ async def mutate(gql: Query, field: str, args: str, variables: dict[str, Any] | 
 async def test_the_life_of_an_article_through_every_mutation(gql: Query) -> None:
     """Draft, edit, publish, correct, retract: each replies with the article as the views show it."""
     created = await mutate(gql, "createDraft", "article: $a", {"a": ARTICLE})
-    assert (created["status"], created["name"], created["version"]) == ("SUCCEEDED", "ArticleDraftCreated", 1)
+    assert (created["status"], created["name"], created["version"]) == (
+        "SUCCEEDED",
+        "ArticleDraftCreated",
+        1,
+    )
     assert created["article"] == {"title": "Storm nears the coast", "status": "DRAFT", "version": 1}
     article_id = created["id"]
-    edited = await mutate(gql, "updateDraft", f'id: "{article_id}", changes: {{title: "Storm makes landfall"}}')
-    assert (edited["name"], edited["article"]["title"]) == ("ArticleDraftUpdated", "Storm makes landfall")
+    edited = await mutate(
+        gql, "updateDraft", f'id: "{article_id}", changes: {{title: "Storm makes landfall"}}'
+    )
+    assert (edited["name"], edited["article"]["title"]) == (
+        "ArticleDraftUpdated",
+        "Storm makes landfall",
+    )
     published = await mutate(gql, "publishArticle", f'id: "{article_id}", expected_version: 2')
     assert (published["name"], published["article"]["status"]) == ("ArticlePublished", "PUBLISHED")
-    corrected = await mutate(gql, "updateArticle", f'id: "{article_id}", changes: {{body: "It is over."}}')
+    corrected = await mutate(
+        gql, "updateArticle", f'id: "{article_id}", changes: {{body: "It is over."}}'
+    )
     assert (corrected["name"], corrected["version"]) == ("ArticleUpdated", 4)
     retracted = await mutate(gql, "retractArticle", f'id: "{article_id}", reason: "Wrong storm"')
     assert (retracted["name"], retracted["article"]["status"], retracted["position"]) == (
@@ -56,13 +69,25 @@ async def test_the_life_of_an_article_through_every_mutation(gql: Query) -> None
         ("publishArticle", 'id: "99"', "NOT_FOUND"),
         ("publishArticle", 'id: "1"', "INVALID_TRANSITION"),
         ("updateArticle", 'id: "6", changes: {title: "Back"}', "INVALID_TRANSITION"),
-        ("updateArticle", 'id: "1", changes: {title: "New"}, expected_version: 7', "VERSION_CONFLICT"),
+        (
+            "updateArticle",
+            'id: "1", changes: {title: "New"}, expected_version: 7',
+            "VERSION_CONFLICT",
+        ),
         ("updateArticle", 'id: "1", changes: {category: "Bad Slug"}', "VALIDATION_FAILED"),
         ("updateDraft", 'id: "4", changes: {}', "VALIDATION_FAILED"),
         ("retractArticle", 'id: "4", reason: "never out"', "INVALID_TRANSITION"),
         ("retractArticle", 'id: "1", reason: "   "', "VALIDATION_FAILED"),
-        ("createArticle", 'article: {id: "2", title: "t", body: "b", category: "c", author_id: 1, author_name: "n"}', "ALREADY_EXISTS"),
-        ("createDraft", 'article: {title: "t", body: "b", category: "c", author_id: 1, author_name: "n"}, expected_version: 3', "VALIDATION_FAILED"),
+        (
+            "createArticle",
+            'article: {id: "2", title: "t", body: "b", category: "c", author_id: 1, author_name: "n"}',
+            "ALREADY_EXISTS",
+        ),
+        (
+            "createDraft",
+            'article: {title: "t", body: "b", category: "c", author_id: 1, author_name: "n"}, expected_version: 3',
+            "VALIDATION_FAILED",
+        ),
     ],
 )
 async def test_each_failure_has_its_code(
@@ -77,17 +102,29 @@ async def test_each_failure_has_its_code(
 
 async def test_idempotency_key_on_any_mutation(gql: Query, newsroom: Newsroom) -> None:
     """The same key replays the first result; a different command with it is refused."""
-    first = await mutate(gql, "updateArticle", 'id: "1", changes: {title: "Once"}, idempotency_key: "u1"')
-    again = await mutate(gql, "updateArticle", 'id: "1", changes: {title: "Once"}, idempotency_key: "u1"')
-    assert (again["status"], again["position"], again["version"]) == ("SUCCEEDED", first["position"], 2)
-    other = await mutate(gql, "updateArticle", 'id: "1", changes: {title: "Twice"}, idempotency_key: "u1"')
+    first = await mutate(
+        gql, "updateArticle", 'id: "1", changes: {title: "Once"}, idempotency_key: "u1"'
+    )
+    again = await mutate(
+        gql, "updateArticle", 'id: "1", changes: {title: "Once"}, idempotency_key: "u1"'
+    )
+    assert (again["status"], again["position"], again["version"]) == (
+        "SUCCEEDED",
+        first["position"],
+        2,
+    )
+    other = await mutate(
+        gql, "updateArticle", 'id: "1", changes: {title: "Twice"}, idempotency_key: "u1"'
+    )
     assert other["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert await newsroom.store.head() == 8
 
 
 async def test_time_travel_returns_the_exact_earlier_state(gql: Query) -> None:
     """article(id, version) folds the stream up to that version; the latest stays current."""
-    await mutate(gql, "updateArticle", 'id: "1", changes: {title: "Second title", body: "New body"}')
+    await mutate(
+        gql, "updateArticle", 'id: "1", changes: {title: "Second title", body: "New body"}'
+    )
     body = await gql(
         '{ old: article(id: "1", version: 1) { title body version status }'
         '  new: article(id: "1") { title version } }'
@@ -104,11 +141,16 @@ async def test_time_travel_returns_the_exact_earlier_state(gql: Query) -> None:
 
 async def test_global_ids_and_history(gql: Query) -> None:
     """article(id:) takes the global id it hands out; history lists every event with its changes."""
-    body = await gql(f'{{ article(id: "{global_id(6)}") {{ id global_id url history {{ version type changes }} }} }}')
+    body = await gql(
+        f'{{ article(id: "{global_id(6)}") {{ id global_id url history {{ version type changes }} }} }}'
+    )
     article = body["data"]["article"]
     assert (article["id"], article["global_id"]) == ("6", global_id(6))
     assert article["url"].endswith("/environment/my-article-title-6-6")
-    assert [(h["version"], h["type"]) for h in article["history"]] == [(1, "ArticleCreated"), (2, "ArticleRetracted")]
+    assert [(h["version"], h["type"]) for h in article["history"]] == [
+        (1, "ArticleCreated"),
+        (2, "ArticleRetracted"),
+    ]
     assert article["history"][1]["changes"]["reason"] == "Retracted in the seed's demo data"
 
 
@@ -125,14 +167,22 @@ async def _page(gql: Query, after: str | None) -> dict[str, Any]:
 async def test_pages_never_repeat_or_skip_while_articles_arrive(gql: Query) -> None:
     """Walking the pages while new articles are published sees each older article exactly once."""
     for n in range(8):
-        await mutate(gql, "createArticle", f'article: {{title: "Older {n}", body: "b", category: "news", author_id: 1, author_name: "n"}}')
+        await mutate(
+            gql,
+            "createArticle",
+            f'article: {{title: "Older {n}", body: "b", category: "news", author_id: 1, author_name: "n"}}',
+        )
     expected = [a["id"] for a in (await gql("{ articles(count: 50) { id } }"))["data"]["articles"]]
     seen: list[str] = []
     after = None
     while True:
         page = await _page(gql, after)
         seen += [edge["node"]["id"] for edge in page["edges"]]
-        await mutate(gql, "createArticle", 'article: {title: "Newer", body: "b", category: "news", author_id: 1, author_name: "n"}')
+        await mutate(
+            gql,
+            "createArticle",
+            'article: {title: "Newer", body: "b", category: "news", author_id: 1, author_name: "n"}',
+        )
         if not page["pageInfo"]["hasNextPage"]:
             break
         after = page["pageInfo"]["endCursor"]
@@ -143,8 +193,13 @@ async def test_pages_never_repeat_or_skip_while_articles_arrive(gql: Query) -> N
 
 async def test_the_log_can_be_browsed(gql: Query) -> None:
     """events(after, count, stream) pages through the log with positions, types and data."""
-    body = await gql('{ all: events(after: 5, count: 2) { position stream type data }  one: events(stream: "article-6") { version type } }')
-    assert [(e["position"], e["type"]) for e in body["data"]["all"]] == [(6, "ArticleCreated"), (7, "ArticleRetracted")]
+    body = await gql(
+        '{ all: events(after: 5, count: 2) { position stream type data }  one: events(stream: "article-6") { version type } }'
+    )
+    assert [(e["position"], e["type"]) for e in body["data"]["all"]] == [
+        (6, "ArticleCreated"),
+        (7, "ArticleRetracted"),
+    ]
     assert body["data"]["all"][0]["data"]["title"] == "My article title 6"
     assert [e["type"] for e in body["data"]["one"]] == ["ArticleCreated", "ArticleRetracted"]
     too_many = await gql("{ events(count: 1001) { position } }", status=400)
@@ -166,7 +221,13 @@ async def test_min_position_waits_then_answers_or_fails_clearly(client: Client) 
 async def test_a_waiting_read_sees_a_later_write(client: Client, gql: Query) -> None:
     """A read that waits for position 8 is answered once a write reaches it."""
     query = {"query": '{ article(id: "7") { title } }'}
-    reader = asyncio.create_task(client.post("/graphql", json=query, headers={"Newsroom-Min-Position": "8"}))
-    await mutate(gql, "createArticle", 'article: {title: "Late", body: "b", category: "news", author_id: 1, author_name: "n"}')
+    reader = asyncio.create_task(
+        client.post("/graphql", json=query, headers={"Newsroom-Min-Position": "8"})
+    )
+    await mutate(
+        gql,
+        "createArticle",
+        'article: {title: "Late", body: "b", category: "news", author_id: 1, author_name: "n"}',
+    )
     response = await reader
     assert (await response.json())["data"]["article"] == {"title": "Late"}

@@ -19,7 +19,9 @@ from newsroom.web.http import NEWSROOM
 from tests.factories import FakeClock
 
 Client = TestClient[web.Request, web.Application]
-MUTATION = {"query": 'mutation { createArticle(article: {title: "t", body: "b", category: "c", author_id: 1, author_name: "n"}) { status } }'}
+MUTATION = {
+    "query": 'mutation { createArticle(article: {title: "t", body: "b", category: "c", author_id: 1, author_name: "n"}) { status } }'
+}
 TOKEN = "s3cret-token-for-tests"
 
 
@@ -47,7 +49,9 @@ async def test_mutations_need_the_token(guarded: Client, authorization: str | No
 
 async def test_the_token_opens_writes_and_reads_stay_public(guarded: Client) -> None:
     """With the token a mutation runs; queries need no token."""
-    response = await guarded.post("/graphql", json=MUTATION, headers={"Authorization": f"Bearer {TOKEN}"})
+    response = await guarded.post(
+        "/graphql", json=MUTATION, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
     assert (await response.json())["data"]["createArticle"]["status"] == "SUCCEEDED"
     assert (await guarded.post("/graphql", json={"query": "{ articles { id } }"})).status == 200
 
@@ -72,10 +76,18 @@ def _deep(n: int) -> str:
 HOSTILE = {
     "4,000 aliases": {"query": _aliases(4000)},
     "nesting depth 300": {"query": _deep(300)},
-    "fragment cycle": {"query": "{ articles { ...A } } fragment A on Article { id ...B } fragment B on Article { title ...A }"},
-    "2,000 same-name fields, different arguments": {"query": "{ " + " ".join(f'article(id: "{i}") {{ id }}' for i in range(2000)) + " }"},
-    "fragment bomb": {"query": "{ articles { ...F3 } } fragment F1 on Article { a: id b: id c: id d: id e: id f: id g: id h: id } fragment F2 on Article { ...F1 x: title ...F1 y: body ...F1 z: category ...F1 } fragment F3 on Article { ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 }"},
-    "expensive lists": {"query": "{ a: articles(count: 50) { history { type } } b: articles(count: 50) { history { type } } c: events(count: 1000) { position } d: events(count: 1000) { position } e: events(count: 1000) { position } f: events(count: 1000) { position } g: events(count: 1000) { position } }"},
+    "fragment cycle": {
+        "query": "{ articles { ...A } } fragment A on Article { id ...B } fragment B on Article { title ...A }"
+    },
+    "2,000 same-name fields, different arguments": {
+        "query": "{ " + " ".join(f'article(id: "{i}") {{ id }}' for i in range(2000)) + " }"
+    },
+    "fragment bomb": {
+        "query": "{ articles { ...F3 } } fragment F1 on Article { a: id b: id c: id d: id e: id f: id g: id h: id } fragment F2 on Article { ...F1 x: title ...F1 y: body ...F1 z: category ...F1 } fragment F3 on Article { ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 ...F2 }"
+    },
+    "expensive lists": {
+        "query": "{ a: articles(count: 50) { history { type } } b: articles(count: 50) { history { type } } c: events(count: 1000) { position } d: events(count: 1000) { position } e: events(count: 1000) { position } f: events(count: 1000) { position } g: events(count: 1000) { position } }"
+    },
 }
 
 
@@ -113,7 +125,9 @@ async def test_a_slow_body_times_out(guarded: Client) -> None:
         yield b'{"query": "{ articles { id } }"'
         await asyncio.Event().wait()  # and never the rest
 
-    response = await guarded.post("/graphql", data=trickle(), headers={"Content-Type": "application/json"})
+    response = await guarded.post(
+        "/graphql", data=trickle(), headers={"Content-Type": "application/json"}
+    )
     assert response.status == 408
     assert "did not arrive" in await response.text()
 
@@ -127,7 +141,11 @@ def test_settings_carry_the_limits() -> None:
 
 async def test_cost_follows_the_variables(client: Client) -> None:
     """A cached document whose list sizes come from variables is costed anew for each request."""
-    query = "query($n: Int!) { " + " ".join(f"e{i}: events(count: $n) {{ position }}" for i in range(6)) + " }"
+    query = (
+        "query($n: Int!) { "
+        + " ".join(f"e{i}: events(count: $n) {{ position }}" for i in range(6))
+        + " }"
+    )
     cheap = await client.post("/graphql", json={"query": query, "variables": {"n": 10}})
     assert cheap.status == 200
     dear = await client.post("/graphql", json={"query": query, "variables": {"n": 1000}})

@@ -24,16 +24,24 @@ async def _connect(client: Client) -> Any:
 async def test_catch_up_then_live(client: Client, gql: Query) -> None:
     """after: 0 replays the demo events in order, then a new write arrives as the next message."""
     ws = await _connect(client)
-    await ws.send_json({"id": "s1", "type": "subscribe", "payload": {"query": EVENTS, "variables": {"after": 0}}})
+    await ws.send_json(
+        {"id": "s1", "type": "subscribe", "payload": {"query": EVENTS, "variables": {"after": 0}}}
+    )
     positions = []
     for _ in range(7):
         message = await ws.receive_json(timeout=5)
         assert (message["id"], message["type"]) == ("s1", "next")
         positions.append(message["payload"]["data"]["articleEvents"]["position"])
     assert positions == [1, 2, 3, 4, 5, 6, 7]
-    await gql('mutation { createArticle(article: {title: "Live", body: "b", category: "news", author_id: 1, author_name: "n"}) { status } }')
+    await gql(
+        'mutation { createArticle(article: {title: "Live", body: "b", category: "news", author_id: 1, author_name: "n"}) { status } }'
+    )
     live = await ws.receive_json(timeout=5)
-    assert live["payload"]["data"]["articleEvents"] == {"position": 8, "type": "ArticleCreated", "stream": "article-7"}
+    assert live["payload"]["data"]["articleEvents"] == {
+        "position": 8,
+        "type": "ArticleCreated",
+        "stream": "article-7",
+    }
     await ws.send_json({"id": "s1", "type": "complete"})
     assert (await ws.receive_json(timeout=5)) == {"id": "s1", "type": "complete"}
     await ws.send_json({"type": "ping"})
@@ -49,7 +57,9 @@ async def test_article_published_sends_the_article(client: Client, gql: Query) -
     # The subscription starts at the log head when the server gets to it; write until it shows.
     for attempt in range(50):
         for category in ("sport", "science"):
-            await gql(f'mutation {{ createArticle(article: {{title: "{category} {attempt}", body: "b", category: "{category}", author_id: 1, author_name: "n"}}) {{ status }} }}')
+            await gql(
+                f'mutation {{ createArticle(article: {{title: "{category} {attempt}", body: "b", category: "{category}", author_id: 1, author_name: "n"}}) {{ status }} }}'
+            )
         try:
             message = await ws.receive_json(timeout=0.2)
             break
@@ -88,10 +98,16 @@ async def test_protocol_violations_close_with_the_spec_codes(client: Client) -> 
 async def test_errors_in_a_subscribe_are_error_messages(client: Client) -> None:
     """A bad document or a mutation over the socket gets an `error` message, and the socket stays."""
     ws = await _connect(client)
-    await ws.send_json({"id": "a", "type": "subscribe", "payload": {"query": "subscription { nope }"}})
+    await ws.send_json(
+        {"id": "a", "type": "subscribe", "payload": {"query": "subscription { nope }"}}
+    )
     error = await ws.receive_json(timeout=5)
-    assert (error["id"], error["type"]) == ("a", "error") and "nope" in error["payload"][0]["message"]
-    await ws.send_json({"id": "b", "type": "subscribe", "payload": {"query": "{ articles { id } }"}})
+    assert (error["id"], error["type"]) == ("a", "error") and "nope" in error["payload"][0][
+        "message"
+    ]
+    await ws.send_json(
+        {"id": "b", "type": "subscribe", "payload": {"query": "{ articles { id } }"}}
+    )
     error = await ws.receive_json(timeout=5)
     assert "by POST" in error["payload"][0]["message"]
     await ws.send_json({"type": "ping"})
