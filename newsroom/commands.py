@@ -74,7 +74,7 @@ class CommandHandler:
             validation.text("idempotency_key", idempotency_key, limit=IDEMPOTENCY_KEY_MAX)
             earlier = await self._store.find_idempotent(idempotency_key)
             if earlier is not None:
-                return _replayed(idempotency_key, fingerprint, *earlier)
+                return await self._replayed(idempotency_key, fingerprint, *earlier)
         assign_id = isinstance(command, CreateDraft) and command.article_id is None
         for attempt in range(1, MAX_ATTEMPTS + 1):
             if assign_id:
@@ -111,7 +111,7 @@ class CommandHandler:
             )
         )
         if result.replayed:
-            return _replayed(key or "", fingerprint, fingerprint, result)
+            return await self._replayed(key or "", fingerprint, fingerprint, result)
         names = tuple(e.type_name for e in events)
         return Outcome(command.article_id or 0, result.version, result.last_position, names)
 
@@ -131,6 +131,20 @@ class CommandHandler:
         self._bus.publish(result.records)
         return result
 
+    async def _replayed(
+        self, key: str, fingerprint: str, stored: str, result: AppendResult
+    ) -> Outcome:
+        """The first outcome of a repeated idempotency key, with the events it wrote then."""
+        if stored != fingerprint:
+            raise IdempotencyKeyReused(
+                f"idempotency key {key!r} was already used for a different command"
+            )
+        count = result.last_position - result.first_position + 1
+        written = await self._store.read_all(after=result.first_position - 1, limit=count)
+        article_id = int(result.stream.removeprefix(STREAM_PREFIX))
+        names = tuple(r.type for r in written)
+        return Outcome(article_id, result.version, result.last_position, names, replayed=True)
+
     async def _next_id(self, refresh: bool) -> int:
         """The next free article id; asks the store when unsure (at first, or after a clash)."""
         if refresh or self._last_id == 0:
@@ -146,15 +160,6 @@ class CommandHandler:
 def _fingerprint(command: Command, expected_version: int | None) -> str:
     text = repr((type(command).__name__, astuple(command), expected_version))
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _replayed(key: str, fingerprint: str, stored: str, result: AppendResult) -> Outcome:
-    if stored != fingerprint:
-        raise IdempotencyKeyReused(
-            f"idempotency key {key!r} was already used for a different command"
-        )
-    article_id = int(result.stream.removeprefix(STREAM_PREFIX))
-    return Outcome(article_id, result.version, result.last_position, (), replayed=True)
 
 
 def _domain_events(stream: str, events: list[Event | UnknownEvent]) -> list[Event]:

@@ -102,6 +102,7 @@ async def test_idempotency_key_gives_the_first_result(
         first.article_id, first.position, first.version,
     )  # fmt: skip
     assert again.replayed and not first.replayed
+    assert again.event_names == first.event_names == ("ArticleCreated",)
     assert await store.head() == 1
 
 
