@@ -131,7 +131,7 @@ class Newsroom:
 
     def ready(self) -> bool:
         """True once every projection reached the head seen at start and none has failed."""
-        return all(
+        return self.store.alive and all(
             p.failure is None and p.position >= self.started_at_head
             for p in self.projectors.values()
         )
@@ -146,9 +146,10 @@ class Newsroom:
             if fingerprints:
                 view["fingerprint"] = p.projection.fingerprint()
             views[name] = view
-        healthy = all(p.failure is None for p in self.projectors.values())
+        healthy = self.store.alive and all(p.failure is None for p in self.projectors.values())
         return {
             "status": "ok" if healthy else "failing",
+            "store": "running" if self.store.alive else "stopped",
             "head": await self.store.head(),
             "projections": views,
         }

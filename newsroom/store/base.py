@@ -64,6 +64,11 @@ class EventStore(Protocol):
         """Where the log lives, for messages (a file path or a server, never a password)."""
         ...
 
+    @property
+    def alive(self) -> bool:
+        """False once the store can no longer serve (closed, or its connection lost)."""
+        ...
+
     async def append(
         self,
         stream: str,

@@ -89,6 +89,10 @@ class SQLiteEventStore:
     def location(self) -> str:
         return str(self._path)
 
+    @property
+    def alive(self) -> bool:
+        return not self._closed and self._thread.is_alive()
+
     # --- the EventStore API (called on the event loop) ------------------------------------------
 
     async def append(

@@ -194,7 +194,9 @@ async def test_bad_arguments_and_closed_store(subject: tuple[EventStore, Reopen]
         await store.append("article-1", [], 0)
     with pytest.raises(ValueError, match="expected_version"):
         await store.append("article-1", [article_created(1)], -1)
+    assert store.alive
     await store.close()
+    assert not store.alive
     with pytest.raises(StoreError, match="closed"):
         await store.append("article-1", [article_created(1)], 0)
     with pytest.raises(StoreError, match="closed"):

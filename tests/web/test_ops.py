@@ -6,6 +6,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from lxml import html
 
+from newsroom.web.http import NEWSROOM
+
 Client = TestClient[web.Request, web.Application]
 
 
@@ -16,6 +18,7 @@ async def test_healthz_reports_each_projection(client: Client) -> None:
     assert response.status == 200
     assert report == {
         "status": "ok",
+        "store": "running",
         "head": 7,
         "projections": {"articles": {"position": 7, "status": "running"}},
     }
@@ -62,3 +65,12 @@ async def test_graphiql_page_points_at_this_server(client: Client) -> None:
         asset = await client.get(src)
         assert asset.status == 200 and len(await asset.read()) > 1000, src
     assert "ws://localhost:8080/graphql" in page.text_content()  # from the public URL setting
+
+
+async def test_a_stopped_store_is_reported(client: Client) -> None:
+    """If the event store stops, /healthz and /readyz say so with 503."""
+    await client.app[NEWSROOM].store.close()  # type: ignore[index]
+    health = await client.get("/healthz")
+    assert health.status == 503
+    assert (await health.json())["store"] == "stopped"
+    assert (await client.get("/readyz")).status == 503
