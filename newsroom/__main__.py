@@ -30,6 +30,10 @@ async def serve(settings: config.Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     runner = web.AppRunner(create_app(settings), shutdown_timeout=SHUTDOWN_GRACE, access_log=None)
+    if settings.allow_anonymous_writes and not settings.token:
+        log.warning(
+            "writes need no token: anyone who can reach %s can change articles", settings.host
+        )
     await runner.setup()  # opens the store and replays the log
     try:
         site = web.TCPSite(runner, settings.host, settings.port)

@@ -55,13 +55,15 @@ def parser() -> argparse.ArgumentParser:
     """The command-line interface of `python -m newsroom`."""
     p = argparse.ArgumentParser(
         prog="python -m newsroom",
-        description="Run newsroom: an event-sourced news back end (GraphQL, feeds, sitemaps).",
+        description="Run newsroom: an event-sourced news back end with a GraphQL API.",
         epilog="Every flag can also be set as an environment variable, e.g. NEWSROOM_PORT=9000.",
     )
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", help="port to listen on (default 8080)")
     p.add_argument("--store", help=f"event store URL (default {DEFAULT_STORE})")
-    p.add_argument("--base-url", help="public URL of the site, for links in feeds and pages")
+    p.add_argument(
+        "--base-url", help="public URL of the site, for article links and GraphiQL's WebSocket"
+    )
     p.add_argument(
         "--no-demo", action="store_true", default=None, help="do not write demo articles"
     )

@@ -33,8 +33,9 @@ from newsroom.web.http import NEWSROOM, SETTINGS, json_error, positioned_json, r
 MIN_POSITION_HEADER = "Newsroom-Min-Position"
 
 
-def _errors(errors: list[GraphQLError], status: int = 400) -> web.Response:
-    return positioned_json({"errors": [format_graphql_error(e) for e in errors]}, 0, status)
+def _errors(request: web.Request, errors: list[GraphQLError]) -> web.Response:
+    body = {"errors": [format_graphql_error(e) for e in errors]}
+    return positioned_json(body, request.app[NEWSROOM].position, 400)
 
 
 async def handle_graphql(request: web.Request) -> web.Response:
@@ -51,19 +52,19 @@ async def handle_graphql(request: web.Request) -> web.Response:
     documents = request.app[DOCUMENTS]
     document = documents.get(text)
     if isinstance(document, list):
-        return _errors(document)
+        return _errors(request, document)
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return json_error(400, "name the operation to run in 'operationName'")
     # checked with the variables as execution will see them (types coerced, defaults applied)
     given = get_variable_values(schema, operation.variable_definitions or (), variables or {})
     if isinstance(given, list):
-        return _errors(given)
+        return _errors(request, given)
     coerced = given.coerced
     if cost_errors := documents.cost_errors(document, coerced):
-        return _errors(cost_errors)
+        return _errors(request, cost_errors)
     if bad_arguments := argument_errors(operation, fragments_of(document), coerced):
-        return _errors(bad_arguments)
+        return _errors(request, bad_arguments)
     if operation.operation is OperationType.SUBSCRIPTION:
         return json_error(400, "subscriptions run over a WebSocket on /graphql")
     if operation.operation is OperationType.MUTATION and (denied := _unauthorized(request)):
