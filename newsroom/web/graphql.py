@@ -1,30 +1,28 @@
 """GraphQL over HTTP (POST /graphql): limits, auth for writes, read-your-writes, and a cache.
 
-A request goes: strict JSON body -> the document from the cache, or parsed with a token cap,
-measured (depth, fields, fragment cycles) and validated once -> cost check with its variables
--> a bearer token if it is a mutation and a token is configured -> wait for
-`Newsroom-Min-Position` -> execute. Parsing and validating are most of a small request's time,
-so documents seen before skip both.
+A request goes: strict JSON body -> the operation, with every check of `Documents.operation`
+(cached parse, shape and validation; coerced variables; cost; argument rules) -> a bearer
+token if it is a mutation and a token is configured -> wait for `Newsroom-Min-Position` ->
+execute. Parsing and validating are most of a small request's time, so documents seen before
+skip both.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
-from typing import Any
+import inspect
 
 from aiohttp import web
-from graphql import GraphQLError, OperationType, execute, get_operation_ast
-from graphql.execution.values import get_variable_values
+from graphql import GraphQLError, OperationType, execute
 
 from newsroom.errors import ValidationError
 from newsroom.web.graphiql import graphiql_page
-from newsroom.web.graphql_arguments import argument_errors
 from newsroom.web.graphql_schema import (
     DOCUMENTS,
     Documents,
+    context_for,
     format_graphql_error,
-    fragments_of,
+    response_payload,
     schema,
 )
 from newsroom.web.graphql_ws import SOCKETS, close_all, handle_websocket
@@ -49,37 +47,23 @@ async def handle_graphql(request: web.Request) -> web.Response:
         return json_error(400, "'variables' must be a JSON object")
     if not isinstance(operation_name or "", str):
         return json_error(400, "'operationName' must be a string")
-    documents = request.app[DOCUMENTS]
-    document = documents.get(text)
-    if isinstance(document, list):
-        return _errors(request, document)
-    operation = get_operation_ast(document, operation_name)
-    if operation is None:
-        return json_error(400, "name the operation to run in 'operationName'")
-    # checked with the variables as execution will see them (types coerced, defaults applied)
-    given = get_variable_values(schema, operation.variable_definitions or (), variables or {})
-    if isinstance(given, list):
-        return _errors(request, given)
-    coerced = given.coerced
-    if cost_errors := documents.cost_errors(document, coerced):
-        return _errors(request, cost_errors)
-    if bad_arguments := argument_errors(operation, fragments_of(document), coerced):
-        return _errors(request, bad_arguments)
-    if operation.operation is OperationType.SUBSCRIPTION:
+    prepared = request.app[DOCUMENTS].operation(text, operation_name, variables or {})
+    if isinstance(prepared, list):
+        return _errors(request, prepared)
+    kind = prepared.operation.operation
+    if kind is OperationType.SUBSCRIPTION:
         return json_error(400, "subscriptions run over a WebSocket on /graphql")
-    if operation.operation is OperationType.MUTATION and (denied := _unauthorized(request)):
+    if kind is OperationType.MUTATION and (denied := _unauthorized(request)):
         return denied
     newsroom = request.app[NEWSROOM]
     if minimum := _min_position(request):
         await newsroom.wait_for(minimum, request.app[SETTINGS].view_wait)
-    context = {"newsroom": newsroom, "settings": request.app[SETTINGS], "request": request}
-    result = execute(schema, document, None, context, variables, operation_name)
-    if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+    result = execute(
+        schema, prepared.document, None, context_for(request), variables, operation_name
+    )
+    if inspect.isawaitable(result):
         result = await result
-    reply: dict[str, Any] = {"data": result.data}  # type: ignore[union-attr]
-    if result.errors:  # type: ignore[union-attr]
-        reply["errors"] = [format_graphql_error(e) for e in result.errors]  # type: ignore[union-attr]
-    return positioned_json(reply, newsroom.position)
+    return positioned_json(response_payload(result), newsroom.position)
 
 
 def _unauthorized(request: web.Request) -> web.Response | None:

@@ -42,10 +42,7 @@ COST_MAP: dict[str, dict[str, Any]] = {
 
 def check_shape(document: DocumentNode, limits: GraphQLLimits) -> GraphQLError | None:
     """An error if the document nests too deep, selects too many fields or has a fragment cycle."""
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    walker = _Walker(fragments)
+    walker = _Walker(fragments_of(document))
     total = 0  # over every operation and fragment, used or not: validation reads them all
     try:
         for definition in document.definitions:
@@ -64,6 +61,11 @@ def check_shape(document: DocumentNode, limits: GraphQLLimits) -> GraphQLError |
     except _Cycle as cycle:
         return GraphQLError(f"fragment {cycle.args[0]!r} spreads itself (a fragment cycle)")
     return None
+
+
+def fragments_of(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    """The document's fragment definitions by name."""
+    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
 
 
 class _Cycle(Exception):

@@ -8,22 +8,42 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 from ariadne import format_error, make_executable_schema
 from ariadne.validation import cost_validator
-from graphql import DocumentNode, FragmentDefinitionNode, GraphQLError, parse, validate
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    OperationDefinitionNode,
+    get_operation_ast,
+    parse,
+    validate,
+)
+from graphql.execution.values import get_variable_values
 
 from newsroom.config import GraphQLLimits
 from newsroom.errors import NewsroomError
-from newsroom.web.graphql_limits import COST_MAP, check_shape, sizes_from_variables
+from newsroom.web.graphql_arguments import argument_errors
+from newsroom.web.graphql_limits import COST_MAP, check_shape, fragments_of, sizes_from_variables
+from newsroom.web.http import NEWSROOM, SETTINGS
 from newsroom.web.mutations import mutation
 from newsroom.web.resolvers import article_type, datetime_scalar, json_scalar, query
 from newsroom.web.subscriptions import subscription
 
 log = logging.getLogger(__name__)
 CACHE_SIZE = 500  # distinct documents kept parsed and validated
+Errors = list[GraphQLError]
+
+
+class Prepared(NamedTuple):
+    """A document that passed every check, and the operation of it to run."""
+
+    document: DocumentNode
+    operation: OperationDefinitionNode
+
 
 schema = make_executable_schema(
     resources.files("newsroom.web").joinpath("schema.graphql").read_text(encoding="utf-8"),
@@ -69,6 +89,30 @@ class Documents:
             return [GraphQLError(f"the query nests deeper than {self.limits.max_depth} levels")]
         return validate(schema, document) or document
 
+    def operation(
+        self, text: str, name: str | None, variables: dict[str, Any]
+    ) -> Prepared | Errors:
+        """The operation to run from a request's document, or every reason it may not run.
+
+        In order: the cached document (parsed, shape-checked, validated), the operation named,
+        the variables as execution will see them (types coerced, defaults applied), the cost
+        with those variables, and the root fields' argument rules.
+        """
+        document = self.get(text)
+        if isinstance(document, list):
+            return document
+        operation = get_operation_ast(document, name)
+        if operation is None:
+            return [GraphQLError("name the operation to run in 'operationName'")]
+        given = get_variable_values(schema, operation.variable_definitions or (), variables)
+        if isinstance(given, list):
+            return given
+        return (
+            self.cost_errors(document, given.coerced)
+            or argument_errors(operation, fragments_of(document), given.coerced)
+            or Prepared(document, operation)
+        )
+
     def cost_errors(self, document: DocumentNode, variables: dict[str, Any]) -> list[GraphQLError]:
         """Errors if running `document` with `variables` would cost more than the limit."""
         if (known := self._static_costs.get(id(document))) is not None:
@@ -85,7 +129,24 @@ class Documents:
 DOCUMENTS = web.AppKey("graphql documents", Documents)
 
 
-def format_graphql_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
+def context_for(request: web.Request) -> dict[str, Any]:
+    """What every resolver gets as `info.context`."""
+    return {
+        "newsroom": request.app[NEWSROOM],
+        "settings": request.app[SETTINGS],
+        "request": request,
+    }
+
+
+def response_payload(result: ExecutionResult) -> dict[str, Any]:
+    """An execution result as the GraphQL response shape (errors formatted for clients)."""
+    reply: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        reply["errors"] = [format_graphql_error(e) for e in result.errors]
+    return reply
+
+
+def format_graphql_error(error: GraphQLError) -> dict[str, Any]:
     """Show our own errors' messages; hide anything unexpected behind a generic one."""
     original = error.original_error
     if original is None or isinstance(original, NewsroomError | GraphQLError):
@@ -95,8 +156,3 @@ def format_graphql_error(error: GraphQLError, debug: bool = False) -> dict[str, 
         return formatted
     log.error("unexpected error in a resolver at %s", error.path, exc_info=original)
     return {"message": "internal error", "path": error.path, "extensions": {"code": "INTERNAL"}}
-
-
-def fragments_of(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
-    """The document's fragment definitions by name."""
-    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}

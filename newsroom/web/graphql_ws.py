@@ -19,12 +19,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from graphql import ExecutionResult, GraphQLError, OperationType, get_operation_ast, subscribe
-from graphql.execution.values import get_variable_values
+from graphql import ExecutionResult, GraphQLError, OperationType, subscribe
 
-from newsroom.web.graphql_arguments import argument_errors
-from newsroom.web.graphql_schema import DOCUMENTS, format_graphql_error, fragments_of, schema
-from newsroom.web.http import NEWSROOM, SETTINGS
+from newsroom.web.graphql_schema import (
+    DOCUMENTS,
+    context_for,
+    format_graphql_error,
+    response_payload,
+    schema,
+)
 
 log = logging.getLogger(__name__)
 PROTOCOL = "graphql-transport-ws"
@@ -158,10 +161,7 @@ class _Session:
                 await self.send({"id": op_id, "type": "error", "payload": errors})
                 return
             async for result in results:
-                reply: dict[str, Any] = {"data": result.data}
-                if result.errors:
-                    reply["errors"] = [format_graphql_error(e) for e in result.errors]
-                await self.send({"id": op_id, "type": "next", "payload": reply})
+                await self.send({"id": op_id, "type": "next", "payload": response_payload(result)})
             await self.send({"id": op_id, "type": "complete"})
         except _Close as close:
             await self.close(close.code, close.reason)
@@ -180,27 +180,15 @@ class _Session:
         name = payload.get("operationName")
         if not isinstance(text, str) or not isinstance(variables, dict):
             raise _Close(4400, "Invalid subscribe payload: it needs a query string")
-        documents = self.request.app[DOCUMENTS]
-        document = documents.get(text)
-        if isinstance(document, list):
-            return document
-        operation = get_operation_ast(document, name if isinstance(name, str) else None)
-        if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
+        prepared = self.request.app[DOCUMENTS].operation(
+            text, name if isinstance(name, str) else None, variables
+        )
+        if isinstance(prepared, list):
+            return prepared
+        if prepared.operation.operation is not OperationType.SUBSCRIPTION:
             return [GraphQLError("only subscriptions run here; send queries and mutations by POST")]
-        given = get_variable_values(schema, operation.variable_definitions or (), variables)
-        if isinstance(given, list):
-            return given
-        coerced = given.coerced
-        if errors := documents.cost_errors(document, coerced):
-            return errors
-        if errors := argument_errors(operation, fragments_of(document), coerced):
-            return errors
-        context = {
-            "newsroom": self.request.app[NEWSROOM],
-            "settings": self.request.app[SETTINGS],
-            "request": self.request,
-        }
-        stream = subscribe(schema, document, None, context, variables, name)
+        context = context_for(self.request)
+        stream = subscribe(schema, prepared.document, None, context, variables, name)
         if inspect.isawaitable(stream):  # graphql-core answers either way, by source kind
             stream = await stream
         if isinstance(stream, ExecutionResult):
