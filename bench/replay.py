@@ -7,7 +7,7 @@
     - `Newsroom.start` (demo off) on the file: opening it (lock, header, quick_check) and the
       replay into fresh projections, exactly as the server does; events/s over the whole start
       (target >= 250,000/s);
-    - a fresh ArticlesProjection fed by a `Projector` over `Bus(store).subscribe`, without the
+    - a fresh ArticlesProjection fed by a `Dispatcher` over `Bus(store).subscribe`, without the
       app's start-up (so without any GC policy app.py sets), timed from subscribe to
       `wait_for(head)`;
     - the same pages read with `store.read_all` and applied directly, GC off, timing the store
@@ -58,7 +58,7 @@ from newsroom.app import Newsroom
 from newsroom.bus import Bus
 from newsroom.config import Settings
 from newsroom.projections.articles import ArticlesProjection
-from newsroom.projections.base import Projector
+from newsroom.projections.base import Dispatcher, Projector
 from newsroom.store.sqlite import SQLiteEventStore
 from newsroom.store.sqlite_file import check_existing
 
@@ -133,9 +133,9 @@ async def replay_projector(path: Path) -> tuple[Timing, Timing]:
     opened = time.perf_counter()
     try:
         head = await store.head()
-        projector = Projector(ArticlesProjection(), Bus(store).subscribe)
+        projector = Projector(ArticlesProjection())
         replay_started = time.perf_counter()
-        task = asyncio.create_task(projector.run())
+        task = asyncio.create_task(Dispatcher([projector], Bus(store).subscribe).run())
         await projector.wait_for(head, timeout=None)
         seconds = time.perf_counter() - replay_started
         task.cancel()

@@ -20,9 +20,11 @@ from newsroom.bus import Bus
 from newsroom.commands import CommandHandler
 from newsroom.config import Settings
 from newsroom.demo import write_demo_articles
-from newsroom.errors import ConfigError, ProjectionFailed
+from newsroom.errors import ConfigError
 from newsroom.projections.articles import ArticlesProjection
-from newsroom.projections.base import Projector
+from newsroom.projections.base import Dispatcher, Projector
+from newsroom.projections.feeds import FeedsProjection
+from newsroom.projections.sitemaps import SitemapsProjection
 from newsroom.store import EventStore
 from newsroom.store.sqlite import SQLiteEventStore
 
@@ -45,15 +47,26 @@ async def open_store(url: str) -> EventStore:
 class Newsroom:
     """The running system: one store, one bus, the projections and the command handler."""
 
-    def __init__(self, store: EventStore, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, store: EventStore, settings: Settings, clock: Callable[[], datetime]
+    ) -> None:
         self.store = store
         self.bus = Bus(store)
         self.articles = ArticlesProjection()
-        self.projectors = {p.name: p for p in [Projector(self.articles, self.bus.subscribe)]}
+        self.feeds = FeedsProjection(self.articles, settings.feed_items)
+        self.sitemaps = SitemapsProjection(self.articles)
+        articles = Projector(self.articles)
+        projectors = [
+            articles,
+            Projector(self.feeds, reads=articles),
+            Projector(self.sitemaps, reads=articles),
+        ]
+        self.projectors = {p.name: p for p in projectors}
+        self.dispatcher = Dispatcher(projectors, self.bus.subscribe)
         self.commands = CommandHandler(store, self.bus, clock)
         self.clock = clock
         self.started_at_head = 0
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._task: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(
@@ -61,7 +74,7 @@ class Newsroom:
     ) -> Newsroom:
         """Open the store, replay the log into the projections, then seed the demo if empty."""
         store = await open_store(settings.store)
-        newsroom = cls(store, clock)
+        newsroom = cls(store, settings, clock)
         try:
             await newsroom._run_projections()
             if settings.demo and newsroom.started_at_head == 0:
@@ -75,24 +88,20 @@ class Newsroom:
 
     async def _run_projections(self) -> None:
         self.started_at_head = head = await self.store.head()
-        for name, projector in self.projectors.items():
-            self._tasks[name] = asyncio.create_task(projector.run(), name=f"projection {name}")
+        self._task = asyncio.create_task(self.dispatcher.run(), name="projections")
         if head:
             log.info("replaying %s events into %d projections", f"{head:,}", len(self.projectors))
         started = time.monotonic()
-        pending = {asyncio.ensure_future(self._catch_up(p, head)) for p in self.projectors.values()}
+        caught_up = asyncio.ensure_future(self._catch_up(head))
         # A replay builds millions of objects without a reference cycle among them; the cyclic
         # GC would rescan them all, again and again (a third of the replay time). So it rests
         # during the replay, and what was built is frozen out of its sight afterwards.
         collecting = gc.isenabled()
         gc.disable()
         try:
-            while pending:
-                done, pending = await asyncio.wait(pending, timeout=PROGRESS_EVERY)
-                for future in done:
-                    future.result()  # a store failure during replay stops start-up
-                if pending:
-                    self._log_progress(head, started)
+            while not (await asyncio.wait({caught_up}, timeout=PROGRESS_EVERY))[0]:
+                self._log_progress(head, started)
+            caught_up.result()  # a store failure during replay stops start-up
         finally:
             if collecting:
                 gc.enable()
@@ -103,16 +112,17 @@ class Newsroom:
             log.info("replayed %s events in %.1f s (%s events/s)",
                      f"{head:,}", elapsed, f"{head / max(elapsed, 1e-9):,.0f}")  # fmt: skip
 
-    async def _catch_up(self, projector: Projector, head: int) -> None:
-        task = self._tasks[projector.name]
-        reached = asyncio.ensure_future(projector.wait_for(head, timeout=None))
-        await asyncio.wait({reached, task}, return_when=asyncio.FIRST_COMPLETED)
-        if not reached.done():
-            reached.cancel()
-        elif isinstance(reached.exception(), ProjectionFailed) and not task.done():
-            return  # its apply raised: it stopped alone; health reports it
-        if task.done():
-            task.result()  # raises the StoreError that stopped it (a failed apply just returns)
+    async def _catch_up(self, head: int) -> None:
+        """Return when every projection reached `head` or stopped; raise if the store failed."""
+        assert self._task is not None
+        for projector in self.projectors.values():
+            reached = asyncio.ensure_future(projector.wait_for(head, timeout=None))
+            await asyncio.wait({reached, self._task}, return_when=asyncio.FIRST_COMPLETED)
+            if self._task.done():
+                reached.cancel()
+                self._task.result()  # raises the StoreError that stopped the dispatcher
+                return  # or every projection stopped; health reports each
+            reached.exception()  # ProjectionFailed if its apply raised: it stopped alone
 
     def _log_progress(self, head: int, started: float) -> None:
         done = min(p.position for p in self.projectors.values())
@@ -156,7 +166,7 @@ class Newsroom:
 
     async def stop(self) -> None:
         """Stop the projections, then let the store finish pending appends and close."""
-        for task in self._tasks.values():
-            task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
         await self.store.close()

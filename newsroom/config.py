@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from newsroom.errors import ConfigError
 
 DEFAULT_STORE = "sqlite:///./newsroom-data/newsroom.db"
+FEED_ITEMS_MAX = 500
+# Google News: "ISO 639 language code (2 or 3 letters)", zh-cn / zh-tw for Chinese
+# (https://developers.google.com/search/docs/crawling-indexing/sitemaps/news-sitemap).
+_LANGUAGE = re.compile("zh-cn|zh-tw|[a-z]{2,3}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +46,13 @@ class Settings:
     body_timeout: float = 10.0
     """Seconds a request body may take to arrive."""
     graphql_limits: GraphQLLimits = GraphQLLimits()
+    site_name: str = "newsroom"
+    """The publication's name: feed titles, Google News' news:name, page titles."""
+    site_description: str = "The latest news"
+    language: str = "en"
+    """ISO 639 language code of the publication (feeds, news sitemap, pages)."""
+    feed_items: int = 20
+    """How many of the newest articles each feed lists."""
 
     @property
     def public_url(self) -> str:
@@ -69,6 +81,10 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     p.add_argument("--token", help="bearer token that mutations must carry (NEWSROOM_TOKEN)")
+    p.add_argument("--site-name", help="the publication's name, for feeds and pages")
+    p.add_argument("--site-description", help="one line about the publication, for feeds")
+    p.add_argument("--language", help="ISO 639 code of the publication's language (default en)")
+    p.add_argument("--feed-items", help="articles per feed (default 20)")
     p.add_argument(
         "--allow-anonymous-writes",
         action="store_true",
@@ -94,6 +110,17 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     level = pick(args.log_level, "LOG_LEVEL", "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"log level must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+    language = pick(args.language, "LANGUAGE", "en")
+    if not _LANGUAGE.fullmatch(language):
+        raise ConfigError(
+            f"language must be an ISO 639 code of 2 or 3 lowercase letters (or zh-cn, zh-tw) as "
+            f"Google News requires, got {language!r}"
+        )
+    feed_items = pick(args.feed_items, "FEED_ITEMS", "20")
+    if not feed_items.isdigit() or not 1 <= int(feed_items) <= FEED_ITEMS_MAX:
+        raise ConfigError(
+            f"feed items must be a number from 1 to {FEED_ITEMS_MAX}, got {feed_items!r}"
+        )
     settings = Settings(
         host=pick(args.host, "HOST", "127.0.0.1"),
         port=int(port_text),
@@ -105,6 +132,12 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         allow_anonymous_writes=bool(anonymous),
         view_wait=_seconds(env, "NEWSROOM_VIEW_WAIT", 2.0),
         body_timeout=_seconds(env, "NEWSROOM_BODY_TIMEOUT", 10.0),
+        site_name=_line("site name", pick(args.site_name, "SITE_NAME", "newsroom")),
+        site_description=_line(
+            "site description", pick(args.site_description, "SITE_DESCRIPTION", "The latest news")
+        ),
+        language=language,
+        feed_items=int(feed_items),
     )
     if not settings.token and not settings.allow_anonymous_writes and not _loopback(settings.host):
         raise ConfigError(
@@ -112,6 +145,12 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             "(or NEWSROOM_TOKEN), or pass --allow-anonymous-writes if that is really intended"
         )
     return settings
+
+
+def _line(name: str, value: str) -> str:
+    if not value.strip() or not value.isprintable():
+        raise ConfigError(f"{name} must be one printable line, got {value!r}")
+    return value
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

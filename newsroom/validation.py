@@ -18,7 +18,7 @@ ID_MAX = 2**31 - 1
 # Characters XML 1.0 cannot carry (https://www.w3.org/TR/xml/#charsets): C0 controls except
 # tab, newline and carriage return, lone surrogates, U+FFFE and U+FFFF. Rejected here, so that
 # no feed or sitemap has to drop them silently later.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _LINE_BREAK = re.compile("[\t\n\r\u2028\u2029]")
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
@@ -38,7 +38,7 @@ def text(field: str, value: str, *, limit: int, single_line: bool = True) -> str
         raise ValidationError(f"{field} is required and must not be blank")
     if len(value) > limit:
         raise ValidationError(f"{field} is {len(value):,} characters long; the limit is {limit:,}")
-    if bad := _NOT_XML.search(value):
+    if bad := NOT_XML.search(value):
         raise ValidationError(
             f"{field} contains the character U+{ord(bad.group()):04X} at index {bad.start()}, "
             "which XML cannot carry; remove it"

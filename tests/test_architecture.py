@@ -38,6 +38,7 @@ ALLOWED: dict[str, set[str]] = {
         "projections",
         "slugs",
         "store",
+        "validation",
         "web",
     },
     "__main__": {"config", "errors", "web"},

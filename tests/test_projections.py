@@ -10,7 +10,8 @@ import pytest
 from newsroom.errors import ProjectionFailed, ViewTimeout
 from newsroom.events import UnknownEvent
 from newsroom.projections.articles import ArticlesProjection
-from newsroom.projections.base import Projector
+from newsroom.projections.base import Dispatcher, Projector
+from newsroom.projections.feeds import FeedsProjection
 from newsroom.store import Recorded
 from tests.factories import (
     article_created,
@@ -138,11 +139,9 @@ def _feed(records: list[Recorded]) -> object:
 async def test_a_failing_projection_stops_alone_and_says_where() -> None:
     """The projection that raises stops at the offending position; the other keeps going."""
     log = recorded_log(*[article_created(n) for n in range(1, 6)])
-    healthy = Projector(ArticlesProjection(), _feed(log))  # type: ignore[arg-type]
-    failing = Projector(_Exploding(), _feed(log))  # type: ignore[arg-type]
-    tasks = [asyncio.create_task(p.run()) for p in (healthy, failing)]
+    failing, healthy = Projector(_Exploding()), Projector(ArticlesProjection())
+    task = asyncio.create_task(Dispatcher([failing, healthy], _feed(log)).run())  # type: ignore[arg-type]
     await healthy.wait_for(5, timeout=5)
-    await asyncio.wait_for(tasks[1], timeout=5)
     assert failing.failure is not None
     assert (failing.position, failing.failure.position) == (2, 3)
     assert "bug in this projection" in failing.failure.error
@@ -150,13 +149,27 @@ async def test_a_failing_projection_stops_alone_and_says_where() -> None:
         failing.check()
     with pytest.raises(ProjectionFailed):
         await failing.wait_for(5, timeout=1)
-    tasks[0].cancel()
+    task.cancel()
+
+
+async def test_a_projection_that_reads_a_failed_one_stops_with_it() -> None:
+    """Feeds read the articles view: when that stops, feeds stop at the same position."""
+    log = recorded_log(*[article_created(n) for n in range(1, 6)])
+    articles = _Exploding()
+    upstream = Projector(articles)
+    feeds = Projector(FeedsProjection(articles), reads=upstream)
+    dispatcher = Dispatcher([upstream, feeds], _feed(log))  # type: ignore[arg-type]
+    await asyncio.wait_for(dispatcher.run(), timeout=5)  # returns: nothing is left running
+    assert feeds.failure is not None
+    assert (feeds.position, feeds.failure.position) == (2, 3)
+    assert "reads the exploding view" in feeds.failure.error
 
 
 async def test_wait_for_times_out_with_a_clear_error() -> None:
     """Waiting for a position the model never reaches ends in ViewTimeout naming both."""
-    projector = Projector(ArticlesProjection(), _feed(recorded_log(article_created(1))))  # type: ignore[arg-type]
-    task = asyncio.create_task(projector.run())
+    projector = Projector(ArticlesProjection())
+    log = recorded_log(article_created(1))
+    task = asyncio.create_task(Dispatcher([projector], _feed(log)).run())  # type: ignore[arg-type]
     await projector.wait_for(1, timeout=5)
     with pytest.raises(ViewTimeout, match="articles view is at position 1 and did not reach 2"):
         await projector.wait_for(2, timeout=0.05)

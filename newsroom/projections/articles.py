@@ -4,15 +4,18 @@ Lists are ordered by the time an article entered its status (created for drafts,
 published articles, retracted for retractions), newest first, ties broken by the higher id.
 Internally each article is a small mutable row, changed in place by `apply` (cheap during a
 replay of millions of events); queries hand out frozen `ArticleView`s, built once per change.
+After each event, `last_change` says which article moved where, for the views built on this one
+(feeds, sitemaps, search), which the dispatcher applies right after it.
 """
 
 from __future__ import annotations
 
 import hashlib
 from bisect import bisect_left, insort
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from newsroom.events import (
     ArticleCreated,
@@ -25,7 +28,7 @@ from newsroom.events import (
 from newsroom.store import Recorded
 
 Status = Literal["DRAFT", "PUBLISHED", "RETRACTED"]
-_Key = tuple[float, int]  # (time it entered its status, id): sorts oldest first
+Key = tuple[float, int]  # (time it entered its status, id): sorts oldest first
 _EDITABLE = ("title", "body", "category", "author_id", "author_name")
 
 
@@ -50,6 +53,24 @@ class ArticleView:
     """The log position of the last event that changed this article."""
 
 
+class Placement(NamedTuple):
+    """Where an article sits in the lists: its category, status and sort key."""
+
+    category: str
+    status: Status
+    key: Key
+
+
+class Change(NamedTuple):
+    """What one event did to one article: its placement before (None if new) and after."""
+
+    article_id: int
+    before: Placement | None
+    after: Placement
+    at: datetime
+    """The time the event states (created, updated, published or retracted at)."""
+
+
 class _Row:
     """The mutable, internal form of one article; `view()` freezes it for callers."""
 
@@ -68,13 +89,16 @@ class _Row:
         self.version, self.position = recorded.version, recorded.position
         self._view: ArticleView | None = None
 
-    def key(self) -> _Key:
+    def key(self) -> Key:
         """Where the row sorts in its status lists."""
         if self.status == "PUBLISHED" and self.published_at is not None:
             return (self.published_at.timestamp(), self.id)
         if self.status == "RETRACTED" and self.retracted_at is not None:
             return (self.retracted_at.timestamp(), self.id)
         return (self.created.timestamp(), self.id)
+
+    def placement(self) -> Placement:
+        return Placement(self.category, self.status, self.key())
 
     def touched(self, recorded: Recorded, at: datetime) -> None:
         self.version, self.position, self.modified = recorded.version, recorded.position, at
@@ -93,7 +117,9 @@ class ArticlesProjection:
 
     def __init__(self) -> None:
         self._rows: dict[int, _Row] = {}
-        self._lists: dict[tuple[str | None, Status], list[_Key]] = {}
+        self._lists: dict[tuple[str | None, Status], list[Key]] = {}
+        self.last_change: Change | None = None
+        """What the last applied event did, or None if it touched no article."""
 
     # --- queries -----------------------------------------------------------------------------
 
@@ -110,8 +136,8 @@ class ArticlesProjection:
         return [self._rows[article_id].view() for _, article_id in reversed(keys[-count:])]
 
     def page(
-        self, status: Status, category: str | None, first: int, before: _Key | None
-    ) -> tuple[list[tuple[_Key, ArticleView]], bool]:
+        self, status: Status, category: str | None, first: int, before: Key | None
+    ) -> tuple[list[tuple[Key, ArticleView]], bool]:
         """Up to `first` articles older than the cursor key `before`, newest first, and whether
         more follow. Keys never change while an article stays in a list, so paging is stable
         while new articles arrive."""
@@ -120,6 +146,10 @@ class ArticlesProjection:
         start = max(0, end - first)
         chosen = reversed(keys[start:end])
         return [(key, self._rows[key[1]].view()) for key in chosen], start > 0
+
+    def keys(self, status: Status, category: str | None = None) -> Sequence[Key]:
+        """The sort keys of the articles in `status` (and `category`), oldest first; read-only."""
+        return self._lists.get((category, status), [])
 
     def count(self, status: Status, category: str | None = None) -> int:
         """How many articles are in `status` (and `category`, if given)."""
@@ -140,12 +170,15 @@ class ArticlesProjection:
     # --- apply ---------------------------------------------------------------------------------
 
     def apply(self, recorded: Recorded) -> None:
+        self.last_change = None
         match recorded.event:
             case ArticleDraftCreated() | ArticleCreated() as e:
                 row = self._rows[e.article_id] = _Row(e, recorded)
                 self._index(row)
+                self.last_change = Change(row.id, None, row.placement(), e.created_at)
             case ArticleDraftUpdated() | ArticleUpdated() as e:
                 row = self._rows[e.article_id]
+                before = row.placement()
                 moves = e.category is not None and e.category != row.category
                 if moves:
                     self._unindex(row)
@@ -154,21 +187,27 @@ class ArticlesProjection:
                         setattr(row, name, value)
                 if moves:
                     self._index(row)
-                row.touched(recorded, e.updated_at)
+                self._touched(row, before, recorded, e.updated_at)
             case ArticlePublished(article_id=article_id, published_at=at):
                 row = self._rows[article_id]
+                before = row.placement()
                 self._unindex(row)
                 row.status, row.published_at = "PUBLISHED", at
                 self._index(row)
-                row.touched(recorded, at)
+                self._touched(row, before, recorded, at)
             case ArticleRetracted(article_id=article_id, retracted_at=at, reason=reason):
                 row = self._rows[article_id]
+                before = row.placement()
                 self._unindex(row)
                 row.status, row.retracted_at, row.retraction_reason = "RETRACTED", at, reason
                 self._index(row)
-                row.touched(recorded, at)
+                self._touched(row, before, recorded, at)
             case _:
                 pass  # an event this read model does not use
+
+    def _touched(self, row: _Row, before: Placement, recorded: Recorded, at: datetime) -> None:
+        row.touched(recorded, at)
+        self.last_change = Change(row.id, before, row.placement(), at)
 
     def _index(self, row: _Row) -> None:
         key = row.key()

@@ -12,7 +12,8 @@ from aiohttp.typedefs import Handler
 from newsroom.app import Newsroom
 from newsroom.config import Settings
 from newsroom.errors import NewsroomError, NotFound, ProjectionFailed, ValidationError, ViewTimeout
-from newsroom.web import graphiql, graphql, ops, pages
+from newsroom.web import feeds, graphiql, graphql, ops, pages, sitemaps
+from newsroom.web.documents import DOCUMENTS, DocumentCache
 from newsroom.web.http import NEWSROOM, SETTINGS, json_error
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def create_app(
     """Build the application; the newsroom starts with it and stops with it."""
     app = web.Application(client_max_size=BODY_MAX, middlewares=[error_boundary])
     app[SETTINGS] = settings
+    app[DOCUMENTS] = DocumentCache()
 
     async def run_newsroom(app: web.Application) -> AsyncIterator[None]:
         app[NEWSROOM] = await Newsroom.start(settings, clock)
@@ -55,6 +57,6 @@ def create_app(
         await app[NEWSROOM].stop()
 
     app.cleanup_ctx.append(run_newsroom)
-    for routes in (graphql, graphiql, ops, pages):
+    for routes in (graphql, graphiql, ops, feeds, sitemaps, pages):  # pages last: /{a}/{b}
         routes.add_routes(app)
     return app

@@ -15,7 +15,6 @@ import inspect
 from aiohttp import web
 from graphql import GraphQLError, OperationType, execute
 
-from newsroom.errors import ValidationError
 from newsroom.web.graphiql import graphiql_page
 from newsroom.web.graphql_schema import (
     DOCUMENTS,
@@ -26,9 +25,14 @@ from newsroom.web.graphql_schema import (
     schema,
 )
 from newsroom.web.graphql_ws import SOCKETS, close_all, handle_websocket
-from newsroom.web.http import NEWSROOM, SETTINGS, json_error, positioned_json, read_json_object
-
-MIN_POSITION_HEADER = "Newsroom-Min-Position"
+from newsroom.web.http import (
+    NEWSROOM,
+    SETTINGS,
+    json_error,
+    positioned_json,
+    read_json_object,
+    wait_for_min_position,
+)
 
 
 def _errors(request: web.Request, errors: list[GraphQLError]) -> web.Response:
@@ -56,8 +60,7 @@ async def handle_graphql(request: web.Request) -> web.Response:
     if kind is OperationType.MUTATION and (denied := _unauthorized(request)):
         return denied
     newsroom = request.app[NEWSROOM]
-    if minimum := _min_position(request):
-        await newsroom.wait_for(minimum, request.app[SETTINGS].view_wait)
+    await wait_for_min_position(request)
     result = execute(
         schema, prepared.document, None, context_for(request), variables, operation_name
     )
@@ -80,13 +83,6 @@ def _unauthorized(request: web.Request) -> web.Response | None:
         "mutations need 'Authorization: Bearer <token>' with this server's token",
         **{"WWW-Authenticate": 'Bearer realm="newsroom"'},
     )
-
-
-def _min_position(request: web.Request) -> int:
-    text = request.headers.get(MIN_POSITION_HEADER, "0").strip()
-    if not text.isascii() or not text.isdigit() or len(text) > 18:
-        raise ValidationError(f"{MIN_POSITION_HEADER} must be a log position (a whole number)")
-    return int(text)
 
 
 async def handle_graphql_get(request: web.Request) -> web.StreamResponse:

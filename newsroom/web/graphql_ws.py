@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 PROTOCOL = "graphql-transport-ws"
 INIT_TIMEOUT = 3.0  # seconds for the client's connection_init
 SEND_TIMEOUT = 5.0  # seconds a message may wait for a client that stopped reading
+CLOSE_GRACE = 10.0  # seconds a closed client gets to read what was queued before its close frame
 MESSAGE_MAX = 64 * 1024  # bytes per incoming message
 MAX_OPERATIONS = 16  # subscriptions running at once on one connection
 
@@ -208,8 +209,15 @@ class _Session:
     async def close(self, code: int, reason: str) -> None:
         with contextlib.suppress(TimeoutError, ConnectionResetError):
             await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()), 1.0)
-        if not self.ws.closed and self.request.transport is not None:
-            self.request.transport.abort()  # it would not even take the close frame
+        transport = self.request.transport
+        if transport is None:
+            return
+        if not self.ws.closed:
+            transport.abort()  # it would not even take the close frame
+        elif transport.get_write_buffer_size():
+            # A graceful close waits for the client to take what is queued, without limit; a
+            # client that never reads again would hold its socket and buffer forever.
+            asyncio.get_running_loop().call_later(CLOSE_GRACE, transport.abort)
 
     async def stop_all(self) -> None:
         for task in self.operations.values():

@@ -11,10 +11,24 @@ from aiohttp import web
 
 from newsroom.app import Newsroom
 from newsroom.config import Settings
+from newsroom.errors import ValidationError
 
 NEWSROOM = web.AppKey("newsroom", Newsroom)
 SETTINGS = web.AppKey("settings", Settings)
 POSITION_HEADER = "Newsroom-Position"
+MIN_POSITION_HEADER = "Newsroom-Min-Position"
+
+
+async def wait_for_min_position(request: web.Request) -> int:
+    """Wait (bounded) until the views reached the request's `Newsroom-Min-Position`; return the
+    position they are at. A malformed header is a ValidationError (400)."""
+    text = request.headers.get(MIN_POSITION_HEADER, "0").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise ValidationError(f"{MIN_POSITION_HEADER} must be a log position (a whole number)")
+    newsroom = request.app[NEWSROOM]
+    if minimum := int(text):
+        await newsroom.wait_for(minimum, request.app[SETTINGS].view_wait)
+    return newsroom.position
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

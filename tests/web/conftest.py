@@ -17,6 +17,7 @@ from newsroom.web.http import NEWSROOM
 from tests.factories import FakeClock
 
 Query = Callable[..., Awaitable[dict[str, Any]]]
+Client = TestClient[web.Request, web.Application]
 
 
 @pytest.fixture
@@ -49,3 +50,28 @@ def gql(client: TestClient[web.Request, web.Application]) -> Query:
         return body
 
     return run
+
+
+SITE = "https://news.example"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def site(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Client]:
+    """An empty newsroom (no demo) published at https://news.example, on the `clock` fixture."""
+    settings = Settings(
+        store=f"sqlite:///{tmp_path}/site.db",
+        demo=False,
+        base_url=SITE,
+        site_name="The Example Times",
+    )
+    async with TestClient(TestServer(create_app(settings, clock=clock))) as client:
+        yield client
+
+
+def newsroom_of(client: Client) -> Newsroom:
+    return client.app[NEWSROOM]  # type: ignore[index]

@@ -20,7 +20,9 @@ async def test_healthz_reports_each_projection(client: Client) -> None:
         "status": "ok",
         "store": "running",
         "head": 7,
-        "projections": {"articles": {"position": 7, "status": "running"}},
+        "projections": {
+            name: {"position": 7, "status": "running"} for name in ("articles", "feeds", "sitemaps")
+        },
     }
 
 
@@ -42,7 +44,7 @@ async def test_home_lists_the_latest_articles(client: Client) -> None:
     response = await client.get("/")
     assert response.content_type == "text/html"
     page = html.fromstring(await response.text())
-    items = [li.text_content() for li in page.iter("li")]
+    items = [li.text_content() for li in page.get_element_by_id("latest").iter("li")]
     assert [item.split(" — ")[0] for item in items] == [
         f"My article title {n}" for n in (5, 3, 2, 1)
     ]

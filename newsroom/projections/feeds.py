@@ -1,0 +1,77 @@
+"""The feeds read model: which articles each feed lists, and when each feed last changed.
+
+There is one feed for all news (category None) and one per category that any article has used.
+A feed lists the newest published articles (by the time they were published); the articles
+themselves come from the articles view, which the dispatcher applies just before this one. What
+this view adds is the stamp of the last event that changed each feed, so that an edit in politics
+leaves the business feed's validators (ETag, Last-Modified) as they were.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import bisect_right
+from typing import NamedTuple
+
+from newsroom.projections.articles import ArticlesProjection, ArticleView, Placement
+from newsroom.projections.base import Stamp
+from newsroom.store import Recorded
+
+FEED_ITEMS = 20  # the seed's number of items per feed
+
+
+class Feed(NamedTuple):
+    """One feed as it stands: its newest articles (newest first) and its last change."""
+
+    category: str | None
+    items: list[ArticleView]
+    changed: Stamp
+
+
+class FeedsProjection:
+    """Per-feed change stamps over the articles view; `feed(category)` assembles one feed."""
+
+    name = "feeds"
+
+    def __init__(self, articles: ArticlesProjection, size: int = FEED_ITEMS) -> None:
+        self._articles = articles
+        self._size = size
+        self._changed: dict[str | None, Stamp] = {}
+
+    def feed(self, category: str | None) -> Feed | None:
+        """The feed for `category` (None: all news), or None if no article ever used it."""
+        if category not in self._changed:
+            return None
+        items = self._articles.latest("PUBLISHED", category, self._size)
+        return Feed(category, items, self._changed[category])
+
+    def changed(self, category: str | None) -> Stamp | None:
+        """The last change to the feed for `category`, or None if there is no such feed."""
+        return self._changed.get(category)
+
+    def categories(self) -> list[str]:
+        """Every category that has a feed, sorted."""
+        return sorted(c for c in self._changed if c is not None)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(repr(sorted(self._changed.items(), key=repr)).encode()).hexdigest()
+
+    def apply(self, recorded: Recorded) -> None:
+        change = self._articles.last_change
+        if change is None:
+            return
+        stamp = Stamp(recorded.position, change.at)
+        for feed in (None, change.after.category):
+            self._changed.setdefault(feed, stamp)  # the feed exists from now on
+        for placement in (change.before, change.after):
+            if placement is not None and placement.status == "PUBLISHED":
+                for feed in (None, placement.category):
+                    if self._listed(placement, feed):
+                        self._changed[feed] = stamp
+
+    def _listed(self, placement: Placement, feed: str | None) -> bool:
+        """Whether an article placed so is (or was, just before this event) among the feed's
+        newest. Articles newer than it are unaffected by its coming or going, so counting
+        them in the list as it is now answers for both moments."""
+        keys = self._articles.keys("PUBLISHED", feed)
+        return len(keys) - bisect_right(keys, placement.key) < self._size

@@ -1,0 +1,129 @@
+"""The sitemaps read model: which URLs each sitemap file lists, and when each last changed.
+
+Article sitemaps list the home page and then every published article, oldest first, split into
+files of at most 50,000 URLs. The Google News sitemap lists the articles published in the last
+48 hours by the server's clock, newest first, at most 1,000 per file; articles leave it as time
+passes, with no event, so its contents are worked out at the moment it is asked for. Articles
+come from the articles view, which the dispatcher applies just before this one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import bisect_left
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from newsroom.projections.articles import ArticlesProjection, ArticleView, Change, Key
+from newsroom.projections.base import Stamp
+from newsroom.store import Recorded
+
+# https://www.sitemaps.org/protocol.html#index: "no more than 50,000 URLs" per sitemap file.
+URLS_PER_FILE = 50_000
+# https://developers.google.com/search/docs/crawling-indexing/sitemaps/news-sitemap:
+# "only include URLs for articles published in the last 2 days", "up to 1,000 news:news tags".
+NEWS_WINDOW = timedelta(hours=48)
+NEWS_URLS_PER_FILE = 1_000
+_EPOCH = Stamp(0, datetime(1970, 1, 1, tzinfo=UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class Sitemap:
+    """One sitemap file: which articles it lists, whether the home page comes first, and its
+    version. The articles are looked up only when `items()` is called (when it is rendered)."""
+
+    number: int
+    keys: Sequence[Key]
+    with_home: bool
+    version: Hashable
+    """Equal for two moments at which the file's contents are equal."""
+    modified: datetime
+    articles: ArticlesProjection = field(repr=False, compare=False)
+
+    def items(self) -> list[ArticleView]:
+        """The articles of this file, in its order."""
+        views = [self.articles.get(key[1]) for key in self.keys]
+        return [view for view in views if view is not None]
+
+
+class SitemapsProjection:
+    """Change stamps per article sitemap file and for the news window, over the articles view."""
+
+    name = "sitemaps"
+
+    def __init__(
+        self,
+        articles: ArticlesProjection,
+        per_file: int = URLS_PER_FILE,
+        news_per_file: int = NEWS_URLS_PER_FILE,
+    ) -> None:
+        self._articles = articles
+        self._per_file = per_file
+        self._news_per_file = news_per_file
+        self._files: list[Stamp] = [_EPOCH]  # the first file always exists: it has the home page
+        self._news = _EPOCH
+
+    # --- queries -----------------------------------------------------------------------------
+
+    def article_files(self) -> list[Stamp]:
+        """The change stamp of every article sitemap file, in file order."""
+        return list(self._files)
+
+    def article_file(self, number: int) -> Sitemap | None:
+        """Article sitemap file `number` (from 1), or None if there is no such file."""
+        if not 1 <= number <= len(self._files):
+            return None
+        first = (number - 1) * self._per_file - 1  # URL 0 is the home page, then the articles
+        stop = first + self._per_file
+        keys = self._articles.keys("PUBLISHED")[max(first, 0) : stop]
+        stamp = self._files[number - 1]
+        return Sitemap(number, keys, number == 1, stamp.position, stamp.at, self._articles)
+
+    def news_files(self, now: datetime) -> list[Sitemap]:
+        """The Google News sitemap files at `now`: the 48-hour window, newest first. There is
+        always a first file, empty when nothing was published in the window."""
+        keys = self._articles.keys("PUBLISHED")
+        start = bisect_left(keys, ((now - NEWS_WINDOW).timestamp(), 0))
+        window = keys[start:]
+        modified = self._news.at
+        if start > 0:  # the last article to leave the window changed it when it left
+            expired = datetime.fromtimestamp(keys[start - 1][0], UTC) + NEWS_WINDOW
+            modified = max(modified, expired)
+        version = (self._news.position, window[:1], len(window))
+        newest_first = window[::-1]
+        size = self._news_per_file
+        chunks = [newest_first[i : i + size] for i in range(0, len(newest_first), size)] or [[]]
+        return [
+            Sitemap(n, chunk, False, version, modified, self._articles)
+            for n, chunk in enumerate(chunks, start=1)
+        ]
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(repr((self._files, self._news)).encode()).hexdigest()
+
+    # --- apply -------------------------------------------------------------------------------
+
+    def apply(self, recorded: Recorded) -> None:
+        change = self._articles.last_change
+        if change is None:
+            return
+        was = change.before is not None and change.before.status == "PUBLISHED"
+        now = change.after.status == "PUBLISHED"
+        if was or now:
+            self._mark(change, Stamp(recorded.position, change.at), in_place=was and now)
+
+    def _mark(self, change: Change, stamp: Stamp, in_place: bool) -> None:
+        placed = change.after if change.after.status == "PUBLISHED" else change.before
+        assert placed is not None
+        key = placed.key
+        keys = self._articles.keys("PUBLISHED")
+        first = (bisect_left(keys, key) + 1) // self._per_file  # +1: the home page comes first
+        count = len(keys) // self._per_file + 1
+        del self._files[count:]
+        self._files.extend([stamp] * (count - len(self._files)))
+        # An article coming or going shifts every later URL by one place; an edit moves none.
+        last = first + 1 if in_place else count
+        self._files[first:last] = [stamp] * (min(last, count) - first)
+        if key[0] >= (change.at - NEWS_WINDOW).timestamp():
+            self._news = stamp

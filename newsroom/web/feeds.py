@@ -1,0 +1,67 @@
+"""Feed routes: RSS 2.0 at /feed and /feed/{category}, Atom 1.0 at the same paths + `.atom`.
+
+A category is looked up in the feeds view and nowhere else, so whatever a client puts in the
+path (`..%2F`, NUL bytes, 5,000 characters) is either a known category or a 404 that does not
+repeat it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from newsroom.config import Settings
+from newsroom.errors import NotFound
+from newsroom.projections.feeds import Feed
+from newsroom.web.documents import DOCUMENTS, respond
+from newsroom.web.http import NEWSROOM, POSITION_HEADER, SETTINGS, wait_for_min_position
+from newsroom.web.xml import atom, rss
+
+Writer = Callable[[Feed, Settings, str], bytes]
+_FORMATS: dict[str, tuple[Writer, str]] = {
+    "": (rss, "application/rss+xml"),
+    ".atom": (atom, "application/atom+xml"),
+}
+
+
+async def all_news(request: web.Request) -> web.Response:
+    """GET /feed and /feed.atom: the newest articles of every category."""
+    return await _serve(request, None, ".atom" if request.path.endswith(".atom") else "")
+
+
+async def category_feed(request: web.Request) -> web.Response:
+    """GET /feed/{category} and /feed/{category}.atom."""
+    name = request.match_info["name"]
+    if name.endswith(".atom"):
+        return await _serve(request, name.removesuffix(".atom"), ".atom")
+    return await _serve(request, name, "")
+
+
+async def _serve(request: web.Request, category: str | None, suffix: str) -> web.Response:
+    position = await wait_for_min_position(request)
+    newsroom, settings = request.app[NEWSROOM], request.app[SETTINGS]
+    newsroom.projectors["feeds"].check()
+    changed = newsroom.feeds.changed(category)
+    if changed is None:
+        raise NotFound("there is no feed by that name; /feed has all news")
+    writer, media_type = _FORMATS[suffix]
+    self_url = f"{settings.public_url}/feed{'' if category is None else '/' + category}{suffix}"
+
+    def render() -> bytes:
+        feed = newsroom.feeds.feed(category)
+        assert feed is not None  # it has a change stamp, so it exists
+        return writer(feed, settings, self_url)
+
+    key = f"feed{suffix}:{category or ''}"
+    document = request.app[DOCUMENTS].get(key, changed.position, changed.at, media_type, render)
+    response = respond(request, document)
+    response.headers[POSITION_HEADER] = str(position)
+    return response
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount the feeds."""
+    app.router.add_get("/feed", all_news)
+    app.router.add_get("/feed.atom", all_news)
+    app.router.add_get("/feed/{name}", category_feed)

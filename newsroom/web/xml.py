@@ -1,0 +1,176 @@
+"""The XML writers: RSS 2.0 and Atom 1.0 feeds, sitemaps, the Google News sitemap, the index.
+
+Each writer takes what to publish (a `Feed`, a `Sitemap`) and the site's settings, and builds
+the document with lxml, which escapes everything; nothing here formats XML as a string. Text
+from events passes `xml_text` first: logs written before validation existed may hold characters
+that XML cannot carry, and one such event must never break a feed.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from urllib.parse import urlsplit
+
+from lxml import etree
+
+from newsroom.config import Settings
+from newsroom.projections.articles import ArticleView
+from newsroom.projections.feeds import Feed
+from newsroom.projections.sitemaps import Sitemap
+from newsroom.slugs import article_path
+from newsroom.web.text import body_html, summary, xml_text
+
+ATOM = "http://www.w3.org/2005/Atom"
+CONTENT = "http://purl.org/rss/1.0/modules/content/"
+DC = "http://purl.org/dc/elements/1.1/"
+SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
+NEWS = "http://www.google.com/schemas/sitemap-news/0.9"
+TTL_MINUTES = 5  # RSS <ttl>: how long a reader may cache the feed (https://www.rssboard.org/rss-specification#ltttlgtSubelementOfLtchannelgt)
+
+
+def _rfc822(moment: datetime) -> str:
+    """RSS dates: RFC 822 with a four-digit year, as the RSS Best Practices Profile advises."""
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
+def w3c(moment: datetime) -> str:
+    """W3C Datetime / RFC 3339 in UTC, to the second (sitemaps, Atom, Google News)."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def article_url(settings: Settings, article: ArticleView) -> str:
+    """The canonical, absolute URL of an article's page."""
+    return settings.public_url + article_path(article.category, article.title, article.id)
+
+
+def entry_id(settings: Settings, article: ArticleView) -> str:
+    """A tag URI (RFC 4151) naming the article forever: a new title or category keeps it."""
+    host = urlsplit(settings.public_url).hostname or "localhost"
+    return f"tag:{host},{article.created.astimezone(UTC):%Y-%m-%d}:article:{article.id}"
+
+
+def _root(tag: str, namespaces: dict[str | None, str]) -> etree._Element:
+    """A document element declaring `namespaces` (None: the default namespace)."""
+    return etree.Element(tag, nsmap=namespaces)  # type: ignore[arg-type]  # lxml-stubs: no None key
+
+
+def _tostring(root: etree._Element) -> bytes:
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8")
+
+
+def _sub(
+    parent: etree._Element, tag: str, text: str | None = None, **attrib: str
+) -> etree._Element:
+    element = etree.SubElement(parent, tag, attrib)
+    if text is not None:
+        element.text = xml_text(text)
+    return element
+
+
+# --- feeds -------------------------------------------------------------------------------------
+
+
+def rss(feed: Feed, settings: Settings, self_url: str) -> bytes:
+    """RSS 2.0 (https://www.rssboard.org/rss-specification), following the RSS Advisory Board's
+    Best Practices Profile (https://www.rssboard.org/rss-profile)."""
+    root = _root("rss", {"atom": ATOM, "content": CONTENT, "dc": DC})
+    root.set("version", "2.0")
+    channel = _sub(root, "channel")
+    _sub(channel, "title", _feed_title(feed, settings))
+    _sub(channel, "link", settings.public_url + "/")
+    _sub(channel, "description", settings.site_description)
+    _sub(channel, "language", settings.language)
+    _sub(channel, "lastBuildDate", _rfc822(feed.changed.at))
+    _sub(channel, "generator", "newsroom")
+    _sub(channel, "ttl", str(TTL_MINUTES))
+    _sub(channel, f"{{{ATOM}}}link", href=self_url, rel="self", type="application/rss+xml")
+    for article in feed.items:
+        item = _sub(channel, "item")
+        _sub(item, "title", article.title)
+        _sub(item, "link", article_url(settings, article))
+        # RSS readers take <description> as HTML; the summary is text, so it goes in escaped.
+        _sub(item, "description", html.escape(summary(xml_text(article.body)), quote=False))
+        _sub(item, f"{{{CONTENT}}}encoded", body_html(xml_text(article.body)))
+        _sub(item, f"{{{DC}}}creator", article.author_name)
+        _sub(item, "category", article.category)
+        _sub(item, "guid", entry_id(settings, article), isPermaLink="false")
+        assert article.published_at is not None  # feeds list published articles only
+        _sub(item, "pubDate", _rfc822(article.published_at))
+    return _tostring(root)
+
+
+def atom(feed: Feed, settings: Settings, self_url: str) -> bytes:
+    """Atom 1.0 (RFC 4287)."""
+    root = _root(f"{{{ATOM}}}feed", {None: ATOM})
+    root.set("{http://www.w3.org/XML/1998/namespace}lang", settings.language)
+    _sub(root, f"{{{ATOM}}}id", self_url)
+    _sub(root, f"{{{ATOM}}}title", _feed_title(feed, settings))
+    _sub(root, f"{{{ATOM}}}subtitle", settings.site_description)
+    _sub(root, f"{{{ATOM}}}updated", w3c(feed.changed.at))
+    _sub(_sub(root, f"{{{ATOM}}}author"), f"{{{ATOM}}}name", settings.site_name)
+    _sub(root, f"{{{ATOM}}}link", rel="self", type="application/atom+xml", href=self_url)
+    _sub(root, f"{{{ATOM}}}link", rel="alternate", type="text/html", href=settings.public_url + "/")
+    _sub(root, f"{{{ATOM}}}generator", "newsroom")
+    for article in feed.items:
+        entry = _sub(root, f"{{{ATOM}}}entry")
+        _sub(entry, f"{{{ATOM}}}id", entry_id(settings, article))
+        _sub(entry, f"{{{ATOM}}}title", article.title, type="text")
+        url = article_url(settings, article)
+        _sub(entry, f"{{{ATOM}}}link", rel="alternate", type="text/html", href=url)
+        assert article.published_at is not None  # feeds list published articles only
+        _sub(entry, f"{{{ATOM}}}published", w3c(article.published_at))
+        _sub(entry, f"{{{ATOM}}}updated", w3c(article.modified))
+        _sub(_sub(entry, f"{{{ATOM}}}author"), f"{{{ATOM}}}name", article.author_name)
+        _sub(entry, f"{{{ATOM}}}category", term=article.category)
+        _sub(entry, f"{{{ATOM}}}summary", summary(xml_text(article.body)), type="text")
+        _sub(entry, f"{{{ATOM}}}content", body_html(xml_text(article.body)), type="html")
+    return _tostring(root)
+
+
+def _feed_title(feed: Feed, settings: Settings) -> str:
+    return settings.site_name if feed.category is None else f"{settings.site_name}: {feed.category}"
+
+
+# --- sitemaps ----------------------------------------------------------------------------------
+
+
+def urlset(sitemap: Sitemap, settings: Settings) -> bytes:
+    """An article sitemap (https://www.sitemaps.org/protocol.html)."""
+    root = _root(f"{{{SITEMAP}}}urlset", {None: SITEMAP})
+    if sitemap.with_home:
+        _sub(_sub(root, f"{{{SITEMAP}}}url"), f"{{{SITEMAP}}}loc", settings.public_url + "/")
+    for article in sitemap.items():
+        url = _sub(root, f"{{{SITEMAP}}}url")
+        _sub(url, f"{{{SITEMAP}}}loc", article_url(settings, article))
+        _sub(url, f"{{{SITEMAP}}}lastmod", w3c(article.modified))
+    return _tostring(root)
+
+
+def news_urlset(sitemap: Sitemap, settings: Settings) -> bytes:
+    """A Google News sitemap
+    (https://developers.google.com/search/docs/crawling-indexing/sitemaps/news-sitemap)."""
+    root = _root(f"{{{SITEMAP}}}urlset", {None: SITEMAP, "news": NEWS})
+    for article in sitemap.items():
+        url = _sub(root, f"{{{SITEMAP}}}url")
+        _sub(url, f"{{{SITEMAP}}}loc", article_url(settings, article))
+        news = _sub(url, f"{{{NEWS}}}news")
+        publication = _sub(news, f"{{{NEWS}}}publication")
+        _sub(publication, f"{{{NEWS}}}name", settings.site_name)
+        _sub(publication, f"{{{NEWS}}}language", settings.language)
+        assert article.published_at is not None  # the news window holds published articles
+        _sub(news, f"{{{NEWS}}}publication_date", w3c(article.published_at))
+        _sub(news, f"{{{NEWS}}}title", article.title)
+    return _tostring(root)
+
+
+def sitemap_index(entries: Sequence[tuple[str, datetime]]) -> bytes:
+    """A sitemap index (https://www.sitemaps.org/protocol.html#index): (URL, lastmod) pairs."""
+    root = _root(f"{{{SITEMAP}}}sitemapindex", {None: SITEMAP})
+    for loc, modified in entries:
+        sitemap = _sub(root, f"{{{SITEMAP}}}sitemap")
+        _sub(sitemap, f"{{{SITEMAP}}}loc", loc)
+        _sub(sitemap, f"{{{SITEMAP}}}lastmod", w3c(modified))
+    return _tostring(root)
