@@ -32,6 +32,11 @@ class Rendered:
     """The opaque tag without quotes; the gzipped bytes carry it with a suffix."""
     last_modified: datetime
 
+    @property
+    def http_date(self) -> str:
+        """Last-Modified as an HTTP date (RFC 9110 section 5.6.7)."""
+        return self.last_modified.strftime("%a, %d %b %Y %H:%M:%S GMT")
+
 
 class DocumentCache:
     """The latest rendering of each document, by name; counts its renders (tests read it)."""
@@ -71,7 +76,7 @@ def respond(request: web.Request, document: Rendered) -> web.Response:
     etag = document.etag + _GZIP_SUFFIX if gzipped else document.etag
     headers = {
         "ETag": f'"{etag}"',
-        "Last-Modified": _http_date(document.last_modified),
+        "Last-Modified": document.http_date,
         "Cache-Control": f"public, max-age={MAX_AGE}",
         "Vary": "Accept-Encoding",
     }
@@ -104,10 +109,6 @@ def _accepts_gzip(request: web.Request) -> bool:
             quality = params.strip().removeprefix("q=").strip() or "1"
             return quality not in ("0", "0.0", "0.00", "0.000")
     return False
-
-
-def _http_date(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
 
 
 DOCUMENTS = web.AppKey("documents", DocumentCache)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import feedparser
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -39,8 +41,18 @@ def published(server: Any) -> dict[str, str]:
     return {a["id"]: a["title"] for a in articles}
 
 
+def feed_titles(server: Any, path: str) -> tuple[list[str], str]:
+    """The item titles of a feed (feedparser must read it cleanly) and the page's link."""
+    status, body = server.request("GET", path)
+    assert status == 200, body
+    parsed = feedparser.parse(body)
+    assert parsed.bozo == 0, parsed.get("bozo_exception")
+    return [e.title for e in parsed.entries], parsed.entries[0].link if parsed.entries else ""
+
+
 def test_readme_tour_survives_a_restart(launch: Any, tmp_path: Path) -> None:
-    """The demo lists 1,2,3,5; a new article survives SIGTERM and restart; no demo is rewritten."""
+    """The demo lists 1,2,3,5; a new article is in its feed and page, and both survive SIGTERM and
+    a restart; no demo is rewritten."""
     store = tmp_path / "db.sqlite"
     server = launch(store)
     assert set(published(server)) == {"1", "2", "3", "5"}
@@ -65,6 +77,11 @@ def test_readme_tour_survives_a_restart(launch: Any, tmp_path: Path) -> None:
     # Read-your-writes: the mutation replied only once the views showed the write.
     assert server.graphql(GET, {"id": article_id})["data"]["article"] == expected
     assert published(server).get(article_id) == NEW_ARTICLE["title"]
+    titles, link = feed_titles(server, "/feed/science")
+    assert titles == [NEW_ARTICLE["title"]]
+    assert feed_titles(server, "/feed")[0][0] == NEW_ARTICLE["title"]
+    page_path = urlsplit(link).path
+    assert server.request("GET", page_path)[0] == 200
     head = server.head()
 
     assert server.terminate() == 0, server.stderr()
@@ -75,4 +92,7 @@ def test_readme_tour_survives_a_restart(launch: Any, tmp_path: Path) -> None:
     listed = published(again)
     assert set(listed) == {"1", "2", "3", "5", article_id}
     assert len(listed) == 5
+    titles_again, link_again = feed_titles(again, "/feed/science")
+    assert (titles_again, urlsplit(link_again).path) == (titles, page_path)
+    assert again.request("GET", page_path)[0] == 200
     assert again.terminate() == 0, again.stderr()

@@ -1,0 +1,126 @@
+"""Article pages and the home page, parsed with the strict WHATWG (html5lib) parser and lxml."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import html5lib
+import pytest
+from lxml import html
+
+from newsroom.articles import RetractArticle, UpdateArticle
+from newsroom.commands import Outcome
+from tests.factories import create_article, create_draft
+from tests.web.conftest import SITE, Client, newsroom_of
+
+HOSTILE_TITLE = "</script><script>alert(1)</script> & <!-- “quotes” 🗞️"
+
+
+async def publish(client: Client, **fields: Any) -> Outcome:
+    return await newsroom_of(client).commands.handle(create_article(**fields))
+
+
+async def page(client: Client, path: str, status: int = 200) -> html.HtmlElement:
+    """GET an HTML page; assert it parses as HTML5 without a single parse error."""
+    response = await client.get(path, allow_redirects=False)
+    assert response.status == status, path
+    assert response.content_type == "text/html"
+    text = await response.text()
+    html5lib.HTMLParser(strict=True).parse(text)  # raises ParseError on any HTML5 parse error
+    return html.fromstring(text)
+
+
+async def test_an_article_page_shows_the_article_with_its_canonical_link(site: Client) -> None:
+    """Title, author, time and body paragraphs; a canonical link; the language."""
+    outcome = await publish(site, title="Rates rise", body="First para.\n\nSecond <b>para</b>.")
+    path = f"/business/rates-rise-{outcome.article_id}"
+    doc = await page(site, path)
+    assert doc.get("lang") == "en"
+    assert doc.findtext(".//h1") == "Rates rise"
+    assert [p.text_content() for p in doc.iterfind(".//article/p")][1:] == [
+        "First para.",
+        "Second <b>para</b>.",
+    ]
+    assert "Ada Reporter" in doc.find(".//article/p").text_content()  # type: ignore[union-attr]
+    canonical = doc.find(".//link[@rel='canonical']")
+    assert canonical is not None and canonical.get("href") == SITE + path
+    assert doc.find(".//time").get("datetime") == "2026-11-26T09:00:01+00:00"  # type: ignore[union-attr]
+
+
+async def test_json_ld_describes_a_news_article_and_cannot_break_out(site: Client) -> None:
+    """The NewsArticle JSON-LD parses back to the real title, even one holding </script>."""
+    outcome = await publish(site, title=HOSTILE_TITLE)
+    doc = await page(site, f"/business/script-script-alert-1-script-quotes-{outcome.article_id}")
+    scripts = doc.findall(".//script")
+    assert len(scripts) == 1 and scripts[0].get("type") == "application/ld+json"
+    data = json.loads(scripts[0].text or "")
+    assert data["@type"] == "NewsArticle"
+    assert data["headline"] == HOSTILE_TITLE
+    assert data["author"] == [{"@type": "Person", "name": "Ada Reporter"}]
+    assert data["publisher"]["name"] == "The Example Times"
+    assert data["datePublished"] == "2026-11-26T09:00:01+00:00"
+    assert doc.findtext(".//h1") == HOSTILE_TITLE
+
+
+async def test_a_wrong_slug_or_category_redirects_to_the_canonical_url(site: Client) -> None:
+    """An old title's slug, another category: 301 to /{category}/{slug}-{id}."""
+    outcome = await publish(site, title="Old title")
+    await newsroom_of(site).commands.handle(
+        UpdateArticle(outcome.article_id, title="New title", category="world")
+    )
+    canonical = f"/world/new-title-{outcome.article_id}"
+    for stale in (f"/business/old-title-{outcome.article_id}", f"/world/x-{outcome.article_id}"):
+        response = await site.get(stale, allow_redirects=False)
+        assert response.status == 301
+        assert response.headers["Location"] == canonical
+    await page(site, canonical)
+
+
+async def test_unicode_titles_get_readable_urls_and_emoji_only_titles_a_usable_one(
+    site: Client,
+) -> None:
+    """Cyrillic stays readable (percent-encoded); an emoji-only title still gets a slug."""
+    russian = await publish(site, title="Новости дня")
+    emoji = await publish(site, title="🗞️🔥")
+    for outcome, slug in ((russian, "новости-дня"), (emoji, "article")):
+        response = await site.get(f"/business/{slug}-{outcome.article_id}", allow_redirects=False)
+        assert response.status == 200, slug
+
+
+@pytest.mark.parametrize("path", ["/business/nothing-999", "/business/x-0", "/business/no-id",
+                                  "/business/x-99999999999999999999", "/a/b-1%00"])  # fmt: skip
+async def test_unknown_articles_are_404_pages(site: Client, path: str) -> None:
+    """An id nobody has, or no id at all, is a 404 page."""
+    await publish(site)
+    await page(site, path, status=404)
+
+
+async def test_a_draft_is_404_until_it_is_published(site: Client) -> None:
+    """Drafts have no public page."""
+    outcome = await newsroom_of(site).commands.handle(create_draft(title="Secret"))
+    await page(site, f"/business/secret-{outcome.article_id}", status=404)
+
+
+async def test_a_retracted_article_is_410_gone_with_a_notice(site: Client) -> None:
+    """The page answers 410 with the reason, and no longer carries the body."""
+    outcome = await publish(site, title="Wrong story", body="The wrong claims.")
+    retract = RetractArticle(outcome.article_id, reason="The facts were wrong")
+    await newsroom_of(site).commands.handle(retract)
+    doc = await page(site, f"/business/wrong-story-{outcome.article_id}", status=410)
+    text = doc.text_content()
+    assert "retracted" in text and "The facts were wrong" in text
+    assert "The wrong claims." not in text
+
+
+async def test_the_home_page_links_articles_feeds_sitemap_and_graphiql(site: Client) -> None:
+    """/ lists the latest articles with links to their pages, and links every feed and tool."""
+    outcome = await publish(site, title="Rates rise", category="business")
+    await newsroom_of(site).commands.handle(create_draft(title="Draft", category="science"))
+    doc = await page(site, "/")
+    links = {a.get("href") for a in doc.iter("a")}
+    assert f"/business/rates-rise-{outcome.article_id}" in links
+    expected = {"/feed", "/feed.atom", "/feed/business", "/feed/science.atom", "/sitemap.xml"}
+    assert expected | {"/graphql"} <= links
+    alternate = doc.find(".//link[@rel='alternate']")
+    assert alternate is not None and alternate.get("type") == "application/rss+xml"
