@@ -58,7 +58,7 @@ def _root(tag: str, namespaces: dict[str | None, str]) -> etree._Element:
 
 
 def _tostring(root: etree._Element) -> bytes:
-    return etree.tostring(root, xml_declaration=True, encoding="utf-8")
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
 
 
 def _sub(
