@@ -218,3 +218,23 @@ async def test_a_retracted_article_leaves_the_feeds(site: Client) -> None:
         entries = feedparser.parse((await fetch(site, path))[2]).entries
         assert [e.title for e in entries] == ["Stays"], path
     assert first.article_id != second.article_id
+
+
+async def test_atom_feeds_carry_ids_links_authors_and_dates(site: Client) -> None:
+    """Atom: feed id, updated, author, self and alternate links; entries with published/updated."""
+    outcome = await publish(site, title="Atom story", category="world")
+    await newsroom_of(site).commands.handle(UpdateArticle(outcome.article_id, body="Edited."))
+    parsed = feedparser.parse((await fetch(site, "/feed/world.atom"))[2])
+    assert parsed.bozo == 0 and parsed.version == "atom10"
+    feed = parsed.feed
+    assert feed.id == SITE + "/feed/world.atom"
+    assert feed.updated == "2026-11-26T09:00:02+00:00"
+    assert feed.author == "The Example Times"
+    links = {link.rel: link.href for link in feed.links}
+    assert links == {"self": SITE + "/feed/world.atom", "alternate": SITE + "/"}
+    entry = parsed.entries[0]
+    assert (entry.published, entry.updated) == ("2026-11-26T09:00:01+00:00", feed.updated)
+    assert entry.author == "Ada Reporter"
+    assert entry.link == f"{SITE}/world/atom-story-{outcome.article_id}"
+    assert entry.tags[0].term == "world"
+    assert entry.id.startswith("tag:news.example,2026-11-26:")
