@@ -24,6 +24,8 @@ from newsroom.errors import ConfigError
 from newsroom.projections.articles import ArticlesProjection
 from newsroom.projections.base import Dispatcher, Projector
 from newsroom.projections.feeds import FeedsProjection
+from newsroom.projections.search import SearchProjection
+from newsroom.projections.search_fts5 import Fts5Index
 from newsroom.projections.sitemaps import SitemapsProjection
 from newsroom.store import EventStore
 from newsroom.store.sqlite import SQLiteEventStore
@@ -55,11 +57,13 @@ class Newsroom:
         self.articles = ArticlesProjection()
         self.feeds = FeedsProjection(self.articles, settings.feed_items)
         self.sitemaps = SitemapsProjection(self.articles)
+        self.search = SearchProjection(self.articles, Fts5Index())
         articles = Projector(self.articles)
         projectors = [
             articles,
             Projector(self.feeds, reads=articles),
             Projector(self.sitemaps, reads=articles),
+            Projector(self.search, reads=articles),
         ]
         self.projectors = {p.name: p for p in projectors}
         self.dispatcher = Dispatcher(projectors, self.bus.subscribe)

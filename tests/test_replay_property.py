@@ -24,6 +24,8 @@ from newsroom.errors import NewsroomError
 from newsroom.projections.articles import ArticlesProjection
 from newsroom.projections.base import Dispatcher, Projector
 from newsroom.projections.feeds import FeedsProjection
+from newsroom.projections.search import SearchProjection
+from newsroom.projections.search_fts5 import Fts5Index
 from newsroom.projections.sitemaps import SitemapsProjection
 from newsroom.store.sqlite import SQLiteEventStore
 from tests.factories import FakeClock, article_fields
@@ -49,6 +51,7 @@ def _views() -> list[Projector]:
         upstream,
         Projector(FeedsProjection(articles, size=2), reads=upstream),
         Projector(SitemapsProjection(articles, per_file=2, news_per_file=2), reads=upstream),
+        Projector(SearchProjection(articles, Fts5Index()), reads=upstream),
     ]
 
 

@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler
 from newsroom.app import Newsroom
 from newsroom.config import Settings
 from newsroom.errors import NewsroomError, NotFound, ProjectionFailed, ValidationError, ViewTimeout
-from newsroom.web import feeds, graphiql, graphql, ops, pages, sitemaps
+from newsroom.web import feeds, graphiql, graphql, ops, pages, search, sitemaps
 from newsroom.web.documents import DOCUMENTS, DocumentCache
 from newsroom.web.http import NEWSROOM, SETTINGS, json_error
 
@@ -57,6 +57,6 @@ def create_app(
         await app[NEWSROOM].stop()
 
     app.cleanup_ctx.append(run_newsroom)
-    for routes in (graphql, graphiql, ops, feeds, sitemaps, pages):  # pages last: /{a}/{b}
+    for routes in (graphql, graphiql, ops, feeds, sitemaps, search, pages):  # pages last: /{a}/{b}
         routes.add_routes(app)
     return app

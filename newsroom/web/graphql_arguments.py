@@ -25,6 +25,8 @@ from graphql import (
 )
 
 from newsroom.errors import ValidationError
+from newsroom.projections.search_query import parse
+from newsroom.web import search
 from newsroom.web.resolvers import COUNT_MAX, EVENTS_MAX, check_count, decode_cursor, parse_id
 
 
@@ -45,6 +47,11 @@ RULES: dict[str, dict[str, Callable[[str, Any], Any]]] = {
     },
     "events": {"count": lambda n, v: check_count(n, v, EVENTS_MAX), "after": _at_least(0)},
     "articleEvents": {"after": _at_least(0)},
+    "search": {
+        "query": lambda _, v: parse(v),
+        "first": lambda n, v: check_count(n, v, COUNT_MAX),
+        "after": lambda _, v: search.decode_cursor(v),
+    },
 }
 
 

@@ -35,6 +35,7 @@ COST_MAP: dict[str, dict[str, Any]] = {
         "articles": {"complexity": 1, "multipliers": ["count"]},
         "articleConnection": {"complexity": 1, "multipliers": ["first"]},
         "events": {"complexity": 1, "multipliers": ["count"]},
+        "search": {"complexity": 5, "multipliers": ["first"]},
     },
     "Article": {"history": {"complexity": 5}},
 }

@@ -31,6 +31,7 @@ from newsroom.web.graphql_limits import COST_MAP, check_shape, fragments_of, siz
 from newsroom.web.http import NEWSROOM, SETTINGS
 from newsroom.web.mutations import mutation
 from newsroom.web.resolvers import article_type, datetime_scalar, json_scalar, query
+from newsroom.web.search import search_query
 from newsroom.web.subscriptions import subscription
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class Prepared(NamedTuple):
 schema = make_executable_schema(
     resources.files("newsroom.web").joinpath("schema.graphql").read_text(encoding="utf-8"),
     query,
+    search_query,
     mutation,
     subscription,
     article_type,

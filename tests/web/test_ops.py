@@ -21,7 +21,8 @@ async def test_healthz_reports_each_projection(client: Client) -> None:
         "store": "running",
         "head": 7,
         "projections": {
-            name: {"position": 7, "status": "running"} for name in ("articles", "feeds", "sitemaps")
+            name: {"position": 7, "status": "running"}
+            for name in ("articles", "feeds", "sitemaps", "search")
         },
     }
 

@@ -1,0 +1,88 @@
+"""The search read model: published articles in a full-text index, kept in step with the log.
+
+The projection decides *what* is searchable: an article is indexed when it is published,
+re-indexed when it is updated, and removed the moment it is retracted (in the same dispatch as
+every other view). *How* it is searched belongs to a `SearchIndex` (SQLite FTS5 in memory today);
+any engine with these four operations can replace it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from newsroom.projections.articles import ArticlesProjection, ArticleView
+from newsroom.projections.search_query import Query
+from newsroom.store import Recorded
+
+SortKey = tuple[float, float, int]
+"""Where a hit sorts: (score, -published time, -id); lower comes first. Cursors carry it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One result: the article's id, its relevance, and a snippet of safe HTML."""
+
+    article_id: int
+    score: float
+    """Higher is more relevant (BM25, title weighted above body)."""
+    snippet: str
+    """Text around the matches with each match in <mark>; everything else HTML-escaped."""
+    key: SortKey
+
+
+@dataclass(frozen=True, slots=True)
+class Results:
+    """One page of results, the total for the whole search, and counts per category."""
+
+    hits: list[Hit]
+    total: int
+    facets: dict[str, int]
+    """Matches per category, ignoring the category filter (so a reader sees where else to go)."""
+    more: bool
+
+
+class SearchIndex(Protocol):
+    """A full-text index of articles."""
+
+    def put(self, article: ArticleView) -> None:
+        """Index the article, replacing what was indexed under its id."""
+        ...
+
+    def remove(self, article_id: int) -> None:
+        """Forget the article (nothing happens if it is not indexed)."""
+        ...
+
+    def search(
+        self, query: Query, category: str | None, first: int, after: SortKey | None
+    ) -> Results:
+        """Up to `first` hits after the cursor key `after`, best first, ties newest first."""
+        ...
+
+    def fingerprint(self) -> str:
+        """A digest of everything indexed."""
+        ...
+
+
+class SearchProjection:
+    """Keeps a `SearchIndex` holding exactly the published articles, from the articles view."""
+
+    name = "search"
+
+    def __init__(self, articles: ArticlesProjection, index: SearchIndex) -> None:
+        self._articles = articles
+        self.index = index
+
+    def fingerprint(self) -> str:
+        return self.index.fingerprint()
+
+    def apply(self, recorded: Recorded) -> None:
+        change = self._articles.last_change
+        if change is None:
+            return
+        if change.after.status == "PUBLISHED":
+            article = self._articles.get(change.article_id)
+            assert article is not None  # the articles view has just applied it
+            self.index.put(article)
+        elif change.before is not None and change.before.status == "PUBLISHED":
+            self.index.remove(change.article_id)

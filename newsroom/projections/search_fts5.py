@@ -1,0 +1,130 @@
+"""A `SearchIndex` on SQLite FTS5, in memory (https://www.sqlite.org/fts5.html).
+
+Titles and bodies are tokenized by `unicode61` with diacritics removed ("cafe" finds "café")
+and stemmed by `porter` ("rallies" finds "rally"). Hits are ranked by BM25 with a title match
+weighing ten times a body match; equal scores go newest first. Parsed terms are written into
+FTS5's query syntax here, each one as a quoted string, so nothing a reader types is ever
+read as an operator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import sqlite3
+
+from newsroom.projections.articles import ArticleView
+from newsroom.projections.search import Hit, Results, SortKey
+from newsroom.projections.search_query import Query, Term
+
+TITLE_WEIGHT, BODY_WEIGHT = 10.0, 1.0
+SNIPPET_TOKENS = 24
+# Private-use characters mark matches inside snippets; they are removed from indexed text, so a
+# marker in a snippet is always ours and the rest can be escaped before the marks become <mark>.
+_OPEN, _CLOSE = "\ue000", "\ue001"
+_MARKERS = str.maketrans({_OPEN: " ", _CLOSE: " "})
+_SCHEMA = """
+CREATE VIRTUAL TABLE docs USING fts5(
+    title, body, category UNINDEXED, published UNINDEXED,
+    tokenize = 'porter unicode61 remove_diacritics 2'
+)
+"""
+_RANK = f"bm25(docs, {TITLE_WEIGHT}, {BODY_WEIGHT})"
+
+
+class Fts5Index:
+    """Published articles in an in-memory FTS5 table; rowid is the article id."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect(":memory:", isolation_level=None)
+        self._db.execute(_SCHEMA)
+
+    def put(self, article: ArticleView) -> None:
+        assert article.published_at is not None  # only published articles are searchable
+        self._db.execute("DELETE FROM docs WHERE rowid = ?", (article.id,))
+        self._db.execute(
+            "INSERT INTO docs (rowid, title, body, category, published) VALUES (?, ?, ?, ?, ?)",
+            (
+                article.id,
+                article.title.translate(_MARKERS),
+                article.body.translate(_MARKERS),
+                article.category,
+                article.published_at.timestamp(),
+            ),
+        )
+
+    def remove(self, article_id: int) -> None:
+        self._db.execute("DELETE FROM docs WHERE rowid = ?", (article_id,))
+
+    def search(
+        self, query: Query, category: str | None, first: int, after: SortKey | None
+    ) -> Results:
+        expression = fts5_expression(query)
+        facets = dict(
+            self._db.execute(
+                "SELECT category, count(*) FROM docs WHERE docs MATCH ? GROUP BY category",
+                (expression,),
+            ).fetchall()
+        )
+        total = facets.get(category, 0) if category is not None else sum(facets.values())
+        rows = self._page(expression, category, first + 1, after)
+        snippets = self._snippets(expression, [row[2] for row in rows[:first]])
+        hits = [
+            Hit(article_id, -rank, snippets.get(article_id, ""), (rank, newest, -article_id))
+            for rank, newest, article_id in rows[:first]
+        ]
+        return Results(hits, total, facets, more=len(rows) > first)
+
+    def _page(
+        self, expression: str, category: str | None, limit: int, after: SortKey | None
+    ) -> list[tuple[float, float, int]]:
+        where: list[str] = []
+        params: list[str | float] = [expression]
+        if category is not None:
+            where.append("category = ?")
+            params.append(category)
+        if after is not None:
+            where.append("(score, newest, -id) > (?, ?, ?)")
+            params += after
+        sql = (
+            f"SELECT score, newest, id FROM (SELECT {_RANK} AS score, -published AS newest,"
+            " rowid AS id, category FROM docs WHERE docs MATCH ?)"
+            f" {'WHERE ' + ' AND '.join(where) if where else ''}"
+            " ORDER BY score, newest, id DESC LIMIT ?"
+        )
+        return self._db.execute(sql, (*params, limit)).fetchall()
+
+    def _snippets(self, expression: str, ids: list[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        rows = self._db.execute(
+            f"SELECT rowid, snippet(docs, -1, ?, ?, '…', {SNIPPET_TOKENS}) FROM docs"
+            f" WHERE docs MATCH ? AND rowid IN ({', '.join('?' * len(ids))})",
+            (_OPEN, _CLOSE, expression, *ids),
+        )
+        return {article_id: _marked(text) for article_id, text in rows}
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for row in self._db.execute("SELECT rowid, * FROM docs ORDER BY rowid"):
+            digest.update(repr(row).encode())
+        return digest.hexdigest()
+
+
+def fts5_expression(query: Query) -> str:
+    """The query in FTS5 syntax: wanted terms ANDed, excluded ones removed with NOT."""
+    wanted = " AND ".join(_quoted(t) for t in query.wanted)
+    if not query.unwanted:
+        return wanted
+    return f"({wanted}) NOT ({' OR '.join(_quoted(t) for t in query.unwanted)})"
+
+
+def _quoted(term: Term) -> str:
+    """A term as an FTS5 string (quotes doubled inside), which FTS5 never parses as syntax."""
+    quoted = '"' + term.text.replace('"', '""') + '"'
+    return quoted + "*" if term.prefix else quoted
+
+
+def _marked(snippet: str) -> str:
+    """The snippet HTML-escaped, with FTS5's match markers turned into <mark> elements."""
+    return html.escape(snippet).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")

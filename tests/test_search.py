@@ -1,0 +1,207 @@
+"""Search: the query parser (pure), and the search view fed with event lists through the dispatcher."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from newsroom.errors import ValidationError
+from newsroom.events import Event
+from newsroom.projections.articles import ArticlesProjection
+from newsroom.projections.base import Dispatcher, Projector
+from newsroom.projections.search import Results, SearchProjection
+from newsroom.projections.search_fts5 import Fts5Index, fts5_expression
+from newsroom.projections.search_query import QUERY_MAX, Term, parse
+from newsroom.store import Recorded
+from tests.factories import (
+    T0,
+    article_created,
+    draft_created,
+    published,
+    recorded_log,
+    retracted,
+    updated,
+)
+
+FILLER = [  # so that the words searched for are rare, as in a real archive (BM25 needs that)
+    article_created(100 + n, T0 - timedelta(days=1), title=f"Filler {n}", body=f"Other news {n}.")
+    for n in range(20)
+]
+
+
+class Searcher:
+    """The articles and search views, dispatched together as newsroom does."""
+
+    def __init__(self, *events: Event) -> None:
+        self.articles = ArticlesProjection()
+        upstream = Projector(self.articles)
+        self.view = SearchProjection(self.articles, Fts5Index())
+        projectors = [upstream, Projector(self.view, reads=upstream)]
+        self.dispatcher = Dispatcher(projectors, subscribe=None)  # type: ignore[arg-type]
+        self.events: list[Event] = []
+        self.add(*FILLER, *events)
+
+    def add(self, *events: Event) -> None:
+        log = recorded_log(*self.events, *events)
+        self.events += events
+        self.dispatcher.dispatch(log[len(log) - len(events) :])
+
+    def __call__(self, text: str, category: str | None = None, first: int = 10) -> Results:
+        return self.view.index.search(parse(text), category, first, None)
+
+    def ids(self, text: str, category: str | None = None) -> list[int]:
+        return [hit.article_id for hit in self(text, category).hits]
+
+
+def story(article_id: int, minutes: int = 0, **fields: str) -> Event:
+    return article_created(article_id, T0 + timedelta(minutes=minutes), **fields)
+
+
+# --- the parser ---------------------------------------------------------------------------------
+
+
+def test_the_parser_understands_words_phrases_prefixes_and_exclusions() -> None:
+    """Words, a quoted phrase, prefix*, -word and -"phrase" become terms; the rest is literal."""
+    assert parse('rates "central bank" infla* -sport -"world cup"').terms == (
+        Term("rates"),
+        Term("central bank", phrase=True),
+        Term("infla", prefix=True),
+        Term("sport", excluded=True),
+        Term("world cup", phrase=True, excluded=True),
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['"unbalanced quote', "(parens) AND OR NOT", "NEAR(a b, 3)", "title:rates", "a\x00b\x1fc",
+     "**", "x*y*", '""""', "-", "rates -", "'; DROP TABLE docs; --", "^rates", "{title body}:x"],
+)  # fmt: skip
+def test_hostile_text_becomes_quoted_terms_never_syntax(text: str) -> None:
+    """Whatever is typed, every term reaches FTS5 as a quoted string (or the search is refused)."""
+    try:
+        query = parse(text)
+    except ValidationError:
+        return
+    expression = fts5_expression(query)
+    for term in query.terms:
+        assert '"' + term.text.replace('"', '""') + '"' in expression
+    Fts5Index().search(query, None, 10, None)  # FTS5 accepts it
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("", "no words"), ("   ", "no words"), ("*", "no words"), ("-rates", "excluded words alone"),
+     ("x" * (QUERY_MAX + 1), "limit is"), (" ".join(["w"] * 17), "terms")],
+)  # fmt: skip
+def test_searches_without_words_or_too_big_are_refused_by_name(text: str, problem: str) -> None:
+    """Nothing to look for, only exclusions, 500+ characters, 16+ terms: a ValidationError."""
+    with pytest.raises(ValidationError, match=problem):
+        parse(text)
+
+
+# --- the view ---------------------------------------------------------------------------------
+
+
+def test_stemming_finds_other_forms_of_a_word() -> None:
+    """'rallies' finds 'rally' and 'rallied' (porter), and back."""
+    search = Searcher(story(1, title="Markets rally"), story(2, body="Prices rallied at noon"))
+    assert sorted(search.ids("rallies")) == [1, 2]
+    assert sorted(search.ids("rally")) == [1, 2]
+
+
+def test_diacritics_fold_both_ways() -> None:
+    """'cafe' finds 'café' and 'café' finds 'cafe'."""
+    search = Searcher(story(1, title="Le café du coin"), story(2, body="A cafe opens"))
+    assert sorted(search.ids("cafe")) == [1, 2]
+    assert sorted(search.ids("CAFÉ")) == [1, 2]
+
+
+def test_a_phrase_needs_the_words_together_and_words_need_all() -> None:
+    """ "central bank" needs the words side by side; central bank needs both, anywhere."""
+    search = Searcher(
+        story(1, body="The central bank raised rates."),
+        story(2, body="The bank in the central square closed."),
+        story(3, body="A central heating story."),
+    )
+    assert search.ids('"central bank"') == [1]
+    assert sorted(search.ids("central bank")) == [1, 2]
+
+
+def test_prefix_and_exclusion() -> None:
+    """infla* finds inflation and inflated; -sport drops what mentions sport."""
+    search = Searcher(
+        story(1, body="Inflation is up."),
+        story(2, body="Prices inflated by sport events."),
+        story(3, body="Deflation talk."),
+    )
+    assert sorted(search.ids("infla*")) == [1, 2]
+    assert search.ids("infla* -sport") == [1]
+
+
+def test_category_filter_and_facets() -> None:
+    """The filter narrows hits and total; facets still count every category's matches."""
+    search = Searcher(
+        story(1, category="business", body="Storm hits ports"),
+        story(2, category="weather", body="Storm warning"),
+        story(3, category="weather", body="Storm passes"),
+    )
+    results = search("storm", category="weather")
+    assert sorted(h.article_id for h in results.hits) == [2, 3]
+    assert results.total == 2
+    assert results.facets == {"business": 1, "weather": 2}
+
+
+def test_a_title_match_outranks_a_body_match_and_ties_go_newest_first() -> None:
+    """BM25 weighs the title above the body; equal scores are ordered newest first."""
+    search = Searcher(
+        story(1, 0, title="Daily roundup", body="Harbour reopens after the storm."),
+        story(2, 1, title="Harbour reopens", body="Ships move again after the storm."),
+        story(3, 2, title="Same words", body="Identical body text here"),
+        story(4, 3, title="Same words", body="Identical body text here"),
+    )
+    assert search.ids("harbour") == [2, 1]
+    assert search("harbour").hits[0].score > search("harbour").hits[1].score
+    assert search.ids("identical") == [4, 3]
+
+
+def test_drafts_are_never_found_until_published() -> None:
+    """A draft is invisible; publishing it makes it searchable."""
+    search = Searcher(draft_created(1, T0, title="Secret merger plans"))
+    assert search.ids("merger") == []
+    search.add(published(1, T0 + timedelta(hours=1)))
+    assert search.ids("merger") == [1]
+
+
+def test_updates_reindex_and_retractions_remove_at_once() -> None:
+    """After an update the old words are gone and the new found; after a retraction, nothing."""
+    search = Searcher(story(1, title="Old headline"))
+    search.add(updated(1, T0, title="Fresh headline"))
+    assert (search.ids("old"), search.ids("fresh")) == ([], [1])
+    search.add(retracted(1, T0))
+    assert search.ids("fresh") == []
+
+
+def test_snippets_mark_matches_and_escape_everything_else() -> None:
+    """The snippet is safe HTML: the article's own markup is escaped, matches are in <mark>."""
+    search = Searcher(story(1, body="<script>alert(1)</script> & the storm \ue000 came"))
+    snippet = search("storm").hits[0].snippet
+    assert "<mark>storm</mark>" in snippet
+    assert "&lt;script&gt;" in snippet and "&amp;" in snippet and "<script>" not in snippet
+    assert snippet.count("<mark>") == snippet.count("</mark>") == 1
+
+
+def test_pages_follow_each_other_without_repeats_or_gaps() -> None:
+    """Paging by cursor through 45 matches, 10 at a time, visits each exactly once, in order."""
+    search = Searcher(
+        *[story(n, n % 7, body=f"Storm report {'storm ' * (n % 5)}") for n in range(1, 46)]
+    )
+    everything = [h.article_id for h in search("storm", first=50).hits]
+    seen, after = [], None
+    while True:
+        page = search.view.index.search(parse("storm"), None, 10, after)
+        seen += [h.article_id for h in page.hits]
+        if not page.more:
+            break
+        after = page.hits[-1].key
+    assert seen == everything and len(seen) == 45

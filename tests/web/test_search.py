@@ -1,0 +1,129 @@
+"""Search over HTTP (GET /search) and GraphQL (search), through the real application."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from yarl import URL
+
+from newsroom.articles import RetractArticle
+from tests.factories import create_article
+from tests.web.conftest import SITE, Client, newsroom_of
+
+SEARCH = """
+query($q: String!, $category: String, $first: Int!, $after: String) {
+  search(query: $q, category: $category, first: $first, after: $after) {
+    total facets { category count } next
+    hits { score snippet cursor article { id title status url } }
+  }
+}
+"""
+HOSTILE = ['"unbalanced', "(rates", "rates)", "NEAR(rates storm)", "rates AND OR NOT", "*",
+           "title:rates", "body:storm", "\x00rates\x07", "-", "'; DROP TABLE docs; --",
+           "x" * 4_000, "%FF", "🗞️", "-rates", '"', "rates* *", "{title}: x", "^rates"]  # fmt: skip
+
+
+async def _seed(client: Client) -> None:
+    commands = newsroom_of(client).commands
+    for n in range(12):
+        category = ("business", "weather")[n % 2]
+        await commands.handle(
+            create_article(title=f"Storm {n}", body="Rates rose.", category=category)
+        )
+
+
+async def test_get_search_returns_hits_facets_and_a_next_cursor(site: Client) -> None:
+    """GET /search gives JSON hits with url and snippet, the total, facets, and a next cursor."""
+    await _seed(site)
+    response = await site.get("/search", params={"q": "storm", "first": "5"})
+    body = await response.json()
+    assert response.status == 200
+    assert response.headers["Newsroom-Position"] == "12"
+    assert body["total"] == 12 and body["facets"] == {"business": 6, "weather": 6}
+    assert len(body["hits"]) == 5 and body["next"]
+    first = body["hits"][0]
+    assert first["url"].startswith(SITE + "/")
+    assert "<mark>Storm</mark>" in first["snippet"]
+    seen = [h["id"] for h in body["hits"]]
+    while body["next"]:
+        params = {"q": "storm", "first": "5", "after": body["next"]}
+        body = await (await site.get("/search", params=params)).json()
+        seen += [h["id"] for h in body["hits"]]
+    assert sorted(seen) == list(range(1, 13))
+
+
+async def test_graphql_search_pages_with_the_same_results(site: Client) -> None:
+    """The GraphQL field answers like the HTTP route: hits with articles, facets, next cursor."""
+    await _seed(site)
+    variables: dict[str, Any] = {"q": "storm", "category": "weather", "first": 4, "after": None}
+    seen: list[str] = []
+    while True:
+        reply = await site.post("/graphql", json={"query": SEARCH, "variables": variables})
+        result = (await reply.json())["data"]["search"]
+        assert result["total"] == 6
+        assert result["facets"] == [
+            {"category": "business", "count": 6},
+            {"category": "weather", "count": 6},
+        ]
+        seen += [hit["article"]["id"] for hit in result["hits"]]
+        if result["next"] is None:
+            break
+        variables["after"] = result["next"]
+    assert sorted(map(int, seen)) == [2, 4, 6, 8, 10, 12]
+
+
+async def test_a_retracted_article_leaves_search_at_its_position(site: Client) -> None:
+    """Reading at the retraction's position, search no longer finds the article."""
+    await _seed(site)
+    done = await newsroom_of(site).commands.handle(RetractArticle(1, reason="Wrong"))
+    headers = {"Newsroom-Min-Position": str(done.position)}
+    body = await (await site.get("/search", params={"q": "storm"}, headers=headers)).json()
+    assert body["total"] == 11 and 1 not in [h["id"] for h in body["hits"]]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=[repr(t)[:20] for t in HOSTILE])
+async def test_hostile_queries_give_results_or_a_clear_400(site: Client, text: str) -> None:
+    """Every hostile query gets 200 with results or 400 naming the problem; never a 500."""
+    await _seed(site)
+    response = await site.get("/search", params={"q": text})
+    body = await response.json()
+    assert response.status in (200, 400), body
+    if response.status == 400:
+        assert "search" in body["errors"][0]["message"]
+    reply = await site.post(
+        "/graphql", json={"query": SEARCH, "variables": {"q": text, "first": 10}}
+    )
+    result = await reply.json()
+    assert reply.status in (200, 400), result
+    assert ("errors" in result) == (response.status == 400), result
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["/search", "/search?q=storm&first=0", "/search?q=storm&first=51", "/search?q=storm&first=x",
+     "/search?q=storm&after=nonsense", "/search?q=storm&after=W10%3D"],
+)  # fmt: skip
+async def test_bad_parameters_are_400s_that_say_why(site: Client, query: str) -> None:
+    """No q, first outside 1..50, a made-up cursor: 400 with a message, not a 500."""
+    response = await site.get(URL(query, encoded=True))
+    assert response.status == 400
+    assert (await response.json())["errors"][0]["message"]
+
+
+async def test_search_waits_for_min_position(site: Client) -> None:
+    """A search with Newsroom-Min-Position beyond the head waits, then answers 503 saying so."""
+    response = await site.get(
+        "/search", params={"q": "storm"}, headers={"Newsroom-Min-Position": "99"}
+    )
+    assert response.status == 503
+    assert "did not reach 99" in (await response.json())["errors"][0]["message"]
+
+
+async def test_a_ten_kilobyte_search_is_a_clear_400(site: Client) -> None:
+    """10 KB of query text: a GraphQL error naming the limit (a URL that long, aiohttp's own 400)."""
+    variables = {"q": "storm " * 1_707, "first": 10}
+    reply = await site.post("/graphql", json={"query": SEARCH, "variables": variables})
+    assert reply.status == 400
+    assert "the limit is 500" in (await reply.json())["errors"][0]["message"]
+    assert (await site.get("/search", params={"q": "x" * 10_240})).status == 400
