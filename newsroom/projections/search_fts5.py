@@ -23,12 +23,15 @@ SNIPPET_TOKENS = 24
 # marker in a snippet is always ours and the rest can be escaped before the marks become <mark>.
 _OPEN, _CLOSE = "\ue000", "\ue001"
 _MARKERS = str.maketrans({_OPEN: " ", _CLOSE: " "})
-_SCHEMA = """
-CREATE VIRTUAL TABLE docs USING fts5(
-    title, body, category UNINDEXED, published UNINDEXED,
-    tokenize = 'porter unicode61 remove_diacritics 2'
-)
-"""
+# The full-text table holds only the text; what a hit sorts or is counted by (category, time)
+# lives in a small table beside it, cheap to read for every match, unlike the text's rows.
+_SCHEMA = [
+    """CREATE VIRTUAL TABLE docs USING fts5(
+        title, body, tokenize = 'porter unicode61 remove_diacritics 2'
+    )""",
+    "CREATE TABLE meta (id INTEGER PRIMARY KEY, category TEXT NOT NULL, newest REAL NOT NULL)",
+]
+COMMIT_EVERY = 1_000  # writes per transaction: FTS5 turns each commit into a new index segment
 _RANK = f"bm25(docs, {TITLE_WEIGHT}, {BODY_WEIGHT})"
 
 
@@ -37,32 +40,49 @@ class Fts5Index:
 
     def __init__(self) -> None:
         self._db = sqlite3.connect(":memory:", isolation_level=None)
-        self._db.execute(_SCHEMA)
+        for statement in _SCHEMA:
+            self._db.execute(statement)
+        self._writes = 0  # since the last commit
 
     def put(self, article: ArticleView) -> None:
         assert article.published_at is not None  # only published articles are searchable
-        self._db.execute("DELETE FROM docs WHERE rowid = ?", (article.id,))
+        self.remove(article.id)
+        text = (article.title.translate(_MARKERS), article.body.translate(_MARKERS))
         self._db.execute(
-            "INSERT INTO docs (rowid, title, body, category, published) VALUES (?, ?, ?, ?, ?)",
-            (
-                article.id,
-                article.title.translate(_MARKERS),
-                article.body.translate(_MARKERS),
-                article.category,
-                article.published_at.timestamp(),
-            ),
+            "INSERT INTO docs (rowid, title, body) VALUES (?, ?, ?)", (article.id, *text)
+        )
+        self._db.execute(
+            "INSERT INTO meta (id, category, newest) VALUES (?, ?, ?)",
+            (article.id, article.category, -article.published_at.timestamp()),
         )
 
     def remove(self, article_id: int) -> None:
+        self._write()
         self._db.execute("DELETE FROM docs WHERE rowid = ?", (article_id,))
+        self._db.execute("DELETE FROM meta WHERE id = ?", (article_id,))
+
+    def _write(self) -> None:
+        """Group writes into transactions (a replay writes thousands in a row)."""
+        if self._writes == 0:
+            self._db.execute("BEGIN")
+        self._writes += 1
+        if self._writes >= COMMIT_EVERY:
+            self._commit()
+
+    def _commit(self) -> None:
+        if self._writes:
+            self._db.execute("COMMIT")
+            self._writes = 0
 
     def search(
         self, query: Query, category: str | None, first: int, after: SortKey | None
     ) -> Results:
+        self._commit()  # searches read committed segments, not a large pending buffer
         expression = fts5_expression(query)
         facets = dict(
             self._db.execute(
-                "SELECT category, count(*) FROM docs WHERE docs MATCH ? GROUP BY category",
+                "SELECT m.category, count(*) FROM docs JOIN meta AS m ON m.id = docs.rowid"
+                " WHERE docs MATCH ? GROUP BY m.category",
                 (expression,),
             ).fetchall()
         )
@@ -87,8 +107,9 @@ class Fts5Index:
             where.append("(score, newest, -id) > (?, ?, ?)")
             params += after
         sql = (
-            f"SELECT score, newest, id FROM (SELECT {_RANK} AS score, -published AS newest,"
-            " rowid AS id, category FROM docs WHERE docs MATCH ?)"
+            f"SELECT score, newest, id FROM (SELECT {_RANK} AS score, m.newest AS newest,"
+            " docs.rowid AS id, m.category AS category"
+            " FROM docs JOIN meta AS m ON m.id = docs.rowid WHERE docs MATCH ?)"
             f" {'WHERE ' + ' AND '.join(where) if where else ''}"
             " ORDER BY score, newest, id DESC LIMIT ?"
         )
@@ -106,7 +127,12 @@ class Fts5Index:
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
-        for row in self._db.execute("SELECT rowid, * FROM docs ORDER BY rowid"):
+        self._commit()
+        rows = self._db.execute(
+            "SELECT docs.rowid, title, body, category, newest"
+            " FROM docs JOIN meta ON id = docs.rowid ORDER BY docs.rowid"
+        )
+        for row in rows:
             digest.update(repr(row).encode())
         return digest.hexdigest()
 
