@@ -1,29 +1,31 @@
-"""Benchmark: `GET /feed` on one server core against a bare aiohttp handler, and how soon a
-mutation's article shows in the feed.
+"""Benchmark: `GET /feed` on one server core against a bare aiohttp handler serving the same
+bytes, and how soon after a mutation's reply its article is served in `/feed`.
 
 One server process, pinned to CPU 0 with `taskset`, runs two aiohttp applications on one event
-loop: newsroom's own app (`create_app`, with its error-boundary middleware) on one port, and on a
-second port a bare `web.Application` with no middleware whose handlers return stored bytes:
-`/feed-bare` the exact body and Content-Type that `GET /feed` served, `/feed-bare-gzip` the exact
-gzipped body, with `Content-Encoding: gzip`. The bytes are taken from newsroom's own `/feed` after
-seeding and checked byte for byte before any timing.
+loop: newsroom's app (`create_app`, with its error-boundary middleware) on one port, and on a
+second port a bare `web.Application` (no middleware) whose GET handlers return stored bytes:
+`/feed-bare` the exact body and Content-Type that `GET /feed` served, `/feed-bare-gzip` the
+exact gzipped body with `Content-Encoding: gzip`. The bytes are copied from newsroom's own
+`/feed` after seeding (a PUT to the bare app, before any timing) and checked byte for byte.
 
-(a) Throughput: `wrk` (Debian package) on CPU 1, 32 connections, 1 thread, alternately against
-    `/feed` and the bare route (the order swaps every run), first without Accept-Encoding (plain
-    bytes), then with `Accept-Encoding: gzip`. Reported: req/s, the ratio, wrk's latency
-    percentiles, and the CPU other processes used meanwhile (from /proc/stat, minus the server's
-    and this script's own).
+(a) Throughput: `wrk` (Debian package) on CPU 1, 1 thread, 32 keep-alive connections, against
+    `/feed` and the bare route one after the other (the order swaps every run); first without
+    Accept-Encoding (plain bytes), then with `Accept-Encoding: gzip`. Reported per run: req/s,
+    the ratio, wrk's latency percentiles, the server's CPU use (cores) and the CPU that *other*
+    processes used meanwhile (/proc/stat minus the server and this script with its children).
 (b) Mutation to feed: one client (stdlib `http.client`, keep-alive, on CPU 1) posts
-    `createArticle` with the bearer token, notes when the reply has arrived, then GETs `/feed` in
-    a tight loop until the new title is in the body. Reported: reply-to-seen p50/p90/p99/max,
-    the first GET's time to its response headers, and, as references taken right after, a second
-    (cached) GET of `/feed` and a GET of the bare route.
+    `createArticle` with the bearer token, notes when the reply has arrived, then GETs `/feed`
+    in a tight loop until the new title is in the body. Reported: reply-to-seen percentiles,
+    the first GET's time to its response headers, and, as references taken right after each
+    probe, a second (cached) GET of `/feed` and a GET of the bare route.
 
-Seed: 200 published articles (about 600-character bodies, 7 categories) through GraphQL.
+Seed: 200 published articles (about 600-character bodies, 7 categories) through GraphQL, so
+`/feed` is a full 20-item feed.
 
 Run from the repo root:  python bench/feeds.py [--seconds 10] [--runs 3] [--probes 1000]
-With --profile FILE the server runs under cProfile while wrk drives `/feed` once (the timings of
-that run are not results), and the script prints the top functions by cumulative time.
+`--source DIR` makes the server import newsroom from DIR (e.g. a `git archive` of one commit,
+while someone edits the work tree). `--profile FILE` runs the server under cProfile instead, for
+one wrk run on /feed (FILE.wrk) and then the probes (FILE.probes); those timings are no results.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import argparse
 import asyncio
 import cProfile
 import http.client
+import io
 import json
 import os
 import pstats
@@ -40,6 +43,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,9 +62,11 @@ SEED_ARTICLES = 200
 BODY_CHARS = 600
 MUTATION = "mutation($a: ArticleCreatedInput!) { createArticle(article: $a) { status position } }"
 BARE = {"": "/feed-bare", "gzip": "/feed-bare-gzip"}  # Accept-Encoding sent -> bare route
+PROFILE = "/profile"  # on the bare app, with --profile: POST a path to dump the profile there
+QUIET = 0.05  # a run is "quiet" if other processes used at most this share of one core
 HOST = "127.0.0.1"
-# The words, categories and authors of bench/eventlog.py (not imported: it imports newsroom,
-# and this driver only talks HTTP; the server process imports newsroom from this work tree).
+# The categories, authors and words of bench/eventlog.py (not imported: it imports newsroom,
+# and this driver only speaks HTTP; the server process imports newsroom from --source).
 CATEGORIES = ("politics", "business", "world-news", "sport", "culture", "science", "local")
 AUTHORS = ("Ada Okafor", "Jonas Weber", "Mariana Souza", "Li Wei", "Zoë Ní Bhriain", "Sam Park")
 # fmt: off
@@ -78,7 +84,7 @@ WORDS = [
 # --- the server process --------------------------------------------------------------------------
 
 
-def bare_app() -> web.Application:
+def bare_app(profiler: cProfile.Profile | None) -> web.Application:
     """A bare aiohttp app: GET returns stored bytes as they are; PUT stores them (setup only)."""
     stored: dict[str, tuple[bytes, dict[str, str]]] = {}
 
@@ -97,24 +103,36 @@ def bare_app() -> web.Application:
         app.router.add_get(path, get)
         app.router.add_put(path, put)
 
+    async def dump(request: web.Request) -> web.Response:
+        assert profiler is not None
+        profiler.dump_stats(await request.text())  # what ran since the last dump; disables it
+        profiler.clear()
+        profiler.enable()
+        return web.Response(status=204)
+
     app = web.Application(client_max_size=1024 * 1024)
     for path in BARE.values():
         route(path)
+    if profiler is not None:
+        app.router.add_post(PROFILE, dump)
     return app
 
 
-async def run_servers(store: str, port: int, bare_port: int) -> None:
+async def run_servers(
+    store: str, ports: tuple[int, int], profiler: cProfile.Profile | None
+) -> None:
     """Newsroom's app and the bare app on one event loop, until SIGTERM."""
     import newsroom
     from newsroom.config import Settings
     from newsroom.web.app import create_app
 
     print(f"server: newsroom from {Path(newsroom.__file__).parent}", file=sys.stderr)
-    app = create_app(Settings(store=store, port=port, token=TOKEN, demo=False))
-    runners = [web.AppRunner(app, access_log=None), web.AppRunner(bare_app(), access_log=None)]
-    for runner, listen in zip(runners, (port, bare_port), strict=True):
+    app = create_app(Settings(store=store, port=ports[0], token=TOKEN, demo=False))
+    bare = bare_app(profiler)
+    runners = [web.AppRunner(app, access_log=None), web.AppRunner(bare, access_log=None)]
+    for runner, port in zip(runners, ports, strict=True):
         await runner.setup()
-        await web.TCPSite(runner, HOST, listen).start()
+        await web.TCPSite(runner, HOST, port).start()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
@@ -122,37 +140,16 @@ async def run_servers(store: str, port: int, bare_port: int) -> None:
         await runner.cleanup()
 
 
-def serve(store: str, port: int, bare_port: int, profile: str | None) -> None:
-    """The server process (optionally under cProfile, written to `profile` at SIGTERM)."""
-    if profile is None:
-        asyncio.run(run_servers(store, port, bare_port))
-        return
-    profiler = cProfile.Profile()
-    profiler.runcall(asyncio.run, run_servers(store, port, bare_port))
-    profiler.dump_stats(profile)
+def serve(store: str, ports: tuple[int, int], profile: bool) -> None:
+    """The server process (under cProfile if asked)."""
+    profiler = cProfile.Profile() if profile else None
+    if profiler is None:
+        asyncio.run(run_servers(store, ports, None))
+    else:
+        profiler.runcall(asyncio.run, run_servers(store, ports, profiler))
 
 
-# --- driving it ----------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_ready(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise SystemExit("the server did not become ready")
+# --- the client side -----------------------------------------------------------------------------
 
 
 class Client:
@@ -212,8 +209,13 @@ def seed(client: Client, texts: Texts) -> None:
         client.create_article(article(texts, texts.sentence(texts.rng.randint(6, 18))[:140]))
 
 
+def _post(url: str, data: bytes, method: str = "POST", **headers: str) -> None:
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    urllib.request.urlopen(request).close()
+
+
 def load_bare(port: int, bare_port: int) -> dict[str, int]:
-    """Copy /feed's bytes (plain and gzipped) into the bare routes, check both serve them
+    """Copy /feed's bytes (plain and gzipped) into the bare routes, check that both serve them
     identically, and return the body sizes."""
     sizes = {}
     for encoding, path in BARE.items():
@@ -221,16 +223,8 @@ def load_bare(port: int, bare_port: int) -> dict[str, int]:
         served = Client(port).get("/feed", headers)
         body, content_type = served.read(), served.headers["Content-Type"]
         assert served.status == 200 and served.headers.get("Content-Encoding", "") == encoding
-        put = urllib.request.Request(
-            f"http://{HOST}:{bare_port}{path}",
-            data=body,
-            method="PUT",
-            headers={
-                "X-Served-Content-Type": content_type,
-                "X-Served-Content-Encoding": encoding,
-            },
-        )
-        urllib.request.urlopen(put).close()
+        stored = {"X-Served-Content-Type": content_type, "X-Served-Content-Encoding": encoding}
+        _post(f"http://{HOST}:{bare_port}{path}", body, "PUT", **stored)
         again = Client(bare_port).get(path, headers)
         assert again.read() == body and again.headers["Content-Type"] == content_type
         assert again.headers.get("Content-Encoding", "") == encoding
@@ -238,36 +232,7 @@ def load_bare(port: int, bare_port: int) -> dict[str, int]:
     return sizes
 
 
-# --- wrk -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Wrk:
-    """What one wrk run reported, and the CPU that other processes used meanwhile."""
-
-    rps: float
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    max_ms: float
-    errors: int
-    others_s: float
-    server_s: float
-    wall_s: float
-
-    def cell(self) -> str:
-        return f"{self.rps:,.0f}"
-
-    def latency(self) -> str:
-        return f"{self.p50_ms:.1f} / {self.p90_ms:.1f} / {self.p99_ms:.1f} / {self.max_ms:.1f}"
-
-
-_SCALE = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def _ms(pattern: str, out: str) -> float:
-    found = re.search(pattern + r"\s+([\d.]+)(us|ms|s)\b", out)
-    return float(found.group(1)) * _SCALE[found.group(2)] if found else float("nan")
+# --- CPU bookkeeping -----------------------------------------------------------------------------
 
 
 def _busy_seconds() -> float:
@@ -285,50 +250,100 @@ def _process_seconds(pid: int) -> float:
 
 
 def _own_seconds() -> float:
+    """This script's CPU seconds, with its waited-for children (wrk)."""
     t = os.times()
     return t.user + t.system + t.children_user + t.children_system
 
 
+@dataclass(frozen=True, slots=True)
+class Cpu:
+    """How busy the server was, and how much CPU other processes took, during a measurement."""
+
+    server: float
+    """The server's CPU use in cores (1.00: it had its core to itself and used all of it)."""
+    others: float
+    """CPU used by processes other than the server and this script, in cores."""
+
+    @property
+    def quiet(self) -> bool:
+        return self.others <= QUIET
+
+
+class CpuMeter:
+    """Started before a measurement; `read()` after it."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.pid = server_pid
+        self.start = (_busy_seconds(), _process_seconds(server_pid), _own_seconds())
+        self.started = time.perf_counter()
+
+    def read(self) -> Cpu:
+        wall = time.perf_counter() - self.started
+        busy, server, own = _busy_seconds(), _process_seconds(self.pid), _own_seconds()
+        server -= self.start[1]
+        others = busy - self.start[0] - server - (own - self.start[2])
+        return Cpu(server=server / wall, others=max(0.0, others) / wall)
+
+
+# --- wrk -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Wrk:
+    """What one wrk run reported, and the CPU use meanwhile."""
+
+    rps: float
+    percentiles_ms: tuple[float, float, float, float]  # p50, p90, p99, max
+    errors: int
+    cpu: Cpu
+
+    def latency(self) -> str:
+        return " / ".join(f"{ms:.1f}" for ms in self.percentiles_ms)
+
+
+_SCALE = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(pattern: str, out: str) -> float:
+    found = re.search(pattern + r"\s+([\d.]+)(us|ms|s)\b", out)
+    return float(found.group(1)) * _SCALE[found.group(2)] if found else float("nan")
+
+
 def wrk(url: str, seconds: int, server_pid: int, gzip: bool) -> Wrk:
-    """One wrk run on CPU 1, 32 connections, with the CPU bookkeeping around it."""
+    """One wrk run on CPU 1: 1 thread, 32 connections, `seconds` long."""
     command = [
         "taskset", "-c", "1", "wrk", "-t", "1", "-c", str(CONNECTIONS), "-d", f"{seconds}s",
         "--latency", url,
     ]  # fmt: skip
     if gzip:
         command[-1:-1] = ["-H", "Accept-Encoding: gzip"]
-    before = (_busy_seconds(), _process_seconds(server_pid), _own_seconds(), time.perf_counter())
+    meter = CpuMeter(server_pid)
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    busy, server, own = _busy_seconds(), _process_seconds(server_pid), _own_seconds()
+    cpu = meter.read()
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert rate is not None, out
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sockets = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
     )
-    assert rate is not None, out
-    return Wrk(
-        rps=float(rate.group(1)),
-        p50_ms=_ms(r"\n\s+50%", out),
-        p90_ms=_ms(r"\n\s+90%", out),
-        p99_ms=_ms(r"\n\s+99%", out),
-        max_ms=_ms(r"Latency\s+[\d.]+\w+\s+[\d.]+\w+", out),
-        errors=(int(non_2xx.group(1)) if non_2xx else 0)
-        + (sum(map(int, sockets.groups())) if sockets else 0),
-        others_s=max(0.0, busy - before[0] - (server - before[1]) - (own - before[2])),
-        server_s=server - before[1],
-        wall_s=time.perf_counter() - before[3],
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    errors += sum(map(int, sockets.groups())) if sockets else 0
+    percentiles = (
+        _ms(r"\n\s+50%", out),
+        _ms(r"\n\s+90%", out),
+        _ms(r"\n\s+99%", out),
+        _ms(r"Latency\s+[\d.]+\w+\s+[\d.]+\w+", out),  # avg, stdev, then max
     )
+    return Wrk(float(rate.group(1)), percentiles, errors, cpu)
 
 
-def throughput_run(
-    feed_url: str, bare_url: str, seconds: int, server_pid: int, gzip: bool, feed_first: bool
-) -> tuple[Wrk, Wrk]:
-    """/feed and the bare route, one after the other (order as given)."""
-    if feed_first:
-        feed = wrk(feed_url, seconds, server_pid, gzip)
-        return feed, wrk(bare_url, seconds, server_pid, gzip)
-    bare = wrk(bare_url, seconds, server_pid, gzip)
-    return wrk(feed_url, seconds, server_pid, gzip), bare
+def pair(urls: tuple[str, str], seconds: int, pid: int, gzip: bool, swap: bool) -> tuple[Wrk, Wrk]:
+    """(/feed, bare), measured one after the other; the bare route first if `swap`."""
+    if swap:
+        bare = wrk(urls[1], seconds, pid, gzip)
+        return wrk(urls[0], seconds, pid, gzip), bare
+    feed = wrk(urls[0], seconds, pid, gzip)
+    return feed, wrk(urls[1], seconds, pid, gzip)
 
 
 def throughput_table(runs: Sequence[tuple[Wrk, Wrk]]) -> str:
@@ -337,14 +352,14 @@ def throughput_table(runs: Sequence[tuple[Wrk, Wrk]]) -> str:
         assert feed.errors == bare.errors == 0, (feed, bare)
         rows.append(
             [
-                run,
-                feed.cell(),
-                bare.cell(),
+                f"{run}{'' if feed.cpu.quiet and bare.cpu.quiet else ' (busy)'}",
+                f"{feed.rps:,.0f}",
+                f"{bare.rps:,.0f}",
                 f"{feed.rps / bare.rps:.2f}x",
                 feed.latency(),
                 bare.latency(),
-                f"{feed.server_s / feed.wall_s:.2f}, {bare.server_s / bare.wall_s:.2f}",
-                f"{feed.others_s:.1f}, {bare.others_s:.1f}",
+                f"{feed.cpu.server:.2f}, {bare.cpu.server:.2f}",
+                f"{feed.cpu.others:.2f}, {bare.cpu.others:.2f}",
             ]
         )
     return table(
@@ -353,13 +368,23 @@ def throughput_table(runs: Sequence[tuple[Wrk, Wrk]]) -> str:
             "/feed req/s",
             "bare req/s",
             "ratio",
-            "/feed latency p50 / p90 / p99 / max ms",
-            "bare latency p50 / p90 / p99 / max ms",
-            "server CPU cores (/feed, bare)",
-            "others' CPU s (/feed, bare)",
+            "/feed p50 / p90 / p99 / max ms",
+            "bare p50 / p90 / p99 / max ms",
+            "server cores (/feed, bare)",
+            "others' cores (/feed, bare)",
         ],
         rows,
     )
+
+
+def ratios(runs: Sequence[tuple[Wrk, Wrk]]) -> str:
+    """The median ratio over all runs and over the quiet ones."""
+    every = [feed.rps / bare.rps for feed, bare in runs]
+    quiet = [f.rps / b.rps for f, b in runs if f.cpu.quiet and b.cpu.quiet]
+    text = f"median ratio {statistics.median(every):.2f}x over {len(every)} runs"
+    if quiet:
+        text += f", {statistics.median(quiet):.2f}x over the {len(quiet)} quiet ones"
+    return text + f" (quiet: others used at most {QUIET:.2f} of a core during both halves)"
 
 
 # --- mutation to feed ----------------------------------------------------------------------------
@@ -387,8 +412,7 @@ def probe(posts: Client, reads: Client, bare: Client, texts: Texts, title: str) 
         if gets == 0:
             first_headers = time.perf_counter_ns()
         gets += 1
-        body = response.read()
-        if wanted in body:
+        if wanted in response.read():
             seen = time.perf_counter_ns()
             break
     assert int(response.headers["Newsroom-Position"]) >= position
@@ -407,13 +431,17 @@ def _timed_get(client: Client, path: str) -> float:
     return (time.perf_counter_ns() - started) / 1e6
 
 
-def latency_run(port: int, bare_port: int, texts: Texts, run: int, count: int) -> list[Probe]:
-    posts, reads, bare = Client(port), Client(port), Client(bare_port)
+def latency_run(
+    ports: tuple[int, int], server_pid: int, texts: Texts, run: int, count: int
+) -> tuple[list[Probe], Cpu]:
+    posts, reads, bare = Client(ports[0]), Client(ports[0]), Client(ports[1])
     nonce = texts.rng.randrange(10**9)
-    return [
+    meter = CpuMeter(server_pid)
+    probes = [
         probe(posts, reads, bare, texts, f"Probe {run}-{i}-{nonce} feed latency")
         for i in range(count)
     ]
+    return probes, meter.read()
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -426,28 +454,32 @@ def _spread(values: Sequence[float]) -> str:
     return " / ".join(f"{_percentile(values, q):.2f}" for q in (50, 90, 99, 100))
 
 
-def latency_table(runs: Sequence[Sequence[Probe]]) -> str:
+def latency_table(runs: Sequence[tuple[Sequence[Probe], Cpu]]) -> str:
     rows = []
-    for run, probes in enumerate(runs, 1):
-        gets = sorted(p.gets for p in probes)
+    for run, (probes, cpu) in enumerate(runs, 1):
+        later = sum(p.gets > 1 for p in probes)
         rows.append(
             [
-                f"{run} ({len(probes)} probes)",
+                f"{run}{'' if cpu.quiet else ' (busy)'}",
+                len(probes),
                 _spread([p.seen for p in probes]),
                 _spread([p.first_headers for p in probes]),
-                f"{gets.count(1)} / {len(gets) - gets.count(1)} (max {gets[-1]})",
+                f"{len(probes) - later} / {later} (max {max(p.gets for p in probes)} GETs)",
                 _spread([p.cached_get for p in probes]),
                 _spread([p.bare_get for p in probes]),
+                f"{cpu.others:.2f}",
             ]
         )
     return table(
         [
             "run",
+            "probes",
             "reply → seen in /feed, p50 / p90 / p99 / max ms",
-            "reply → first GET's headers, ms",
+            "reply → 1st GET's headers",
             "seen on 1st GET / later",
-            "reference: cached GET /feed, ms",
-            "reference: GET bare, ms",
+            "ref.: cached GET /feed",
+            "ref.: GET bare",
+            "others' cores",
         ],
         rows,
     )
@@ -457,7 +489,7 @@ def latency_table(runs: Sequence[Sequence[Probe]]) -> str:
 
 
 def start_server(
-    source: Path, folder: Path, ports: tuple[int, int], profile: str | None
+    source: Path, folder: Path, ports: tuple[int, int], profile: bool
 ) -> subprocess.Popen[bytes]:
     """The server process on CPU 0, importing newsroom from `source`."""
     command = [
@@ -465,22 +497,43 @@ def start_server(
         "--serve", f"sqlite:///{folder}/db", str(ports[0]), str(ports[1]),
     ]  # fmt: skip
     if profile:
-        command += ["--profile", profile]
+        command.append("--profile=yes")
     return subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(source)})
 
 
-def profile_top(path: str, limit: int = 40) -> str:
-    stats = pstats.Stats(path)
-    stats.sort_stats("cumulative")
-    stream_lines: list[str] = []
+def _wait_ready(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit("the server did not become ready")
 
-    class Sink:
-        def write(self, text: str) -> None:
-            stream_lines.append(text)
 
-    stats.stream = Sink()  # type: ignore[attr-defined]
-    stats.print_stats(limit)
-    return "".join(stream_lines)
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def profiled(args: argparse.Namespace, ports: tuple[int, int], pid: int, texts: Texts) -> None:
+    """--profile: one wrk run on /feed, then the probes, each dumped by the server on its own."""
+    dump = f"http://{HOST}:{ports[1]}{PROFILE}"
+    _post(dump, os.devnull.encode())  # forget the seeding
+    print(wrk(f"http://{HOST}:{ports[0]}/feed", args.seconds, pid, gzip=False), file=sys.stderr)
+    _post(dump, f"{args.profile}.wrk".encode())
+    latency_run(ports, pid, texts, 1, args.probes)
+    _post(dump, f"{args.profile}.probes".encode())
+    for part in ("wrk", "probes"):
+        out = io.StringIO()
+        stats = pstats.Stats(f"{args.profile}.{part}", stream=out)
+        stats.sort_stats("tottime").print_stats(30)
+        print(f"### cProfile, {part}\n\n{out.getvalue()}")
 
 
 def main() -> None:
@@ -488,63 +541,59 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--probes", type=int, default=1000, help="mutations per latency run")
-    parser.add_argument("--profile", help="profile the server under wrk on /feed into this file")
-    parser.add_argument(
-        "--source",
-        type=Path,
-        default=REPO,
-        help="the directory whose newsroom/ the server imports (default: this work tree); "
-        "e.g. a `git archive` of one commit, while someone edits the work tree",
-    )
-    parser.add_argument(
-        "--serve", nargs=3, metavar=("STORE", "PORT", "BARE"), help=argparse.SUPPRESS
-    )
+    parser.add_argument("--source", type=Path, default=REPO, help="import newsroom from here")
+    parser.add_argument("--profile", help="profile the server instead; write FILE.wrk, .probes")
+    parser.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)  # STORE PORT BARE_PORT
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve[0], int(args.serve[1]), int(args.serve[2]), args.profile)
+        serve(args.serve[0], (int(args.serve[1]), int(args.serve[2])), bool(args.profile))
         return
     if not shutil.which("wrk") or not shutil.which("taskset"):
         raise SystemExit("needs wrk and taskset: apt-get install wrk util-linux")
     os.sched_setaffinity(0, {1})  # the clients stay off the server's core
     folder = Path(tempfile.mkdtemp(prefix="newsroom-bench-feeds-"))
-    port, bare_port = _free_port(), _free_port()
-    server = start_server(args.source.resolve(), folder, (port, bare_port), args.profile)
+    ports = (_free_port(), _free_port())
+    server = start_server(args.source.resolve(), folder, ports, bool(args.profile))
     try:
-        _wait_ready(f"http://{HOST}:{port}")
+        _wait_ready(f"http://{HOST}:{ports[0]}")
         texts = Texts(random.Random(7))
-        seed(Client(port), texts)
-        sizes = load_bare(port, bare_port)
-        print(f"load average before the runs: {os.getloadavg()}", file=sys.stderr)
-        feed_url, bare = f"http://{HOST}:{port}/feed", f"http://{HOST}:{bare_port}"
+        seed(Client(ports[0]), texts)
+        sizes = load_bare(*ports)
         if args.profile:
-            print(wrk(feed_url, args.seconds, server.pid, gzip=False), file=sys.stderr)
+            profiled(args, ports, server.pid, texts)
             return
-        plain, gzipped, latencies = [], [], []
-        for run in range(1, args.runs + 1):
-            first = run % 2 == 1
-            plain.append(
-                throughput_run(feed_url, bare + BARE[""], args.seconds, server.pid, False, first)
-            )
-            gzipped.append(
-                throughput_run(feed_url, bare + BARE["gzip"], args.seconds, server.pid, True, first)
-            )
-            latencies.append(latency_run(port, bare_port, texts, run, args.probes))
-            print(f"run {run} done; load average {os.getloadavg()}", file=sys.stderr)
-        print(f"### /feed against a bare handler, plain ({sizes['']:,} bytes)\n")
-        print(throughput_table(plain))
-        print(f"\n### The same with Accept-Encoding: gzip ({sizes['gzip']:,} bytes)\n")
-        print(throughput_table(gzipped))
-        print("\n### Mutation reply → its article served in /feed\n")
-        print(latency_table(latencies))
-        print()
-        source = ("server imports newsroom from", str(args.source.resolve()))
-        print(report("feeds", folder, [source]))
+        measure(args, ports, server.pid, texts, sizes)
+        extra = [("server imports newsroom from", str(args.source.resolve()))]
+        print(f"\n{report('feeds', folder, extra)}")
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
-        if args.profile:
-            print(profile_top(args.profile))
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def measure(
+    args: argparse.Namespace, ports: tuple[int, int], pid: int, texts: Texts, sizes: dict[str, int]
+) -> None:
+    """The runs: plain pair, gzip pair, probes; then the tables."""
+    feed, bare = f"http://{HOST}:{ports[0]}/feed", f"http://{HOST}:{ports[1]}"
+    plain, gzipped, latencies = [], [], []
+    for run in range(1, args.runs + 1):
+        print(f"run {run}: load average {os.getloadavg()}", file=sys.stderr)
+        swap = run % 2 == 0
+        plain.append(pair((feed, bare + BARE[""]), args.seconds, pid, False, swap))
+        gzipped.append(pair((feed, bare + BARE["gzip"]), args.seconds, pid, True, swap))
+        latencies.append(latency_run(ports, pid, texts, run, args.probes))
+    print(f"### /feed against a bare handler, plain ({sizes['']:,}-byte body)\n")
+    print(f"{throughput_table(plain)}\n\n{ratios(plain)}")
+    print(f"\n### The same with Accept-Encoding: gzip ({sizes['gzip']:,}-byte body)\n")
+    print(f"{throughput_table(gzipped)}\n\n{ratios(gzipped)}")
+    print("\n### Mutation reply → its article served in /feed (ms)\n")
+    print(latency_table(latencies))
+    pooled = [p.seen for probes, cpu in latencies for p in probes if cpu.quiet]
+    if pooled:
+        print(
+            f"\nQuiet runs pooled ({len(pooled)} probes): p50 / p90 / p99 / max {_spread(pooled)}"
+        )
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ async def handle_graphql_get(request: web.Request) -> web.StreamResponse:
         return await handle_websocket(request)
     if "query" in request.query:
         return json_error(405, "send GraphQL operations with POST", Allow="POST")
-    return graphiql_page(request, request.app[SETTINGS].public_url)
+    return graphiql_page(request)
 
 
 def add_routes(app: web.Application) -> None:

@@ -67,7 +67,7 @@ async def test_graphiql_page_points_at_this_server(client: Client) -> None:
     for src in sources:
         asset = await client.get(src)
         assert asset.status == 200 and len(await asset.read()) > 1000, src
-    assert "ws://localhost:8080/graphql" in page.text_content()  # from the public URL setting
+    assert 'location.origin.replace(/^http/, "ws") + "/graphql"' in page.text_content()
 
 
 async def test_a_stopped_store_is_reported(client: Client) -> None:
