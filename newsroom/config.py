@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from newsroom.errors import ConfigError
 
@@ -125,7 +126,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         host=pick(args.host, "HOST", "127.0.0.1"),
         port=int(port_text),
         store=pick(args.store, "STORE", DEFAULT_STORE),
-        base_url=pick(args.base_url, "BASE_URL", ""),
+        base_url=_base_url(pick(args.base_url, "BASE_URL", "")),
         demo=not no_demo,
         log_level=level,
         token=pick(args.token, "TOKEN", ""),
@@ -145,6 +146,18 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             "(or NEWSROOM_TOKEN), or pass --allow-anonymous-writes if that is really intended"
         )
     return settings
+
+
+def _base_url(value: str) -> str:
+    """An absolute http(s) URL with a host, or empty (derived from host and port)."""
+    if not value:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(
+            f"base URL must be an absolute http(s) URL such as https://news.example, got {value!r}"
+        )
+    return value
 
 
 def _line(name: str, value: str) -> str:

@@ -13,14 +13,16 @@ _DASHES = re.compile("-+")
 def slugify(title: str) -> str:
     """A lowercase slug of letters and digits of any script; 'article' if nothing is left.
 
-    Accents fold away ("Café" -> "cafe"), other scripts stay ("Новости" -> "новости"), and an
-    emoji-only title still gets a usable URL.
+    Accents on Latin letters fold away ("Café" -> "cafe"); other scripts stay whole, marks
+    included ("Новый" -> "новый", "ガソリン", "한국"); an emoji-only title still gets a usable URL.
     """
-    decomposed = unicodedata.normalize("NFKD", title)
-    kept = "".join(
-        c.lower() if c.isalnum() else "-" for c in decomposed if not unicodedata.combining(c)
-    )
-    slug = _DASHES.sub("-", kept).strip("-")[:SLUG_MAX].strip("-")
+    kept: list[str] = []
+    for c in unicodedata.normalize("NFKD", title):
+        if unicodedata.combining(c) and kept and kept[-1].isascii():
+            continue  # an accent on a Latin letter
+        kept.append(c.lower() if c.isalnum() or unicodedata.combining(c) else "-")
+    text = unicodedata.normalize("NFC", "".join(kept))
+    slug = _DASHES.sub("-", text).strip("-")[:SLUG_MAX].strip("-")
     return slug or "article"
 
 

@@ -8,12 +8,12 @@ import pytest
 
 from newsroom.errors import ValidationError
 from newsroom.events import Event
+from newsroom.projections import search_fts5
 from newsroom.projections.articles import ArticlesProjection
 from newsroom.projections.base import Dispatcher, Projector
 from newsroom.projections.search import Results, SearchProjection
 from newsroom.projections.search_fts5 import Fts5Index, fts5_expression
 from newsroom.projections.search_query import QUERY_MAX, Term, parse
-from newsroom.store import Recorded
 from tests.factories import (
     T0,
     article_created,
@@ -205,3 +205,22 @@ def test_pages_follow_each_other_without_repeats_or_gaps() -> None:
             break
         after = page.hits[-1].key
     assert seen == everything and len(seen) == 45
+
+
+def test_a_search_over_its_time_budget_is_refused_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search that cannot finish within the budget stops with a ValidationError (a 400)."""
+    search = Searcher(*[story(n, body="storm " * 50) for n in range(1, 300)])
+    monkeypatch.setattr(search_fts5, "TIME_BUDGET", -1.0)
+    with pytest.raises(ValidationError, match="matches too much"):
+        search("storm")
+
+
+def test_a_very_broad_search_ranks_the_newest_matches_and_counts_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past RANK_WINDOW matches only the newest are ranked; total and facets count them all."""
+    search = Searcher(*[story(n, body="storm") for n in range(1, 21)])
+    monkeypatch.setattr(search_fts5, "RANK_WINDOW", 5)
+    results = search("storm", first=50)
+    assert sorted(h.article_id for h in results.hits) == [16, 17, 18, 19, 20]
+    assert results.total == 20 and results.facets == {"business": 20}

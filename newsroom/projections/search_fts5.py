@@ -12,7 +12,11 @@ from __future__ import annotations
 import hashlib
 import html
 import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from newsroom.errors import ValidationError
 from newsroom.projections.articles import ArticleView
 from newsroom.projections.search import Hit, Results, SortKey
 from newsroom.projections.search_query import Query, Term
@@ -27,11 +31,17 @@ _MARKERS = str.maketrans({_OPEN: " ", _CLOSE: " "})
 # lives in a small table beside it, cheap to read for every match, unlike the text's rows.
 _SCHEMA = [
     """CREATE VIRTUAL TABLE docs USING fts5(
-        title, body, tokenize = 'porter unicode61 remove_diacritics 2'
+        title, body, tokenize = 'porter unicode61 remove_diacritics 2', prefix = '3'
     )""",
     "CREATE TABLE meta (id INTEGER PRIMARY KEY, category TEXT NOT NULL, newest REAL NOT NULL)",
 ]
 COMMIT_EVERY = 1_000  # writes per transaction: FTS5 turns each commit into a new index segment
+# Ranking reads every match; past this many, only the newest (highest ids) are ranked, which in a
+# newsroom is what a reader of a very broad search wants anyway. Totals and facets stay exact.
+RANK_WINDOW = 10_000
+# A search runs on the event loop: one that takes longer than this is stopped and refused, so
+# a few broad searches cannot stall every other reader.
+TIME_BUDGET = 0.25  # seconds
 _RANK = f"bm25(docs, {TITLE_WEIGHT}, {BODY_WEIGHT})"
 
 
@@ -79,27 +89,59 @@ class Fts5Index:
     ) -> Results:
         self._commit()  # searches read committed segments, not a large pending buffer
         expression = fts5_expression(query)
-        facets = dict(
-            self._db.execute(
-                "SELECT m.category, count(*) FROM docs JOIN meta AS m ON m.id = docs.rowid"
-                " WHERE docs MATCH ? GROUP BY m.category",
-                (expression,),
-            ).fetchall()
-        )
+        with self._time_budget():
+            facets = dict(
+                self._db.execute(
+                    "SELECT m.category, count(*) FROM docs JOIN meta AS m ON m.id = docs.rowid"
+                    " WHERE docs MATCH ? GROUP BY m.category",
+                    (expression,),
+                ).fetchall()
+            )
+            floor = self._rank_floor(expression, sum(facets.values()))
+            rows = self._page(expression, category, first + 1, after, floor)
+            snippets = self._snippets(expression, [row[2] for row in rows[:first]])
         total = facets.get(category, 0) if category is not None else sum(facets.values())
-        rows = self._page(expression, category, first + 1, after)
-        snippets = self._snippets(expression, [row[2] for row in rows[:first]])
         hits = [
             Hit(article_id, -rank, snippets.get(article_id, ""), (rank, newest, -article_id))
             for rank, newest, article_id in rows[:first]
         ]
         return Results(hits, total, facets, more=len(rows) > first)
 
+    @contextmanager
+    def _time_budget(self) -> Iterator[None]:
+        deadline = time.perf_counter() + TIME_BUDGET
+        self._db.set_progress_handler(lambda: time.perf_counter() > deadline, 1_000)
+        try:
+            yield
+        except sqlite3.OperationalError as e:
+            if "interrupt" not in str(e):
+                raise
+            raise ValidationError(
+                "the search matches too much to rank in time; add words or use fewer prefixes"
+            ) from None
+        finally:
+            self._db.set_progress_handler(None, 0)
+
+    def _rank_floor(self, expression: str, matches: int) -> int:
+        """The lowest id among the newest RANK_WINDOW matches (0 when all are ranked)."""
+        if matches <= RANK_WINDOW:
+            return 0
+        row = self._db.execute(
+            "SELECT rowid FROM docs WHERE docs MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+            (expression, RANK_WINDOW - 1),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
     def _page(
-        self, expression: str, category: str | None, limit: int, after: SortKey | None
+        self,
+        expression: str,
+        category: str | None,
+        limit: int,
+        after: SortKey | None,
+        floor: int,
     ) -> list[tuple[float, float, int]]:
         where: list[str] = []
-        params: list[str | float] = [expression]
+        params: list[str | float] = [expression, floor]
         if category is not None:
             where.append("category = ?")
             params.append(category)
@@ -109,7 +151,8 @@ class Fts5Index:
         sql = (
             f"SELECT score, newest, id FROM (SELECT {_RANK} AS score, m.newest AS newest,"
             " docs.rowid AS id, m.category AS category"
-            " FROM docs JOIN meta AS m ON m.id = docs.rowid WHERE docs MATCH ?)"
+            " FROM docs JOIN meta AS m ON m.id = docs.rowid"
+            " WHERE docs MATCH ? AND docs.rowid >= ?)"
             f" {'WHERE ' + ' AND '.join(where) if where else ''}"
             " ORDER BY score, newest, id DESC LIMIT ?"
         )

@@ -16,6 +16,7 @@ from newsroom.errors import ValidationError
 
 QUERY_MAX = 500  # characters; longer is not a search but an attempt to make one expensive
 TERMS_MAX = 16
+PREFIX_MIN = 3  # characters before a `*`: "b*" would match a good part of the dictionary
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 # An optional minus, then a quoted phrase (its closing quote optional) or a run of non-spaces.
 _TOKEN = re.compile(r'(-?)(?:"([^"]*)"?|(\S+))')
@@ -73,4 +74,8 @@ def _term(match: re.Match[str]) -> Term | None:
         text, prefix = word.rstrip("*"), word.endswith("*")
     if not any(c.isalnum() for c in text):
         return None  # punctuation alone ("*", "-", "()") finds nothing; skip it
+    if prefix and len(text) < PREFIX_MIN:
+        raise ValidationError(
+            f"the search's prefix {text}* is too short: give at least {PREFIX_MIN} characters"
+        )
     return Term(text, phrase=phrase is not None, prefix=prefix, excluded=excluded)

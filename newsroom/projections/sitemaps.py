@@ -10,7 +10,8 @@ come from the articles view, which the dispatcher applies just before this one.
 from __future__ import annotations
 
 import hashlib
-from bisect import bisect_left
+import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -63,12 +64,19 @@ class SitemapsProjection:
         self._news_per_file = news_per_file
         self._files: list[Stamp] = [_EPOCH]  # the first file always exists: it has the home page
         self._news = _EPOCH
+        self._file_count_changed = _EPOCH  # the index changes when a file comes or goes
 
     # --- queries -----------------------------------------------------------------------------
 
     def article_files(self) -> list[Stamp]:
         """The change stamp of every article sitemap file, in file order."""
         return list(self._files)
+
+    def index_changed(self, now: datetime) -> datetime:
+        """When the sitemap index last changed: a file changed, came or went, or the news
+        window changed (by an event or as time passed)."""
+        latest = max(stamp.at for stamp in (*self._files, self._file_count_changed))
+        return max(latest, self.news_files(now)[0].modified)
 
     def article_file(self, number: int) -> Sitemap | None:
         """Article sitemap file `number` (from 1), or None if there is no such file."""
@@ -82,9 +90,11 @@ class SitemapsProjection:
 
     def news_files(self, now: datetime) -> list[Sitemap]:
         """The Google News sitemap files at `now`: the 48-hour window, newest first. There is
-        always a first file, empty when nothing was published in the window."""
+        always a first file; when nothing was published in the window it lists the home page
+        alone (the schema wants one URL at least; a URL without news tags is no news item)."""
         keys = self._articles.keys("PUBLISHED")
-        start = bisect_left(keys, ((now - NEWS_WINDOW).timestamp(), 0))
+        # An article leaves the window at exactly 48 hours: then its time equals the cutoff.
+        start = bisect_right(keys, ((now - NEWS_WINDOW).timestamp(), math.inf))
         window = keys[start:]
         modified = self._news.at
         if start > 0:  # the last article to leave the window changed it when it left
@@ -95,12 +105,13 @@ class SitemapsProjection:
         size = self._news_per_file
         chunks = [newest_first[i : i + size] for i in range(0, len(newest_first), size)] or [[]]
         return [
-            Sitemap(n, chunk, False, version, modified, self._articles)
+            Sitemap(n, chunk, not chunk, version, modified, self._articles)
             for n, chunk in enumerate(chunks, start=1)
         ]
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(repr((self._files, self._news)).encode()).hexdigest()
+        state = (self._files, self._news, self._file_count_changed)
+        return hashlib.sha256(repr(state).encode()).hexdigest()
 
     # --- apply -------------------------------------------------------------------------------
 
@@ -120,6 +131,8 @@ class SitemapsProjection:
         keys = self._articles.keys("PUBLISHED")
         first = (bisect_left(keys, key) + 1) // self._per_file  # +1: the home page comes first
         count = len(keys) // self._per_file + 1
+        if count != len(self._files):
+            self._file_count_changed = stamp
         del self._files[count:]
         self._files.extend([stamp] * (count - len(self._files)))
         # An article coming or going shifts every later URL by one place; an edit moves none.

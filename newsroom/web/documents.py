@@ -72,7 +72,7 @@ class DocumentCache:
 
 def respond(request: web.Request, document: Rendered) -> web.Response:
     """The document, or 304 if the client's copy is current; gzipped if the client accepts it."""
-    gzipped = _accepts_gzip(request)
+    gzipped = _accepts_gzip(request.headers.get("Accept-Encoding", ""))
     etag = document.etag + _GZIP_SUFFIX if gzipped else document.etag
     headers = {
         "ETag": f'"{etag}"',
@@ -80,7 +80,7 @@ def respond(request: web.Request, document: Rendered) -> web.Response:
         "Cache-Control": f"public, max-age={MAX_AGE}",
         "Vary": "Accept-Encoding",
     }
-    if _not_modified(request, document):
+    if _not_modified(request, etag, document.last_modified):
         return web.Response(status=304, headers=headers)
     if gzipped:
         headers["Content-Encoding"] = "gzip"
@@ -90,25 +90,32 @@ def respond(request: web.Request, document: Rendered) -> web.Response:
     )
 
 
-def _not_modified(request: web.Request, document: Rendered) -> bool:
-    """RFC 9110 section 13.2.2: If-None-Match decides when present, else If-Modified-Since."""
+def _not_modified(request: web.Request, etag: str, last_modified: datetime) -> bool:
+    """RFC 9110 section 13.2.2: If-None-Match decides when present (compared with the tag of
+    the representation being sent, weakly), else If-Modified-Since."""
     if request.if_none_match is not None:
-        return any(
-            tag.value in ("*", document.etag, document.etag + _GZIP_SUFFIX)
-            for tag in request.if_none_match
-        )
+        return any(tag.value in ("*", etag) for tag in request.if_none_match)
     since = request.if_modified_since
-    return since is not None and document.last_modified <= since
+    return since is not None and last_modified <= since
 
 
-def _accepts_gzip(request: web.Request) -> bool:
-    """Whether Accept-Encoding lists gzip (or *) without q=0."""
-    for part in request.headers.get("Accept-Encoding", "").lower().split(","):
-        coding, _, params = part.strip().partition(";")
-        if coding.strip() in ("gzip", "x-gzip", "*"):
-            quality = params.strip().removeprefix("q=").strip() or "1"
-            return quality not in ("0", "0.0", "0.00", "0.000")
-    return False
+def _accepts_gzip(accept_encoding: str) -> bool:
+    """Whether Accept-Encoding allows gzip (RFC 9110 section 12.5.3): listed by name, or as *
+    when gzip is not listed, with a quality above 0."""
+    qualities: dict[str, float] = {}
+    for part in accept_encoding.lower().split(","):
+        coding, *params = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        qualities[coding] = quality
+    quality = qualities.get("gzip", qualities.get("x-gzip", qualities.get("*", 0.0)))
+    return quality > 0
 
 
 DOCUMENTS = web.AppKey("documents", DocumentCache)

@@ -55,6 +55,11 @@ RULES: dict[str, dict[str, Callable[[str, Any], Any]]] = {
 }
 
 
+# Root fields that each cost real work per call (a full-text search reads every match): one per
+# document, so aliases cannot multiply one request into hundreds of searches.
+ONCE_PER_REQUEST = ("search",)
+
+
 def argument_errors(
     operation: OperationDefinitionNode,
     fragments: dict[str, FragmentDefinitionNode],
@@ -62,7 +67,14 @@ def argument_errors(
 ) -> list[GraphQLError]:
     """Errors for root fields whose arguments break the API's rules (none if all is well)."""
     errors = []
-    for field in _root_fields(operation.selection_set, fragments, set()):
+    fields = list(_root_fields(operation.selection_set, fragments, set()))
+    for name in ONCE_PER_REQUEST:
+        if len(repeated := [f for f in fields if f.name.value == name]) > 1:
+            message = f"a request may run one {name}; send the others as separate requests"
+            errors.append(
+                GraphQLError(message, repeated[1], extensions={"code": ValidationError.code})
+            )
+    for field in fields:
         for argument in field.arguments or ():
             rule = RULES.get(field.name.value, {}).get(argument.name.value)
             if rule is None:

@@ -35,7 +35,8 @@ async def home(request: web.Request) -> web.Response:
     """GET /: the latest published articles, and where to go next."""
     position = await wait_for_min_position(request)
     newsroom, settings = request.app[NEWSROOM], request.app[SETTINGS]
-    newsroom.projectors["articles"].check()
+    for view in ("articles", "feeds"):
+        newsroom.projectors[view].check()
     latest = newsroom.articles.latest("PUBLISHED", count=HOME_COUNT)
     feeds = [E.LI(E.A("All news", href="/feed"), " (", E.A("Atom", href="/feed.atom"), ")")]
     for category in newsroom.feeds.categories():

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from typing import Any
 
 import orjson
 from aiohttp import web
 from ariadne import QueryType
 
+from newsroom import validation
 from newsroom.app import Newsroom
 from newsroom.errors import ValidationError
 from newsroom.projections.search import Results, SortKey
 from newsroom.projections.search_query import parse
+from newsroom.validation import ID_MAX
 from newsroom.web.http import NEWSROOM, SETTINGS, positioned_json, wait_for_min_position
 from newsroom.web.resolvers import COUNT_MAX, check_count, newsroom_of
 from newsroom.web.types import Info
@@ -37,9 +40,12 @@ def decode_cursor(cursor: str) -> SortKey:
     """The sort key a search cursor stands for; a ValidationError if it is not one of ours."""
     try:
         score, newest, last = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return float(score), float(newest), int(last)
+        key = float(score), float(newest), int(last)
     except (ValueError, TypeError, UnicodeError, binascii.Error, orjson.JSONDecodeError):
-        raise ValidationError("after must be a cursor a search gave out (next)") from None
+        key = None
+    if key is None or not all(map(math.isfinite, key[:2])) or not -ID_MAX <= key[2] < 0:
+        raise ValidationError("after must be a cursor a search gave out (next)")
+    return key
 
 
 def run(
@@ -47,6 +53,8 @@ def run(
 ) -> tuple[Results, list[dict[str, Any]]]:
     """Search, and pair every hit with its article view and cursor."""
     check_count("first", first, COUNT_MAX)
+    if category is not None:
+        validation.category(category)  # a slug, or there is nothing it could match
     parsed = parse(text)
     key = decode_cursor(after) if after is not None else None
     for name in ("articles", "search"):

@@ -153,6 +153,8 @@ def news_urlset(sitemap: Sitemap, settings: Settings) -> bytes:
     """A Google News sitemap
     (https://developers.google.com/search/docs/crawling-indexing/sitemaps/news-sitemap)."""
     root = _root(f"{{{SITEMAP}}}urlset", {None: SITEMAP, "news": NEWS})
+    if sitemap.with_home:  # an empty window: the home page, so that the file stays valid
+        _sub(_sub(root, f"{{{SITEMAP}}}url"), f"{{{SITEMAP}}}loc", settings.public_url + "/")
     for article in sitemap.items():
         url = _sub(root, f"{{{SITEMAP}}}url")
         _sub(url, f"{{{SITEMAP}}}loc", article_url(settings, article))

@@ -157,6 +157,10 @@ async def test_feeds_are_gzipped_for_clients_that_accept_it(site: Client) -> Non
         site, "/feed", **{"If-None-Match": gz_etag, "Accept-Encoding": "gzip"}
     )
     assert status == 304
+    status, _, _ = await fetch(site, "/feed", **{"If-None-Match": gz_etag})  # identity asked
+    assert status == 200  # the tag names the gzipped bytes, not the plain ones now sent
+    _, star, _ = await fetch(site, "/feed", **{"Accept-Encoding": "*;q=0, gzip"})
+    assert star["Content-Encoding"] == "gzip"
 
 
 async def test_a_burst_of_events_renders_each_feed_once(site: Client) -> None:

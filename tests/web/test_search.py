@@ -8,6 +8,7 @@ import pytest
 from yarl import URL
 
 from newsroom.articles import RetractArticle
+from newsroom.projections.search_fts5 import Fts5Index
 from tests.factories import create_article
 from tests.web.conftest import SITE, Client, newsroom_of
 
@@ -102,10 +103,13 @@ async def test_hostile_queries_give_results_or_a_clear_400(site: Client, text: s
 @pytest.mark.parametrize(
     "query",
     ["/search", "/search?q=storm&first=0", "/search?q=storm&first=51", "/search?q=storm&first=x",
-     "/search?q=storm&after=nonsense", "/search?q=storm&after=W10%3D"],
+     "/search?q=storm&after=nonsense", "/search?q=storm&after=W10%3D",
+     "/search?q=storm&after=WzAsMCwxZTMwMF0%3D", "/search?q=sto*&category=Not%20a%20slug",
+     "/search?q=b*"],
 )  # fmt: skip
 async def test_bad_parameters_are_400s_that_say_why(site: Client, query: str) -> None:
-    """No q, first outside 1..50, a made-up cursor: 400 with a message, not a 500."""
+    """No q, first outside 1..50, a made-up or forged cursor (an id of 1e300), a category that
+    is no slug, a prefix of one letter: 400 with a message, not a 500."""
     response = await site.get(URL(query, encoded=True))
     assert response.status == 400
     assert (await response.json())["errors"][0]["message"]
@@ -127,3 +131,37 @@ async def test_a_ten_kilobyte_search_is_a_clear_400(site: Client) -> None:
     assert reply.status == 400
     assert "the limit is 500" in (await reply.json())["errors"][0]["message"]
     assert (await site.get("/search", params={"q": "x" * 10_240})).status == 400
+
+
+async def test_graphql_refuses_bad_categories_and_more_than_one_search(site: Client) -> None:
+    """A lone surrogate as category is a GraphQL error naming it; two searches in one document
+    (aliases) are refused before anything runs."""
+    reply = await site.post(
+        "/graphql",
+        json={"query": SEARCH, "variables": {"q": "storm", "category": "\ud800", "first": 1}},
+    )
+    errors = (await reply.json())["errors"]
+    assert errors[0]["extensions"]["code"] == "VALIDATION_FAILED", errors
+    twice = '{ a: search(query: "storm") { total } b: search(query: "rates") { total } }'
+    reply = await site.post("/graphql", json={"query": twice})
+    assert reply.status == 400
+    assert "one search" in (await reply.json())["errors"][0]["message"]
+
+
+async def test_a_failed_search_view_leaves_feeds_and_positions_alone(
+    site: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the search view stops, it alone fails: feeds still answer at the head with the right
+    Newsroom-Position, and search says it stopped (503)."""
+
+    def explode(self: Fts5Index, article: object) -> None:
+        raise RuntimeError("index broke")
+
+    monkeypatch.setattr(Fts5Index, "put", explode)
+    done = await newsroom_of(site).commands.handle(create_article(title="Storm"))
+    headers = {"Newsroom-Min-Position": str(done.position)}
+    feed = await site.get("/feed", headers=headers)
+    assert feed.status == 200 and feed.headers["Newsroom-Position"] == str(done.position)
+    search = await site.get("/search", params={"q": "storm"})
+    assert search.status == 503
+    assert "search view stopped" in (await search.json())["errors"][0]["message"]

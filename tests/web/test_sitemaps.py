@@ -4,6 +4,7 @@ XSDs in ../shared/xsd/ (skipped with a reason when that folder is absent)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,37 @@ async def test_every_sitemap_validates_against_the_official_schemas(site: Client
 
 
 @needs_xsd
+async def test_an_empty_news_window_still_validates(site: Client) -> None:
+    """With nothing published in 48 hours the news sitemap lists the home page alone (the
+    schema requires one URL), without news tags, and the index does not list it."""
+    schema("all-urlset.xsd").assertValid(await xml(site, "/sitemap"))
+    schema("all-urlset.xsd").assertValid(await xml(site, "/sitemaps/news-1.xml"))
+    index = await xml(site, "/sitemap.xml")
+    schema("siteindex.xsd").assertValid(index)
+    assert locs(index) == [f"{SITE}/sitemaps/articles-1.xml"]
+
+
+async def test_the_index_last_modified_moves_on_when_news_leaves_it(
+    site: Client, clock: FakeClock
+) -> None:
+    """When the news file drops out of the index as time passes, Last-Modified moves forward,
+    so a client asking If-Modified-Since gets the new index, not a 304."""
+    await publish(site, title="First")
+    clock.now += timedelta(hours=1)
+    await publish(site, title="Second")
+    clock.now += timedelta(hours=47, minutes=30)  # First has left the window, Second has not
+    before = await site.get("/sitemap.xml")
+    clock.now += timedelta(hours=1)  # now Second has left too: the index lists no news file
+    after = await site.get("/sitemap.xml")
+    assert await before.read() != await after.read()
+    assert parsedate_to_datetime(after.headers["Last-Modified"]) > parsedate_to_datetime(
+        before.headers["Last-Modified"]
+    )
+    since = {"If-Modified-Since": before.headers["Last-Modified"]}
+    assert (await site.get("/sitemap.xml", headers=since)).status == 200
+
+
+@needs_xsd
 async def test_the_schemas_catch_a_broken_news_sitemap() -> None:
     """The check can fail: a news entry without its title is refused by the official schema."""
     broken = etree.fromstring(
@@ -73,7 +105,7 @@ async def test_the_schemas_catch_a_broken_news_sitemap() -> None:
 
 async def test_locs_are_absolute_and_unique(site: Client) -> None:
     """Every loc in every sitemap is an absolute URL on this site, and none repeats."""
-    for n in range(5):
+    for _ in range(5):
         await publish(site, title="Same title")  # same slug, different ids
     articles = locs(await xml(site, "/sitemaps/articles-1.xml"))
     news = locs(await xml(site, "/sitemaps/news-1.xml"))
@@ -101,7 +133,8 @@ async def test_news_expires_at_48_hours_by_the_clock_alone(site: Client, clock: 
     clock.now += timedelta(hours=47)
     assert len(locs(await xml(site, "/sitemap"))) == 1
     clock.now += timedelta(hours=2)
-    assert locs(await xml(site, "/sitemap")) == []
+    emptied = await xml(site, "/sitemap")
+    assert locs(emptied) == [SITE + "/"] and emptied.find(".//news:news", NS) is None
     assert locs(await xml(site, "/sitemap.xml")) == [f"{SITE}/sitemaps/articles-1.xml"]
     assert await newsroom_of(site).store.head() == head == outcome.position
     assert len(locs(await xml(site, "/sitemaps/articles-1.xml"))) == 2  # still in the archive
