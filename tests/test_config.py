@@ -30,6 +30,9 @@ def test_publication_settings_come_from_flags_over_the_environment() -> None:
         (["--feed-items", "ten"], "feed items"),
         (["--site-name", "   "], "site name"),
         (["--site-name", "Line\nbreak"], "site name"),
+        (["--base-url", "news.example.com"], "absolute http"),
+        (["--base-url", "ftp://news.example"], "absolute http"),
+        (["--base-url", "https://"], "absolute http"),
     ],
 )
 def test_bad_publication_settings_are_refused_by_name(argv: list[str], problem: str) -> None:
