@@ -209,7 +209,7 @@ def seed(client: Client, texts: Texts) -> None:
         client.create_article(article(texts, texts.sentence(texts.rng.randint(6, 18))[:140]))
 
 
-def _post(url: str, data: bytes, method: str = "POST", **headers: str) -> None:
+def _request(url: str, data: bytes, method: str = "POST", **headers: str) -> None:
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
     urllib.request.urlopen(request).close()
 
@@ -224,7 +224,7 @@ def load_bare(port: int, bare_port: int) -> dict[str, int]:
         body, content_type = served.read(), served.headers["Content-Type"]
         assert served.status == 200 and served.headers.get("Content-Encoding", "") == encoding
         stored = {"X-Served-Content-Type": content_type, "X-Served-Content-Encoding": encoding}
-        _post(f"http://{HOST}:{bare_port}{path}", body, "PUT", **stored)
+        _request(f"http://{HOST}:{bare_port}{path}", body, "PUT", **stored)
         again = Client(bare_port).get(path, headers)
         assert again.read() == body and again.headers["Content-Type"] == content_type
         assert again.headers.get("Content-Encoding", "") == encoding
@@ -235,24 +235,20 @@ def load_bare(port: int, bare_port: int) -> dict[str, int]:
 # --- CPU bookkeeping -----------------------------------------------------------------------------
 
 
-def _busy_seconds() -> float:
-    """CPU seconds all cores spent running processes since boot (/proc/stat). Interrupt time
-    is left out: most of it is this benchmark's own loopback traffic, owned by no process."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    user, nice, system, _idle, _iowait, _irq, _softirq, steal = map(int, fields[:8])
-    return (user + nice + system + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def _process_seconds(pid: int) -> float:
-    """CPU seconds of process `pid` (all its threads), from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_seconds() -> float:
-    """This script's CPU seconds, with its waited-for children (wrk)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+def _cpu_seconds(server_pid: int) -> tuple[float, float, float]:
+    """(all processes, the server with its threads, this script with wrk) in CPU seconds.
+    Interrupt time is left out: most of it is this benchmark's own loopback traffic."""
+    user, nice, system, _idle, _iowait, _irq, _softirq, steal = map(
+        int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    )
+    server = Path(f"/proc/{server_pid}/stat").read_text().rsplit(")", 1)[1].split()
+    own = os.times()
+    tick = os.sysconf("SC_CLK_TCK")
+    return (
+        (user + nice + system + steal) / tick,
+        (int(server[11]) + int(server[12])) / tick,
+        own.user + own.system + own.children_user + own.children_system,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,16 +269,13 @@ class CpuMeter:
     """Started before a measurement; `read()` after it."""
 
     def __init__(self, server_pid: int) -> None:
-        self.pid = server_pid
-        self.start = (_busy_seconds(), _process_seconds(server_pid), _own_seconds())
-        self.started = time.perf_counter()
+        self.pid, self.started = server_pid, time.perf_counter()
+        self.start = _cpu_seconds(server_pid)
 
     def read(self) -> Cpu:
         wall = time.perf_counter() - self.started
-        busy, server, own = _busy_seconds(), _process_seconds(self.pid), _own_seconds()
-        server -= self.start[1]
-        others = busy - self.start[0] - server - (own - self.start[2])
-        return Cpu(server=server / wall, others=max(0.0, others) / wall)
+        busy, server, own = (b - a for a, b in zip(self.start, _cpu_seconds(self.pid), strict=True))
+        return Cpu(server=server / wall, others=max(0.0, busy - server - own) / wall)
 
 
 # --- wrk -----------------------------------------------------------------------------------------
@@ -328,13 +321,9 @@ def wrk(url: str, seconds: int, server_pid: int, gzip: bool) -> Wrk:
     )
     errors = int(non_2xx.group(1)) if non_2xx else 0
     errors += sum(map(int, sockets.groups())) if sockets else 0
-    percentiles = (
-        _ms(r"\n\s+50%", out),
-        _ms(r"\n\s+90%", out),
-        _ms(r"\n\s+99%", out),
-        _ms(r"Latency\s+[\d.]+\w+\s+[\d.]+\w+", out),  # avg, stdev, then max
-    )
-    return Wrk(float(rate.group(1)), percentiles, errors, cpu)
+    p50, p90, p99 = (_ms(rf"\n\s+{q}%", out) for q in (50, 90, 99))
+    most = _ms(r"Latency\s+[\d.]+\w+\s+[\d.]+\w+", out)  # avg, stdev, then max
+    return Wrk(float(rate.group(1)), (p50, p90, p99, most), errors, cpu)
 
 
 def pair(urls: tuple[str, str], seconds: int, pid: int, gzip: bool, swap: bool) -> tuple[Wrk, Wrk]:
@@ -346,35 +335,23 @@ def pair(urls: tuple[str, str], seconds: int, pid: int, gzip: bool, swap: bool) 
     return feed, wrk(urls[1], seconds, pid, gzip)
 
 
+THROUGHPUT = (
+    "run", "/feed req/s", "bare req/s", "ratio", "/feed p50 / p90 / p99 / max ms",
+    "bare p50 / p90 / p99 / max ms", "server cores (/feed, bare)", "others' cores (/feed, bare)",
+)  # fmt: skip
+
+
 def throughput_table(runs: Sequence[tuple[Wrk, Wrk]]) -> str:
-    rows = []
+    rows: list[list[object]] = []
     for run, (feed, bare) in enumerate(runs, 1):
         assert feed.errors == bare.errors == 0, (feed, bare)
-        rows.append(
-            [
-                f"{run}{'' if feed.cpu.quiet and bare.cpu.quiet else ' (busy)'}",
-                f"{feed.rps:,.0f}",
-                f"{bare.rps:,.0f}",
-                f"{feed.rps / bare.rps:.2f}x",
-                feed.latency(),
-                bare.latency(),
-                f"{feed.cpu.server:.2f}, {bare.cpu.server:.2f}",
-                f"{feed.cpu.others:.2f}, {bare.cpu.others:.2f}",
-            ]
-        )
-    return table(
-        [
-            "run",
-            "/feed req/s",
-            "bare req/s",
-            "ratio",
-            "/feed p50 / p90 / p99 / max ms",
-            "bare p50 / p90 / p99 / max ms",
-            "server cores (/feed, bare)",
-            "others' cores (/feed, bare)",
-        ],
-        rows,
-    )
+        busy = "" if feed.cpu.quiet and bare.cpu.quiet else " (busy)"
+        rows.append([
+            f"{run}{busy}", f"{feed.rps:,.0f}", f"{bare.rps:,.0f}", f"{feed.rps / bare.rps:.2f}x",
+            feed.latency(), bare.latency(), f"{feed.cpu.server:.2f}, {bare.cpu.server:.2f}",
+            f"{feed.cpu.others:.2f}, {bare.cpu.others:.2f}",
+        ])  # fmt: skip
+    return table(THROUGHPUT, rows)
 
 
 def ratios(runs: Sequence[tuple[Wrk, Wrk]]) -> str:
@@ -454,35 +431,25 @@ def _spread(values: Sequence[float]) -> str:
     return " / ".join(f"{_percentile(values, q):.2f}" for q in (50, 90, 99, 100))
 
 
+LATENCY = (
+    "run", "probes", "reply → seen in /feed, p50 / p90 / p99 / max ms",
+    "reply → 1st GET's headers", "seen on 1st GET / later", "ref.: cached GET /feed",
+    "ref.: GET bare", "others' cores",
+)  # fmt: skip
+
+
 def latency_table(runs: Sequence[tuple[Sequence[Probe], Cpu]]) -> str:
-    rows = []
+    rows: list[list[object]] = []
     for run, (probes, cpu) in enumerate(runs, 1):
         later = sum(p.gets > 1 for p in probes)
-        rows.append(
-            [
-                f"{run}{'' if cpu.quiet else ' (busy)'}",
-                len(probes),
-                _spread([p.seen for p in probes]),
-                _spread([p.first_headers for p in probes]),
-                f"{len(probes) - later} / {later} (max {max(p.gets for p in probes)} GETs)",
-                _spread([p.cached_get for p in probes]),
-                _spread([p.bare_get for p in probes]),
-                f"{cpu.others:.2f}",
-            ]
-        )
-    return table(
-        [
-            "run",
-            "probes",
-            "reply → seen in /feed, p50 / p90 / p99 / max ms",
-            "reply → 1st GET's headers",
-            "seen on 1st GET / later",
-            "ref.: cached GET /feed",
-            "ref.: GET bare",
-            "others' cores",
-        ],
-        rows,
-    )
+        rows.append([
+            f"{run}{'' if cpu.quiet else ' (busy)'}", len(probes),
+            _spread([p.seen for p in probes]), _spread([p.first_headers for p in probes]),
+            f"{len(probes) - later} / {later} (max {max(p.gets for p in probes)} GETs)",
+            _spread([p.cached_get for p in probes]), _spread([p.bare_get for p in probes]),
+            f"{cpu.others:.2f}",
+        ])  # fmt: skip
+    return table(LATENCY, rows)
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -524,11 +491,11 @@ def _free_port() -> int:
 def profiled(args: argparse.Namespace, ports: tuple[int, int], pid: int, texts: Texts) -> None:
     """--profile: one wrk run on /feed, then the probes, each dumped by the server on its own."""
     dump = f"http://{HOST}:{ports[1]}{PROFILE}"
-    _post(dump, os.devnull.encode())  # forget the seeding
+    _request(dump, os.devnull.encode())  # forget the seeding
     print(wrk(f"http://{HOST}:{ports[0]}/feed", args.seconds, pid, gzip=False), file=sys.stderr)
-    _post(dump, f"{args.profile}.wrk".encode())
+    _request(dump, f"{args.profile}.wrk".encode())
     latency_run(ports, pid, texts, 1, args.probes)
-    _post(dump, f"{args.profile}.probes".encode())
+    _request(dump, f"{args.profile}.probes".encode())
     for part in ("wrk", "probes"):
         out = io.StringIO()
         stats = pstats.Stats(f"{args.profile}.{part}", stream=out)
