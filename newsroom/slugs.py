@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from urllib.parse import quote
@@ -26,6 +27,7 @@ def slugify(title: str) -> str:
     return slug or "article"
 
 
+@functools.lru_cache(maxsize=65_536)  # feeds and sitemaps ask for the same paths again and again
 def article_path(category: str, title: str, article_id: int) -> str:
     """The canonical path of an article page, percent-encoded: /{category}/{slug}-{id}."""
     return f"/{category}/{quote(slugify(title))}-{article_id}"

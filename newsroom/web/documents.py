@@ -9,10 +9,10 @@ requests with 304 and picks gzip when the client accepts it (RFC 9110 sections 1
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -21,21 +21,42 @@ MAX_AGE = 60  # seconds readers and proxies may reuse a document without asking 
 _GZIP_SUFFIX = "-gzip"  # the gzipped bytes are another representation: they get their own ETag
 
 
-@dataclass(frozen=True, slots=True)
 class Rendered:
-    """One rendered document: its bytes (plain and gzipped), media type and validators."""
+    """One rendered document: its bytes, its validators, and the headers it goes out with (built
+    once here, as they only change with the bytes). The gzipped copy is made when first asked."""
 
-    body: bytes
-    gzipped: bytes
-    content_type: str
-    etag: str
-    """The opaque tag without quotes; the gzipped bytes carry it with a suffix."""
-    last_modified: datetime
+    __slots__ = ("_gzipped", "_headers", "body", "etag", "last_modified")
+
+    def __init__(self, body: bytes, content_type: str, last_modified: datetime) -> None:
+        self.body = body
+        self.etag = hashlib.blake2b(body, digest_size=12).hexdigest()
+        """The opaque tag without quotes; the gzipped bytes carry it with a suffix."""
+        self.last_modified = last_modified.astimezone(UTC).replace(microsecond=0)
+        self._gzipped: bytes | None = None
+        common = {
+            "Last-Modified": self.last_modified.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+            "Cache-Control": f"public, max-age={MAX_AGE}",
+            "Vary": "Accept-Encoding",
+        }
+        plain = {**common, "ETag": f'"{self.etag}"'}
+        zipped = {**common, "ETag": f'"{self.etag}{_GZIP_SUFFIX}"'}
+        media = {"Content-Type": f"{content_type}; charset=utf-8"}
+        self._headers = {  # (gzipped?, full response?) -> headers
+            (False, False): plain,
+            (True, False): zipped,
+            (False, True): {**plain, **media},
+            (True, True): {**zipped, **media, "Content-Encoding": "gzip"},
+        }
 
     @property
-    def http_date(self) -> str:
-        """Last-Modified as an HTTP date (RFC 9110 section 5.6.7)."""
-        return self.last_modified.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    def gzipped(self) -> bytes:
+        if self._gzipped is None:
+            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
+        return self._gzipped
+
+    def headers(self, gzipped: bool, full: bool) -> dict[str, str]:
+        """The headers of a 200 (`full`) or a 304, for the plain or the gzipped bytes."""
+        return self._headers[gzipped, full]
 
 
 class DocumentCache:
@@ -57,15 +78,8 @@ class DocumentCache:
         entry = self._entries.get(name)
         if entry is not None and entry[0] == version:
             return entry[1]
-        body = render()
+        rendered = Rendered(render(), content_type, modified)
         self.renders += 1
-        rendered = Rendered(
-            body=body,
-            gzipped=gzip.compress(body, compresslevel=6, mtime=0),
-            content_type=content_type,
-            etag=hashlib.blake2b(body, digest_size=12).hexdigest(),
-            last_modified=modified.astimezone(UTC).replace(microsecond=0),
-        )
         self._entries[name] = (version, rendered)
         return rendered
 
@@ -74,31 +88,24 @@ def respond(request: web.Request, document: Rendered) -> web.Response:
     """The document, or 304 if the client's copy is current; gzipped if the client accepts it."""
     gzipped = _accepts_gzip(request.headers.get("Accept-Encoding", ""))
     etag = document.etag + _GZIP_SUFFIX if gzipped else document.etag
-    headers = {
-        "ETag": f'"{etag}"',
-        "Last-Modified": document.http_date,
-        "Cache-Control": f"public, max-age={MAX_AGE}",
-        "Vary": "Accept-Encoding",
-    }
     if _not_modified(request, etag, document.last_modified):
-        return web.Response(status=304, headers=headers)
-    if gzipped:
-        headers["Content-Encoding"] = "gzip"
+        return web.Response(status=304, headers=document.headers(gzipped, full=False))
     body = document.gzipped if gzipped else document.body
-    return web.Response(
-        body=body, headers=headers, content_type=document.content_type, charset="utf-8"
-    )
+    return web.Response(body=body, headers=document.headers(gzipped, full=True))
 
 
 def _not_modified(request: web.Request, etag: str, last_modified: datetime) -> bool:
     """RFC 9110 section 13.2.2: If-None-Match decides when present (compared with the tag of
     the representation being sent, weakly), else If-Modified-Since."""
+    if "If-None-Match" not in request.headers and "If-Modified-Since" not in request.headers:
+        return False  # the usual case, without parsing anything
     if request.if_none_match is not None:
         return any(tag.value in ("*", etag) for tag in request.if_none_match)
     since = request.if_modified_since
     return since is not None and last_modified <= since
 
 
+@functools.lru_cache(maxsize=256)  # clients send a handful of distinct values
 def _accepts_gzip(accept_encoding: str) -> bool:
     """Whether Accept-Encoding allows gzip (RFC 9110 section 12.5.3): listed by name, or as *
     when gzip is not listed, with a quality above 0."""

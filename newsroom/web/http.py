@@ -22,10 +22,13 @@ MIN_POSITION_HEADER = "Newsroom-Min-Position"
 async def wait_for_min_position(request: web.Request) -> int:
     """Wait (bounded) until the views reached the request's `Newsroom-Min-Position`; return the
     position they are at. A malformed header is a ValidationError (400)."""
-    text = request.headers.get(MIN_POSITION_HEADER, "0").strip()
+    newsroom = request.app[NEWSROOM]
+    text = request.headers.get(MIN_POSITION_HEADER)
+    if text is None:
+        return newsroom.position
+    text = text.strip()
     if not text.isascii() or not text.isdigit() or len(text) > 18:
         raise ValidationError(f"{MIN_POSITION_HEADER} must be a log position (a whole number)")
-    newsroom = request.app[NEWSROOM]
     if minimum := int(text):
         await newsroom.wait_for(minimum, request.app[SETTINGS].view_wait)
     return newsroom.position

@@ -8,6 +8,7 @@ that XML cannot carry, and one such event must never break a feed.
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -57,6 +58,14 @@ def _root(tag: str, namespaces: dict[str | None, str]) -> etree._Element:
     return etree.Element(tag, nsmap=namespaces)  # type: ignore[arg-type]  # lxml-stubs: no None key
 
 
+@functools.lru_cache(maxsize=4_096)
+def _texts(article: ArticleView) -> tuple[str, str]:
+    """An article's summary and body HTML, worked out once per version of it (views are
+    immutable, and a feed is re-rendered with mostly the same articles each time)."""
+    body = xml_text(article.body)
+    return summary(body), body_html(body)
+
+
 def _tostring(root: etree._Element) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
 
@@ -66,7 +75,7 @@ def _sub(
 ) -> etree._Element:
     element = etree.SubElement(parent, tag, attrib)
     if text is not None:
-        element.text = xml_text(text)
+        element.text = xml_text(text)  # a no-op but for logs written before validation
     return element
 
 
@@ -88,12 +97,13 @@ def rss(feed: Feed, settings: Settings, self_url: str) -> bytes:
     _sub(channel, "ttl", str(TTL_MINUTES))
     _sub(channel, f"{{{ATOM}}}link", href=self_url, rel="self", type="application/rss+xml")
     for article in feed.items:
+        plain, rich = _texts(article)
         item = _sub(channel, "item")
         _sub(item, "title", article.title)
         _sub(item, "link", article_url(settings, article))
         # RSS readers take <description> as HTML; the summary is text, so it goes in escaped.
-        _sub(item, "description", html.escape(summary(xml_text(article.body)), quote=False))
-        _sub(item, f"{{{CONTENT}}}encoded", body_html(xml_text(article.body)))
+        _sub(item, "description", html.escape(plain, quote=False))
+        _sub(item, f"{{{CONTENT}}}encoded", rich)
         _sub(item, f"{{{DC}}}creator", article.author_name)
         _sub(item, "category", article.category)
         _sub(item, "guid", entry_id(settings, article), isPermaLink="false")
@@ -125,8 +135,9 @@ def atom(feed: Feed, settings: Settings, self_url: str) -> bytes:
         _sub(entry, f"{{{ATOM}}}updated", w3c(article.modified))
         _sub(_sub(entry, f"{{{ATOM}}}author"), f"{{{ATOM}}}name", article.author_name)
         _sub(entry, f"{{{ATOM}}}category", term=article.category)
-        _sub(entry, f"{{{ATOM}}}summary", summary(xml_text(article.body)), type="text")
-        _sub(entry, f"{{{ATOM}}}content", body_html(xml_text(article.body)), type="html")
+        plain, rich = _texts(article)
+        _sub(entry, f"{{{ATOM}}}summary", plain, type="text")
+        _sub(entry, f"{{{ATOM}}}content", rich, type="html")
     return _tostring(root)
 
 
