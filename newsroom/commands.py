@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable
-from dataclasses import astuple, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 
 from newsroom import validation
@@ -69,8 +69,9 @@ class CommandHandler:
         idempotency_key: str | None = None,
     ) -> Outcome:
         """Decide and durably record `command`; raise a `NewsroomError` saying why not."""
-        fingerprint = _fingerprint(command, expected_version)
+        fingerprint = ""  # only a keyed command needs one, to tell a retry from a reuse
         if idempotency_key is not None:
+            fingerprint = _fingerprint(command, expected_version)
             validation.text("idempotency_key", idempotency_key, limit=IDEMPOTENCY_KEY_MAX)
             earlier = await self._store.find_idempotent(idempotency_key)
             if earlier is not None:
@@ -158,7 +159,8 @@ class CommandHandler:
 
 
 def _fingerprint(command: Command, expected_version: int | None) -> str:
-    text = repr((type(command).__name__, astuple(command), expected_version))
+    values = tuple(getattr(command, field.name) for field in fields(command))  # no deep copy
+    text = repr((type(command).__name__, values, expected_version))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
