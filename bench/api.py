@@ -20,13 +20,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
+
+from machine import free_port, wait_ready
 
 QUERY = "{ articles(count: 20) { id title } }"
 # One document, new variables each time: how clients send mutations (and what the cache keys on).
@@ -63,26 +62,6 @@ def serve(store: str, port: int) -> None:
 
     app.router.add_post("/graphql-ariadne", through_ariadne)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_ready(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise SystemExit("the server did not become ready")
 
 
 def _lua(folder: Path, body: str, token: bool, counter: bool) -> Path:
@@ -139,7 +118,7 @@ def main() -> None:
     if not shutil.which("wrk") or not shutil.which("taskset"):
         raise SystemExit("needs wrk and taskset: apt-get install wrk util-linux")
     folder = Path(tempfile.mkdtemp(prefix="newsroom-bench-"))
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     store = f"sqlite:///{folder}/db"
     server = subprocess.Popen(
@@ -147,7 +126,7 @@ def main() -> None:
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
     )
     try:
-        _wait_ready(url)
+        wait_ready(url)
         query_script = _lua(folder, json.dumps({"query": QUERY}), token=False, counter=False)
         mutation_script = _lua(folder, "", token=True, counter=True)
         print(

@@ -42,7 +42,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
-from machine import REPO, report, table
+from machine import REPO, free_port, report, table, wait_ready
 
 CONNECTIONS = 32
 TOKEN = "bench-token"
@@ -468,26 +467,6 @@ def start_server(
     return subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(source)})
 
 
-def _wait_ready(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise SystemExit("the server did not become ready")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def profiled(args: argparse.Namespace, ports: tuple[int, int], pid: int, texts: Texts) -> None:
     """--profile: one wrk run on /feed, then the probes, each dumped by the server on its own."""
     dump = f"http://{HOST}:{ports[1]}{PROFILE}"
@@ -519,10 +498,10 @@ def main() -> None:
         raise SystemExit("needs wrk and taskset: apt-get install wrk util-linux")
     os.sched_setaffinity(0, {1})  # the clients stay off the server's core
     folder = Path(tempfile.mkdtemp(prefix="newsroom-bench-feeds-"))
-    ports = (_free_port(), _free_port())
+    ports = (free_port(), free_port())
     server = start_server(args.source.resolve(), folder, ports, bool(args.profile))
     try:
-        _wait_ready(f"http://{HOST}:{ports[0]}")
+        wait_ready(f"http://{HOST}:{ports[0]}")
         texts = Texts(random.Random(7))
         seed(Client(ports[0]), texts)
         sizes = load_bare(*ports)

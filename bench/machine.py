@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import platform
 import shlex
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -186,3 +188,25 @@ def report(title: str, path: Path, extra: Sequence[tuple[str, str]] = ()) -> str
             f"Command (from the repo root): `{command_line()}`",
         ]
     )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for a server a benchmark starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_ready(url: str, timeout: float = 60) -> None:
+    """Poll `url`/readyz until it answers 200; exit the benchmark if it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit("the server did not become ready")
