@@ -215,12 +215,16 @@ def test_a_search_over_its_time_budget_is_refused_clearly(monkeypatch: pytest.Mo
         search("storm")
 
 
-def test_a_very_broad_search_ranks_the_newest_matches_and_counts_all(
+def test_a_very_broad_search_covers_the_newest_matches_and_says_so(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Past RANK_WINDOW matches only the newest are ranked; total and facets count them all."""
+    """Past WINDOW matches, hits, total and facets come from the newest WINDOW, marked inexact;
+    up to WINDOW they are exact."""
     search = Searcher(*[story(n, body="storm") for n in range(1, 21)])
-    monkeypatch.setattr(search_fts5, "RANK_WINDOW", 5)
+    monkeypatch.setattr(search_fts5, "WINDOW", 5)
     results = search("storm", first=50)
     assert sorted(h.article_id for h in results.hits) == [16, 17, 18, 19, 20]
-    assert results.total == 20 and results.facets == {"business": 20}
+    assert (results.total, results.facets, results.exact) == (5, {"business": 5}, False)
+    monkeypatch.setattr(search_fts5, "WINDOW", 20)
+    results = search("storm", first=50)
+    assert (results.total, results.exact) == (20, True)

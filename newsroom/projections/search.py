@@ -40,6 +40,9 @@ class Results:
     facets: dict[str, int]
     """Matches per category, ignoring the category filter (so a reader sees where else to go)."""
     more: bool
+    exact: bool = True
+    """False when the search matched more articles than an index covers per search: hits, total
+    and facets then come from the newest of them, and total is a lower bound."""
 
 
 class SearchIndex(Protocol):

@@ -36,9 +36,10 @@ _SCHEMA = [
     "CREATE TABLE meta (id INTEGER PRIMARY KEY, category TEXT NOT NULL, newest REAL NOT NULL)",
 ]
 COMMIT_EVERY = 1_000  # writes per transaction: FTS5 turns each commit into a new index segment
-# Ranking reads every match; past this many, only the newest (highest ids) are ranked, which in a
-# newsroom is what a reader of a very broad search wants anyway. Totals and facets stay exact.
-RANK_WINDOW = 10_000
+# Ranking and counting read every match they cover. A search matching more than this many
+# articles covers only the newest of them (highest ids): in a newsroom that is what a reader of a
+# very broad search wants, and it keeps every search's cost bounded. Results say when it happened.
+WINDOW = 5_000
 # A search runs on the event loop: one that takes longer than this is stopped and refused, so
 # a few broad searches cannot stall every other reader.
 TIME_BUDGET = 0.25  # seconds
@@ -90,14 +91,14 @@ class Fts5Index:
         self._commit()  # searches read committed segments, not a large pending buffer
         expression = fts5_expression(query)
         with self._time_budget():
+            floor = self._window_floor(expression)
             facets = dict(
                 self._db.execute(
                     "SELECT m.category, count(*) FROM docs JOIN meta AS m ON m.id = docs.rowid"
-                    " WHERE docs MATCH ? GROUP BY m.category",
-                    (expression,),
+                    " WHERE docs MATCH ? AND docs.rowid >= ? GROUP BY m.category",
+                    (expression, floor),
                 ).fetchall()
             )
-            floor = self._rank_floor(expression, sum(facets.values()))
             rows = self._page(expression, category, first + 1, after, floor)
             snippets = self._snippets(expression, [row[2] for row in rows[:first]])
         total = facets.get(category, 0) if category is not None else sum(facets.values())
@@ -105,7 +106,7 @@ class Fts5Index:
             Hit(article_id, -rank, snippets.get(article_id, ""), (rank, newest, -article_id))
             for rank, newest, article_id in rows[:first]
         ]
-        return Results(hits, total, facets, more=len(rows) > first)
+        return Results(hits, total, facets, more=len(rows) > first, exact=floor == 0)
 
     @contextmanager
     def _time_budget(self) -> Iterator[None]:
@@ -122,15 +123,13 @@ class Fts5Index:
         finally:
             self._db.set_progress_handler(None, 0)
 
-    def _rank_floor(self, expression: str, matches: int) -> int:
-        """The lowest id among the newest RANK_WINDOW matches (0 when all are ranked)."""
-        if matches <= RANK_WINDOW:
-            return 0
+    def _window_floor(self, expression: str) -> int:
+        """The lowest id among the newest WINDOW matches if there are more; else 0 (all)."""
         row = self._db.execute(
             "SELECT rowid FROM docs WHERE docs MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
-            (expression, RANK_WINDOW - 1),
+            (expression, WINDOW),
         ).fetchone()
-        return int(row[0]) if row else 0
+        return 0 if row is None else int(row[0]) + 1
 
     def _page(
         self,

@@ -82,6 +82,7 @@ async def resolve_search(
     results, hits = run(newsroom_of(info), query, category, first, after)
     return {
         "total": results.total,
+        "exact": results.exact,
         "facets": [{"category": c, "count": n} for c, n in sorted(results.facets.items())],
         "hits": hits,
         "next": hits[-1]["cursor"] if results.more and hits else None,
@@ -102,6 +103,7 @@ async def search_route(request: web.Request) -> web.Response:
     results, hits = run(newsroom, params["q"], category, int(first_text), params.get("after"))
     body = {
         "total": results.total,
+        "exact": results.exact,
         "facets": dict(sorted(results.facets.items())),
         "hits": [
             {

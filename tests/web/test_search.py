@@ -42,6 +42,7 @@ async def test_get_search_returns_hits_facets_and_a_next_cursor(site: Client) ->
     assert response.status == 200
     assert response.headers["Newsroom-Position"] == "12"
     assert body["total"] == 12 and body["facets"] == {"business": 6, "weather": 6}
+    assert body["exact"] is True
     assert len(body["hits"]) == 5 and body["next"]
     first = body["hits"][0]
     assert first["url"].startswith(SITE + "/")
