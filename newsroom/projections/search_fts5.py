@@ -13,6 +13,8 @@ import hashlib
 import html
 import sqlite3
 import time
+from bisect import bisect_right
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -39,7 +41,7 @@ COMMIT_EVERY = 1_000  # writes per transaction: FTS5 turns each commit into a ne
 # Ranking and counting read every match they cover. A search matching more than this many
 # articles covers only the newest of them (highest ids): in a newsroom that is what a reader of a
 # very broad search wants, and it keeps every search's cost bounded. Results say when it happened.
-WINDOW = 5_000
+WINDOW = 1_000
 # A search runs on the event loop: one that takes longer than this is stopped and refused, so
 # a few broad searches cannot stall every other reader.
 TIME_BUDGET = 0.25  # seconds
@@ -91,22 +93,30 @@ class Fts5Index:
         self._commit()  # searches read committed segments, not a large pending buffer
         expression = fts5_expression(query)
         with self._time_budget():
-            floor = self._window_floor(expression)
-            facets = dict(
-                self._db.execute(
-                    "SELECT m.category, count(*) FROM docs JOIN meta AS m ON m.id = docs.rowid"
-                    " WHERE docs MATCH ? AND docs.rowid >= ? GROUP BY m.category",
-                    (expression, floor),
-                ).fetchall()
+            matches = self._window(expression)
+            covered = matches[:WINDOW]
+            facets = Counter(match[3] for match in covered)
+            keys = sorted(
+                (score, newest, -article_id)
+                for score, newest, article_id, in_category in covered
+                if category is None or in_category == category
             )
-            rows = self._page(expression, category, first + 1, after, floor)
-            snippets = self._snippets(expression, [row[2] for row in rows[:first]])
-        total = facets.get(category, 0) if category is not None else sum(facets.values())
-        hits = [
-            Hit(article_id, -rank, snippets.get(article_id, ""), (rank, newest, -article_id))
-            for rank, newest, article_id in rows[:first]
-        ]
-        return Results(hits, total, facets, more=len(rows) > first, exact=floor == 0)
+            page = keys[bisect_right(keys, after) if after is not None else 0 :][: first + 1]
+            snippets = self._snippets(expression, [-key[2] for key in page[:first]])
+        hits = [Hit(-key[2], -key[0], snippets.get(-key[2], ""), key) for key in page[:first]]
+        more, exact = len(page) > first, len(matches) <= WINDOW
+        return Results(hits, len(keys), dict(facets), more=more, exact=exact)
+
+    def _window(self, expression: str) -> list[tuple[float, float, int, str]]:
+        """The newest WINDOW + 1 matches (score, -published, id, category), in one pass: FTS5
+        walks its lists newest id first and stops there. Counting, faceting and ranking then
+        happen on these rows, not by running the match again for each."""
+        return self._db.execute(
+            f"SELECT {_RANK}, m.newest, docs.rowid, m.category"
+            " FROM docs JOIN meta AS m ON m.id = docs.rowid"
+            " WHERE docs MATCH ? ORDER BY docs.rowid DESC LIMIT ?",
+            (expression, WINDOW + 1),
+        ).fetchall()
 
     @contextmanager
     def _time_budget(self) -> Iterator[None]:
@@ -122,40 +132,6 @@ class Fts5Index:
             ) from None
         finally:
             self._db.set_progress_handler(None, 0)
-
-    def _window_floor(self, expression: str) -> int:
-        """The lowest id among the newest WINDOW matches if there are more; else 0 (all)."""
-        row = self._db.execute(
-            "SELECT rowid FROM docs WHERE docs MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
-            (expression, WINDOW),
-        ).fetchone()
-        return 0 if row is None else int(row[0]) + 1
-
-    def _page(
-        self,
-        expression: str,
-        category: str | None,
-        limit: int,
-        after: SortKey | None,
-        floor: int,
-    ) -> list[tuple[float, float, int]]:
-        where: list[str] = []
-        params: list[str | float] = [expression, floor]
-        if category is not None:
-            where.append("category = ?")
-            params.append(category)
-        if after is not None:
-            where.append("(score, newest, -id) > (?, ?, ?)")
-            params += after
-        sql = (
-            f"SELECT score, newest, id FROM (SELECT {_RANK} AS score, m.newest AS newest,"
-            " docs.rowid AS id, m.category AS category"
-            " FROM docs JOIN meta AS m ON m.id = docs.rowid"
-            " WHERE docs MATCH ? AND docs.rowid >= ?)"
-            f" {'WHERE ' + ' AND '.join(where) if where else ''}"
-            " ORDER BY score, newest, id DESC LIMIT ?"
-        )
-        return self._db.execute(sql, (*params, limit)).fetchall()
 
     def _snippets(self, expression: str, ids: list[int]) -> dict[int, str]:
         if not ids:
