@@ -50,9 +50,16 @@ def feed_titles(server: Any, path: str) -> tuple[list[str], str]:
     return [e.title for e in parsed.entries], parsed.entries[0].link if parsed.entries else ""
 
 
+def found(server: Any, words: str) -> list[int]:
+    """The ids a search for `words` finds."""
+    status, body = server.get_json("/search?q=" + words.replace(" ", "+"))
+    assert status == 200, body
+    return [hit["id"] for hit in body["hits"]]
+
+
 def test_readme_tour_survives_a_restart(launch: Any, tmp_path: Path) -> None:
-    """The demo lists 1,2,3,5; a new article is in its feed and page, and both survive SIGTERM and
-    a restart; no demo is rewritten."""
+    """The demo lists 1,2,3,5; a new article is in its feed, page and search, and all survive
+    SIGTERM and a restart; no demo is rewritten."""
     store = tmp_path / "db.sqlite"
     server = launch(store)
     assert set(published(server)) == {"1", "2", "3", "5"}
@@ -82,6 +89,7 @@ def test_readme_tour_survives_a_restart(launch: Any, tmp_path: Path) -> None:
     assert feed_titles(server, "/feed")[0][0] == NEW_ARTICLE["title"]
     page_path = urlsplit(link).path
     assert server.request("GET", page_path)[0] == 200
+    assert found(server, "surviving restarts") == [int(article_id)]  # stemmed: survives
     head = server.head()
 
     assert server.terminate() == 0, server.stderr()
@@ -95,4 +103,5 @@ def test_readme_tour_survives_a_restart(launch: Any, tmp_path: Path) -> None:
     titles_again, link_again = feed_titles(again, "/feed/science")
     assert (titles_again, urlsplit(link_again).path) == (titles, page_path)
     assert again.request("GET", page_path)[0] == 200
+    assert found(again, "surviving restarts") == [int(article_id)]  # the index rebuilt by replay
     assert again.terminate() == 0, again.stderr()
