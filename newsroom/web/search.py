@@ -18,7 +18,9 @@ from ariadne import QueryType
 
 from newsroom import validation
 from newsroom.app import Newsroom
+from newsroom.config import Settings
 from newsroom.errors import ValidationError
+from newsroom.projections.articles import ArticleView
 from newsroom.projections.search import Results, SortKey
 from newsroom.projections.search_query import parse
 from newsroom.validation import ID_MAX
@@ -98,29 +100,31 @@ async def search_route(request: web.Request) -> web.Response:
     first_text = params.get("first", str(FIRST_DEFAULT))
     if not first_text.isascii() or not first_text.isdigit() or len(first_text) > 4:
         raise ValidationError(f"first must be a whole number from 1 to {COUNT_MAX}")
-    newsroom, settings = request.app[NEWSROOM], request.app[SETTINGS]
     category = params.get("category") or None
+    newsroom, settings = request.app[NEWSROOM], request.app[SETTINGS]
     results, hits = run(newsroom, params["q"], category, int(first_text), params.get("after"))
     body = {
         "total": results.total,
         "exact": results.exact,
         "facets": dict(sorted(results.facets.items())),
-        "hits": [
-            {
-                "id": hit["article"].id,
-                "title": hit["article"].title,
-                "url": article_url(settings, hit["article"]),
-                "category": hit["article"].category,
-                "author_name": hit["article"].author_name,
-                "published_at": w3c(hit["article"].published_at),
-                "score": hit["score"],
-                "snippet": hit["snippet"],
-            }
-            for hit in hits
-        ],
+        "hits": [_hit_json(hit, settings) for hit in hits],
         "next": hits[-1]["cursor"] if results.more and hits else None,
     }
     return positioned_json(body, position)
+
+
+def _hit_json(hit: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    article: ArticleView = hit["article"]
+    return {
+        "id": article.id,
+        "title": article.title,
+        "url": article_url(settings, article),
+        "category": article.category,
+        "author_name": article.author_name,
+        "published_at": w3c(article.published_at) if article.published_at else None,
+        "score": hit["score"],
+        "snippet": hit["snippet"],
+    }
 
 
 def add_routes(app: web.Application) -> None:
