@@ -72,11 +72,10 @@ class SitemapsProjection:
         """The change stamp of every article sitemap file, in file order."""
         return list(self._files)
 
-    def index_changed(self, now: datetime) -> datetime:
-        """When the sitemap index last changed: a file changed, came or went, or the news
-        window changed (by an event or as time passed)."""
-        latest = max(stamp.at for stamp in (*self._files, self._file_count_changed))
-        return max(latest, self.news_files(now)[0].modified)
+    def files_changed(self) -> datetime:
+        """When an article sitemap file last changed, came or went. The index changed then, or
+        when the news window did (the news files' `modified`), whichever is later."""
+        return max(stamp.at for stamp in (*self._files, self._file_count_changed))
 
     def article_file(self, number: int) -> Sitemap | None:
         """Article sitemap file `number` (from 1), or None if there is no such file."""

@@ -25,14 +25,13 @@ _FILE = re.compile(r"(articles|news)-([1-9][0-9]{0,5})\.xml")
 async def index(request: web.Request) -> web.Response:
     """GET /sitemap.xml: every article sitemap file, and the news files that have articles."""
     newsroom, base = await _ready(request), request.app[SETTINGS].public_url
-    now = newsroom.clock()
     files = newsroom.sitemaps.article_files()
-    news = newsroom.sitemaps.news_files(now)
+    news = newsroom.sitemaps.news_files(newsroom.clock())
     listed_news = [n for n in news if n.keys]
     entries = [(f"{base}/sitemaps/articles-{n}.xml", s.at) for n, s in enumerate(files, 1)]
     entries += [(f"{base}/sitemaps/news-{n.number}.xml", n.modified) for n in listed_news]
     version = (tuple(s.position for s in files), news[0].version, len(listed_news))
-    modified = newsroom.sitemaps.index_changed(now)
+    modified = max(newsroom.sitemaps.files_changed(), news[0].modified)
     document = request.app[DOCUMENTS].get(
         "sitemap-index", version, modified, MEDIA_TYPE, lambda: sitemap_index(entries)
     )
