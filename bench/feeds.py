@@ -358,6 +358,9 @@ def ratios(runs: Sequence[tuple[Wrk, Wrk]]) -> str:
     every = [feed.rps / bare.rps for feed, bare in runs]
     quiet = [f.rps / b.rps for f, b in runs if f.cpu.quiet and b.cpu.quiet]
     text = f"median ratio {statistics.median(every):.2f}x over {len(every)} runs"
+    if len(every) >= 4:
+        low, _, high = statistics.quantiles(every, n=4)
+        text += f" (quartiles {low:.2f}x-{high:.2f}x)"
     if quiet:
         text += f", {statistics.median(quiet):.2f}x over the {len(quiet)} quiet ones"
     return text + f" (quiet: others used at most {QUIET:.2f} of a core during both halves)"

@@ -15,7 +15,9 @@ import hashlib
 from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 
-from aiohttp import web
+from aiohttp import hdrs, web
+
+from newsroom.web.http import POSITION_HEADER
 
 MAX_AGE = 60  # seconds readers and proxies may reuse a document without asking again
 _GZIP_SUFFIX = "-gzip"  # the gzipped bytes are another representation: they get their own ETag
@@ -63,12 +65,12 @@ class DocumentCache:
     """The latest rendering of each document, by name; counts its renders (tests read it)."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[Hashable, Rendered]] = {}
+        self._entries: dict[Hashable, tuple[Hashable, Rendered]] = {}
         self.renders = 0
 
     def get(
         self,
-        name: str,
+        name: Hashable,
         version: Hashable,
         modified: datetime,
         content_type: str,
@@ -84,20 +86,25 @@ class DocumentCache:
         return rendered
 
 
-def respond(request: web.Request, document: Rendered) -> web.Response:
-    """The document, or 304 if the client's copy is current; gzipped if the client accepts it."""
-    gzipped = _accepts_gzip(request.headers.get("Accept-Encoding", ""))
+def respond(request: web.Request, document: Rendered, position: int) -> web.Response:
+    """The document, or 304 if the client's copy is current; gzipped if the client accepts it.
+    Either way with the log position the document reflects (`Newsroom-Position`)."""
+    gzipped = _accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
     etag = document.etag + _GZIP_SUFFIX if gzipped else document.etag
     if _not_modified(request, etag, document.last_modified):
-        return web.Response(status=304, headers=document.headers(gzipped, full=False))
-    body = document.gzipped if gzipped else document.body
-    return web.Response(body=body, headers=document.headers(gzipped, full=True))
+        response = web.Response(status=304, headers=document.headers(gzipped, full=False))
+    else:
+        body = document.gzipped if gzipped else document.body
+        response = web.Response(body=body, headers=document.headers(gzipped, full=True))
+    response.headers[POSITION_HEADER] = str(position)
+    return response
 
 
 def _not_modified(request: web.Request, etag: str, last_modified: datetime) -> bool:
     """RFC 9110 section 13.2.2: If-None-Match decides when present (compared with the tag of
     the representation being sent, weakly), else If-Modified-Since."""
-    if "If-None-Match" not in request.headers and "If-Modified-Since" not in request.headers:
+    headers = request.headers
+    if hdrs.IF_NONE_MATCH not in headers and hdrs.IF_MODIFIED_SINCE not in headers:
         return False  # the usual case, without parsing anything
     if request.if_none_match is not None:
         return any(tag.value in ("*", etag) for tag in request.if_none_match)

@@ -15,7 +15,7 @@ from newsroom.config import Settings
 from newsroom.errors import NotFound
 from newsroom.projections.feeds import Feed
 from newsroom.web.documents import DOCUMENTS, respond
-from newsroom.web.http import NEWSROOM, POSITION_HEADER, SETTINGS, wait_for_min_position
+from newsroom.web.http import NEWSROOM, SETTINGS, wait_for_min_position
 from newsroom.web.xml import atom, rss
 
 Writer = Callable[[Feed, Settings, str], bytes]
@@ -24,12 +24,18 @@ _FORMATS: dict[str, tuple[Writer, str]] = {
     ".atom": (atom, "application/atom+xml"),
 }
 
+routes = web.RouteTableDef()
+"""The feeds' routes."""
 
+
+@routes.get("/feed")
+@routes.get("/feed.atom")
 async def all_news(request: web.Request) -> web.Response:
     """GET /feed and /feed.atom: the newest articles of every category."""
     return await _serve(request, None, ".atom" if request.path.endswith(".atom") else "")
 
 
+@routes.get("/feed/{name}")
 async def category_feed(request: web.Request) -> web.Response:
     """GET /feed/{category} and /feed/{category}.atom."""
     name = request.match_info["name"]
@@ -39,29 +45,22 @@ async def category_feed(request: web.Request) -> web.Response:
 
 
 async def _serve(request: web.Request, category: str | None, suffix: str) -> web.Response:
+    """The feed from the document cache, rendered again only if it changed since. (This is the
+    most requested route: what does not change between renders is worked out in `render`.)"""
     position = await wait_for_min_position(request)
-    newsroom, settings = request.app[NEWSROOM], request.app[SETTINGS]
+    newsroom = request.app[NEWSROOM]
     newsroom.projectors["feeds"].check()
     changed = newsroom.feeds.changed(category)
     if changed is None:
         raise NotFound("there is no feed by that name; /feed has all news")
     writer, media_type = _FORMATS[suffix]
-    self_url = f"{settings.public_url}/feed{'' if category is None else '/' + category}{suffix}"
 
     def render() -> bytes:
-        feed = newsroom.feeds.feed(category)
+        feed, settings = newsroom.feeds.feed(category), request.app[SETTINGS]
         assert feed is not None  # it has a change stamp, so it exists
-        return writer(feed, settings, self_url)
+        path = "/feed" if category is None else f"/feed/{category}"
+        return writer(feed, settings, f"{settings.public_url}{path}{suffix}")
 
-    key = f"feed{suffix}:{category or ''}"
+    key = ("feed", category, suffix)
     document = request.app[DOCUMENTS].get(key, changed.position, changed.at, media_type, render)
-    response = respond(request, document)
-    response.headers[POSITION_HEADER] = str(position)
-    return response
-
-
-def add_routes(app: web.Application) -> None:
-    """Mount the feeds."""
-    app.router.add_get("/feed", all_news)
-    app.router.add_get("/feed.atom", all_news)
-    app.router.add_get("/feed/{name}", category_feed)
+    return respond(request, document, position)

@@ -76,7 +76,10 @@ def _script_string(text: str) -> str:
     return json.dumps(text).replace("<", "\\u003c")
 
 
-def add_routes(app: web.Application) -> None:
-    """Serve the packaged GraphiQL assets."""
-    folder = Path(str(resources.files("newsroom.web").joinpath("static", "graphiql")))
-    app.router.add_static(ASSETS, folder, append_version=False)
+routes = web.RouteTableDef()
+"""The packaged GraphiQL assets."""
+routes.static(
+    ASSETS,
+    Path(str(resources.files("newsroom.web").joinpath("static", "graphiql"))),
+    append_version=False,
+)

@@ -40,6 +40,11 @@ def _errors(request: web.Request, errors: list[GraphQLError]) -> web.Response:
     return positioned_json(body, request.app[NEWSROOM].position, 400)
 
 
+routes = web.RouteTableDef()
+"""POST /graphql for operations; GET /graphql for the WebSocket and GraphiQL."""
+
+
+@routes.post("/graphql")
 async def handle_graphql(request: web.Request) -> web.Response:
     """POST /graphql: one JSON operation in, one JSON result out."""
     body = await read_json_object(request, request.app[SETTINGS].body_timeout)
@@ -85,6 +90,7 @@ def _unauthorized(request: web.Request) -> web.Response | None:
     )
 
 
+@routes.get("/graphql")
 async def handle_graphql_get(request: web.Request) -> web.StreamResponse:
     """GET /graphql: the WebSocket for subscriptions, or the GraphiQL page; never a query."""
     if request.headers.get("Upgrade", "").lower() == "websocket":
@@ -94,10 +100,8 @@ async def handle_graphql_get(request: web.Request) -> web.StreamResponse:
     return graphiql_page(request)
 
 
-def add_routes(app: web.Application) -> None:
-    """Mount the GraphQL endpoint."""
+def setup(app: web.Application) -> None:
+    """The endpoint's state: the document cache and the open WebSockets (closed at shutdown)."""
     app[DOCUMENTS] = Documents(app[SETTINGS].graphql_limits)
     app[SOCKETS] = set()
     app.on_shutdown.append(close_all)
-    app.router.add_post("/graphql", handle_graphql)
-    app.router.add_get("/graphql", handle_graphql_get)

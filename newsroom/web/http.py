@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from multidict import istr
 
 from newsroom.app import Newsroom
 from newsroom.config import Settings
@@ -15,8 +16,9 @@ from newsroom.errors import ValidationError
 
 NEWSROOM = web.AppKey("newsroom", Newsroom)
 SETTINGS = web.AppKey("settings", Settings)
-POSITION_HEADER = "Newsroom-Position"
-MIN_POSITION_HEADER = "Newsroom-Min-Position"
+# Header names as multidict's case-insensitive strings, folded once here rather than per lookup.
+POSITION_HEADER = istr("Newsroom-Position")
+MIN_POSITION_HEADER = istr("Newsroom-Min-Position")
 
 
 async def wait_for_min_position(request: web.Request) -> int:

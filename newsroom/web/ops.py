@@ -6,13 +6,18 @@ from aiohttp import web
 
 from newsroom.web.http import NEWSROOM, json_response
 
+routes = web.RouteTableDef()
+"""The health routes."""
 
+
+@routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     """200 while every projection runs; 503 naming the one that stopped and where."""
     report = await request.app[NEWSROOM].health(fingerprints="fingerprint" in request.query)
     return json_response(report, 200 if report["status"] == "ok" else 503)
 
 
+@routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
     """200 once every projection reached the log head seen at start (and none failed)."""
     newsroom = request.app[NEWSROOM]
@@ -20,9 +25,3 @@ async def readyz(request: web.Request) -> web.Response:
     ready = newsroom.ready()
     report["status"] = "ready" if ready else "not ready"
     return json_response(report, 200 if ready else 503)
-
-
-def add_routes(app: web.Application) -> None:
-    """Mount the health routes."""
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)

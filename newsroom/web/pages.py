@@ -30,7 +30,11 @@ _PAGE = re.compile(r"(.*)-([1-9][0-9]{0,9})")
 # Inside <script>, "</script>" or "<!--" in the JSON would end or confuse the element.
 _SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
 
+routes = web.RouteTableDef()
+"""The pages' routes; the article route last, since its first segment matches anything."""
 
+
+@routes.get("/")
 async def home(request: web.Request) -> web.Response:
     """GET /: the latest published articles, and where to go next."""
     position = await wait_for_min_position(request)
@@ -67,6 +71,7 @@ async def home(request: web.Request) -> web.Response:
     return _html(page, position)
 
 
+@routes.get("/{category}/{page}")
 async def article_page(request: web.Request) -> web.Response:
     """GET /{category}/{slug}-{id}: the article, a redirect to its canonical URL, 404 or 410."""
     position = await wait_for_min_position(request)
@@ -162,9 +167,3 @@ def _html(page: html.HtmlElement, position: int, status: int = 200) -> web.Respo
     response = web.Response(text=text, status=status, content_type="text/html")
     response.headers[POSITION_HEADER] = str(position)
     return response
-
-
-def add_routes(app: web.Application) -> None:
-    """Mount the pages; the article route last, since its first segment matches anything."""
-    app.router.add_get("/", home)
-    app.router.add_get("/{category}/{page}", article_page)

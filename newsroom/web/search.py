@@ -91,6 +91,11 @@ async def resolve_search(
     }
 
 
+routes = web.RouteTableDef()
+"""GET /search (the GraphQL field registers itself on the shared Query type)."""
+
+
+@routes.get("/search")
 async def search_route(request: web.Request) -> web.Response:
     """GET /search?q=…: JSON results stating the log position they reflect."""
     position = await wait_for_min_position(request)
@@ -125,8 +130,3 @@ def _hit_json(hit: dict[str, Any], settings: Settings) -> dict[str, Any]:
         "score": hit["score"],
         "snippet": hit["snippet"],
     }
-
-
-def add_routes(app: web.Application) -> None:
-    """Mount GET /search (the GraphQL field registers itself on the shared Query type)."""
-    app.router.add_get("/search", search_route)

@@ -15,13 +15,17 @@ from newsroom.app import Newsroom
 from newsroom.errors import NotFound
 from newsroom.projections.sitemaps import Sitemap
 from newsroom.web.documents import DOCUMENTS, Rendered, respond
-from newsroom.web.http import NEWSROOM, POSITION_HEADER, SETTINGS, wait_for_min_position
+from newsroom.web.http import NEWSROOM, SETTINGS, wait_for_min_position
 from newsroom.web.xml import news_urlset, sitemap_index, urlset
 
 MEDIA_TYPE = "application/xml"
 _FILE = re.compile(r"(articles|news)-([1-9][0-9]{0,5})\.xml")
 
+routes = web.RouteTableDef()
+"""The sitemaps and robots.txt."""
 
+
+@routes.get("/sitemap.xml")
 async def index(request: web.Request) -> web.Response:
     """GET /sitemap.xml: every article sitemap file, and the news files that have articles."""
     newsroom, base = await _ready(request), request.app[SETTINGS].public_url
@@ -38,6 +42,7 @@ async def index(request: web.Request) -> web.Response:
     return _positioned(request, document, newsroom)
 
 
+@routes.get("/sitemaps/{name}")
 async def sitemap_file(request: web.Request) -> web.Response:
     """GET /sitemaps/articles-N.xml and /sitemaps/news-N.xml."""
     newsroom = await _ready(request)
@@ -55,6 +60,7 @@ async def sitemap_file(request: web.Request) -> web.Response:
     return _positioned(request, _render(request, kind, sitemap), newsroom)
 
 
+@routes.get("/sitemap")
 async def seed_sitemap(request: web.Request) -> web.Response:
     """GET /sitemap: the seed's news sitemap, now the first Google News sitemap file."""
     newsroom = await _ready(request)
@@ -62,6 +68,7 @@ async def seed_sitemap(request: web.Request) -> web.Response:
     return _positioned(request, _render(request, "news", first), newsroom)
 
 
+@routes.get("/robots.txt")
 async def robots(request: web.Request) -> web.Response:
     """GET /robots.txt: crawl everything; the sitemap index is here."""
     url = request.app[SETTINGS].public_url
@@ -88,14 +95,4 @@ def _render(request: web.Request, kind: str, sitemap: Sitemap) -> Rendered:
 
 
 def _positioned(request: web.Request, document: Rendered, newsroom: Newsroom) -> web.Response:
-    response = respond(request, document)
-    response.headers[POSITION_HEADER] = str(newsroom.position)
-    return response
-
-
-def add_routes(app: web.Application) -> None:
-    """Mount the sitemaps and robots.txt."""
-    app.router.add_get("/sitemap.xml", index)
-    app.router.add_get("/sitemaps/{name}", sitemap_file)
-    app.router.add_get("/sitemap", seed_sitemap)
-    app.router.add_get("/robots.txt", robots)
+    return respond(request, document, newsroom.position)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from lxml import html
@@ -77,3 +80,24 @@ async def test_a_stopped_store_is_reported(client: Client) -> None:
     assert health.status == 503
     assert (await health.json())["store"] == "stopped"
     assert (await client.get("/readyz")).status == 503
+
+
+async def test_an_unexpected_error_is_a_json_500_without_internals(
+    client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug inside any route answers 500 "internal error" as JSON; the details go to the log."""
+    newsroom = client.app[NEWSROOM]
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(newsroom.feeds, "changed", broken)
+    monkeypatch.setattr(newsroom.sitemaps, "article_files", broken)
+    for path in ("/feed", "/feed/politics.atom", "/sitemap.xml"):
+        response = await client.get(path)
+        text = await response.text()
+        assert (response.status, response.content_type) == (500, "application/json"), path
+        assert json.loads(text) == {"errors": [{"message": "internal error"}]}
+        assert "secret" not in text and "Traceback" not in text
+    assert "secret internals" in caplog.text
+    assert (await client.get("/healthz")).status == 200  # and the server goes on answering
