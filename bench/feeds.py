@@ -48,7 +48,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,10 +142,21 @@ async def run_servers(
 def serve(store: str, ports: tuple[int, int], profile: bool) -> None:
     """The server process (under cProfile if asked)."""
     profiler = cProfile.Profile() if profile else None
-    if profiler is None:
-        asyncio.run(run_servers(store, ports, None))
-    else:
-        profiler.runcall(asyncio.run, run_servers(store, ports, profiler))
+    with asyncio.Runner(loop_factory=_production_loop()) as runner:
+        if profiler is None:
+            runner.run(run_servers(store, ports, None))
+        else:
+            profiler.runcall(runner.run, run_servers(store, ports, profiler))
+
+
+def _production_loop() -> Callable[[], asyncio.AbstractEventLoop]:
+    """The event loop `python -m newsroom` of the code measured runs on (asyncio's own before
+    newsroom/loop.py existed, e.g. with `--source` of an older commit)."""
+    try:
+        from newsroom.loop import new_event_loop
+    except ImportError:
+        return asyncio.new_event_loop
+    return new_event_loop
 
 
 # --- the client side -----------------------------------------------------------------------------

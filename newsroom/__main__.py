@@ -17,6 +17,7 @@ from aiohttp import web
 
 from newsroom import config
 from newsroom.errors import NewsroomError
+from newsroom.loop import new_event_loop
 from newsroom.web.app import create_app
 
 log = logging.getLogger("newsroom")
@@ -56,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        asyncio.run(serve(settings))
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runner.run(serve(settings))
     except NewsroomError as e:
         print(f"newsroom: cannot start: {e}", file=sys.stderr)
         return 2

@@ -41,7 +41,8 @@ ALLOWED: dict[str, set[str]] = {
         "validation",
         "web",
     },
-    "__main__": {"config", "errors", "web"},
+    "loop": set(),
+    "__main__": {"config", "errors", "loop", "web"},
     "__init__": set(),
 }
 ADAPTERS = {

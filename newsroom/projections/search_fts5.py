@@ -56,10 +56,13 @@ class Fts5Index:
         for statement in _SCHEMA:
             self._db.execute(statement)
         self._writes = 0  # since the last commit
+        self._indexed: set[int] = set()  # ids in the index: a new article needs no delete first
 
     def put(self, article: ArticleView) -> None:
         assert article.published_at is not None  # only published articles are searchable
         self.remove(article.id)
+        self._write()
+        self._indexed.add(article.id)
         text = (article.title.translate(_MARKERS), article.body.translate(_MARKERS))
         self._db.execute(
             "INSERT INTO docs (rowid, title, body) VALUES (?, ?, ?)", (article.id, *text)
@@ -70,6 +73,9 @@ class Fts5Index:
         )
 
     def remove(self, article_id: int) -> None:
+        if article_id not in self._indexed:
+            return
+        self._indexed.discard(article_id)
         self._write()
         self._db.execute("DELETE FROM docs WHERE rowid = ?", (article_id,))
         self._db.execute("DELETE FROM meta WHERE id = ?", (article_id,))
