@@ -16,6 +16,7 @@ from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 
 from aiohttp import hdrs, web
+from multidict import CIMultiDict
 
 from newsroom.web.http import POSITION_HEADER
 
@@ -43,11 +44,13 @@ class Rendered:
         plain = {**common, "ETag": f'"{self.etag}"'}
         zipped = {**common, "ETag": f'"{self.etag}{_GZIP_SUFFIX}"'}
         media = {"Content-Type": f"{content_type}; charset=utf-8"}
-        self._headers = {  # (gzipped?, full response?) -> headers
-            (False, False): plain,
-            (True, False): zipped,
-            (False, True): {**plain, **media},
-            (True, True): {**zipped, **media, "Content-Encoding": "gzip"},
+        # (gzipped?, full response?) -> headers, as the multidict aiohttp copies them into
+        # (copying one is cheaper than building one from a dict, on every request)
+        self._headers = {
+            (False, False): CIMultiDict(plain),
+            (True, False): CIMultiDict(zipped),
+            (False, True): CIMultiDict({**plain, **media}),
+            (True, True): CIMultiDict({**zipped, **media, "Content-Encoding": "gzip"}),
         }
 
     @property
@@ -56,7 +59,7 @@ class Rendered:
             self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
         return self._gzipped
 
-    def headers(self, gzipped: bool, full: bool) -> dict[str, str]:
+    def headers(self, gzipped: bool, full: bool) -> CIMultiDict[str]:
         """The headers of a 200 (`full`) or a 304, for the plain or the gzipped bytes."""
         return self._headers[gzipped, full]
 
