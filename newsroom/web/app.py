@@ -29,7 +29,7 @@ def error_boundary(handler: Handler) -> Handler:
     serving a cached feed (docs/benchmarks.md, section 6)."""
 
     @functools.wraps(handler)
-    async def guarded(request: web.Request) -> web.StreamResponse:
+    async def bounded(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
         except web.HTTPRequestEntityTooLarge:
@@ -50,7 +50,7 @@ def error_boundary(handler: Handler) -> Handler:
             log.exception("%s %s failed unexpectedly", request.method, request.path)
             return json_error(500, "internal error")
 
-    return guarded
+    return bounded
 
 
 def create_app(
