@@ -70,9 +70,10 @@ def serve(store: str, port: int) -> None:
         return web.json_response(result, status=200 if success else 400)
 
     app.router.add_post("/graphql-ariadne", through_ariadne)
-    from newsroom.loop import new_event_loop  # the loop `python -m newsroom` runs on
+    from newsroom.runtime import new_event_loop, tune_collector  # as `python -m newsroom` runs
 
     loop = new_event_loop()
+    tune_collector()
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=loop)
 
 

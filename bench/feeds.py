@@ -150,12 +150,14 @@ def serve(store: str, ports: tuple[int, int], profile: bool) -> None:
 
 
 def _production_loop() -> Callable[[], asyncio.AbstractEventLoop]:
-    """The event loop `python -m newsroom` of the code measured runs on (asyncio's own before
-    newsroom/loop.py existed, e.g. with `--source` of an older commit)."""
+    """The event loop `python -m newsroom` of the code measured runs on, with its collector
+    settings (asyncio's own loop and CPython's defaults before newsroom/runtime.py existed, e.g.
+    with `--source` of an older commit)."""
     try:
-        from newsroom.loop import new_event_loop
+        from newsroom.runtime import new_event_loop, tune_collector
     except ImportError:
         return asyncio.new_event_loop
+    tune_collector()
     return new_event_loop
 
 

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from newsroom import config
 from newsroom.errors import NewsroomError
-from newsroom.loop import new_event_loop
+from newsroom.runtime import new_event_loop, tune_collector
 from newsroom.web.app import create_app
 
 log = logging.getLogger("newsroom")
@@ -36,6 +36,7 @@ async def serve(settings: config.Settings) -> None:
             "writes need no token: anyone who can reach %s can change articles", settings.host
         )
     await runner.setup()  # opens the store and replays the log
+    tune_collector()
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()

@@ -32,12 +32,6 @@ from newsroom.store.sqlite import SQLiteEventStore
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 2.0  # seconds between replay progress lines
-# Once started, most young objects the cyclic GC sees belong to requests in flight (reference
-# counting frees them when the request ends) or are the few each event adds to the views. With
-# CPython's default of a young collection every 700 allocations, collections took a quarter of
-# the CPU under a stream of creates, and more as the views grew; with 10,000, under a tenth
-# (docs/benchmarks.md, section 4).
-GC_YOUNG_THRESHOLD = 10_000
 
 
 async def open_store(url: str) -> EventStore:
@@ -117,8 +111,6 @@ class Newsroom:
                 gc.enable()
             if head:
                 gc.freeze()
-            young, *older = gc.get_threshold()
-            gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), *older)
         if head:
             elapsed = time.monotonic() - started
             log.info("replayed %s events in %.1f s (%s events/s)",

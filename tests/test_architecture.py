@@ -41,8 +41,8 @@ ALLOWED: dict[str, set[str]] = {
         "validation",
         "web",
     },
-    "loop": set(),
-    "__main__": {"config", "errors", "loop", "web"},
+    "runtime": set(),
+    "__main__": {"config", "errors", "runtime", "web"},
     "__init__": set(),
 }
 ADAPTERS = {

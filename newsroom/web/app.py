@@ -73,11 +73,14 @@ def create_app(
     return app
 
 
-def guarded(routes: Iterable[web.AbstractRouteDef]) -> list[web.AbstractRouteDef]:
-    """The routes, each handler behind the error boundary (static files need none)."""
-    return [
-        web.RouteDef(r.method, r.path, error_boundary(r.handler), r.kwargs)
-        if isinstance(r, web.RouteDef)
-        else r
-        for r in routes
-    ]
+def guarded(routes: Iterable[web.AbstractRouteDef]) -> list[web.RouteDef]:
+    """The routes, each handler behind the error boundary. Only handler routes are taken (an
+    aiohttp static route would bypass the boundary; serve files from a handler instead)."""
+    bounded = []
+    for route in routes:
+        if not isinstance(route, web.RouteDef):
+            raise TypeError(f"{route!r}: only handler routes can be put behind the boundary")
+        bounded.append(
+            web.RouteDef(route.method, route.path, error_boundary(route.handler), route.kwargs)
+        )
+    return bounded

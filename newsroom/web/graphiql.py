@@ -18,6 +18,8 @@ from aiohttp import web
 from lxml import etree
 from lxml.html import builder as E
 
+from newsroom.errors import NotFound
+
 ASSETS = "/static/graphiql"
 DEFAULT_QUERY = """# newsroom: the seed's query. Try a subscription in another tab:
 #   subscription { articleEvents(after: 0) { position type stream } }
@@ -78,8 +80,15 @@ def _script_string(text: str) -> str:
 
 routes = web.RouteTableDef()
 """The packaged GraphiQL assets."""
-routes.static(
-    ASSETS,
-    Path(str(resources.files("newsroom.web").joinpath("static", "graphiql"))),
-    append_version=False,
-)
+_FOLDER = Path(str(resources.files("newsroom.web").joinpath("static", "graphiql")))
+_ASSET_FILES = {path.name: path for path in _FOLDER.iterdir() if path.is_file()}
+
+
+@routes.get(ASSETS + "/{name}")
+async def asset(request: web.Request) -> web.FileResponse:
+    """GET /static/graphiql/{name}: a packaged file, found by its exact name, or a 404 (the
+    name never reaches the file system)."""
+    path = _ASSET_FILES.get(request.match_info["name"])
+    if path is None:
+        raise NotFound("there is no such GraphiQL asset")
+    return web.FileResponse(path)

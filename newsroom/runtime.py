@@ -1,0 +1,37 @@
+"""How the newsroom process runs: its event loop and its garbage collector's settings.
+
+`python -m newsroom` (and the benchmarks' servers) use both; library code and tests leave the
+process as they found it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+
+# Once the log is replayed (and what the replay built is frozen), most young objects the cyclic
+# GC sees belong to requests in flight, which reference counting frees when they end, or are the
+# few each event adds to the views. With CPython's default of a young collection every 700 net
+# new container objects, collections took a quarter of the CPU under a stream of creates, more
+# as the views grew; with 10,000, under a tenth (docs/benchmarks.md, section 4).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A fresh uvloop loop (asyncio's own on Windows, where uvloop has no build).
+
+    uvloop is a drop-in asyncio loop written on libuv. Every request spends part of its time in
+    the loop and its socket transports; `GET /feed` served about 1.4x the requests per second on
+    it (docs/benchmarks.md, section 6). For `asyncio.Runner(loop_factory=…)`."""
+    if sys.platform == "win32":
+        return asyncio.new_event_loop()
+    import uvloop
+
+    return uvloop.new_event_loop()
+
+
+def tune_collector() -> None:
+    """Collect young objects less often (never more often than the process already does)."""
+    young, *older = gc.get_threshold()
+    gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), *older)

@@ -1,0 +1,49 @@
+"""The process settings `python -m newsroom` runs with: its event loop and its collector."""
+
+from __future__ import annotations
+
+import gc
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from newsroom.runtime import GC_YOUNG_THRESHOLD, new_event_loop, tune_collector
+
+
+@pytest.fixture
+def thresholds() -> Iterator[None]:
+    saved = gc.get_threshold()
+    yield
+    gc.set_threshold(*saved)
+
+
+@pytest.mark.usefixtures("thresholds")
+def test_the_young_generation_waits_for_10000_new_objects() -> None:
+    """Tuned, a young collection waits for 10,000 new objects; the older generations keep theirs."""
+    gc.set_threshold(700, 10, 10)
+    tune_collector()
+    assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, 10, 10)
+    assert GC_YOUNG_THRESHOLD == 10_000
+
+
+@pytest.mark.usefixtures("thresholds")
+def test_tuning_never_makes_collections_more_frequent() -> None:
+    """A process that already collects less often keeps its own threshold."""
+    gc.set_threshold(50_000, 5, 5)
+    tune_collector()
+    assert gc.get_threshold() == (50_000, 5, 5)
+
+
+def test_the_loop_is_uvloop_off_windows() -> None:
+    """newsroom's loop is uvloop's wherever uvloop has a build, and runs coroutines."""
+    async def answer() -> str:
+        return "ran"
+
+    loop = new_event_loop()
+    try:
+        assert loop.run_until_complete(answer()) == "ran"
+        expected = "asyncio" if sys.platform == "win32" else "uvloop"
+        assert type(loop).__module__.split(".")[0] == expected
+    finally:
+        loop.close()
