@@ -1,7 +1,7 @@
 """How the newsroom process runs: its event loop and its garbage collector's settings.
 
-`python -m newsroom` (and the benchmarks' servers) use both; library code and tests leave the
-process as they found it.
+`python -m newsroom` (and the benchmarks' servers) apply both. They are the process's to choose,
+so nothing below `__main__` sets them: tests keep the interpreter's defaults.
 """
 
 from __future__ import annotations

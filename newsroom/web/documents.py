@@ -16,7 +16,7 @@ from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 
 from aiohttp import hdrs, web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from newsroom.web.http import POSITION_HEADER
 
@@ -44,13 +44,13 @@ class Rendered:
         plain = {**common, "ETag": f'"{self.etag}"'}
         zipped = {**common, "ETag": f'"{self.etag}{_GZIP_SUFFIX}"'}
         media = {"Content-Type": f"{content_type}; charset=utf-8"}
-        # (gzipped?, full response?) -> headers, as the multidict aiohttp copies them into
-        # (copying one is cheaper than building one from a dict, on every request)
+        # (gzipped?, full response?) -> headers, read-only and shared by every response: aiohttp
+        # copies them, and copying a multidict is cheaper than building one from a dict
         self._headers = {
-            (False, False): CIMultiDict(plain),
-            (True, False): CIMultiDict(zipped),
-            (False, True): CIMultiDict({**plain, **media}),
-            (True, True): CIMultiDict({**zipped, **media, "Content-Encoding": "gzip"}),
+            (False, False): _frozen(plain),
+            (True, False): _frozen(zipped),
+            (False, True): _frozen({**plain, **media}),
+            (True, True): _frozen({**zipped, **media, "Content-Encoding": "gzip"}),
         }
 
     @property
@@ -59,9 +59,13 @@ class Rendered:
             self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
         return self._gzipped
 
-    def headers(self, gzipped: bool, full: bool) -> CIMultiDict[str]:
+    def headers(self, gzipped: bool, full: bool) -> CIMultiDictProxy[str]:
         """The headers of a 200 (`full`) or a 304, for the plain or the gzipped bytes."""
         return self._headers[gzipped, full]
+
+
+def _frozen(headers: dict[str, str]) -> CIMultiDictProxy[str]:
+    return CIMultiDictProxy(CIMultiDict(headers))
 
 
 class DocumentCache:

@@ -39,7 +39,7 @@ async def index(request: web.Request) -> web.Response:
     document = request.app[DOCUMENTS].get(
         "sitemap-index", version, modified, MEDIA_TYPE, lambda: sitemap_index(entries)
     )
-    return _positioned(request, document, newsroom)
+    return respond(request, document, newsroom.position)
 
 
 @routes.get("/sitemaps/{name}")
@@ -57,7 +57,7 @@ async def sitemap_file(request: web.Request) -> web.Response:
         sitemap = news[number - 1] if number <= len(news) else None
     if sitemap is None:
         raise NotFound("there is no such sitemap; /sitemap.xml lists them all")
-    return _positioned(request, _render(request, kind, sitemap), newsroom)
+    return respond(request, _render(request, kind, sitemap), newsroom.position)
 
 
 @routes.get("/sitemap")
@@ -65,7 +65,7 @@ async def seed_sitemap(request: web.Request) -> web.Response:
     """GET /sitemap: the seed's news sitemap, now the first Google News sitemap file."""
     newsroom = await _ready(request)
     first = newsroom.sitemaps.news_files(newsroom.clock())[0]
-    return _positioned(request, _render(request, "news", first), newsroom)
+    return respond(request, _render(request, "news", first), newsroom.position)
 
 
 @routes.get("/robots.txt")
@@ -92,7 +92,3 @@ def _render(request: web.Request, kind: str, sitemap: Sitemap) -> Rendered:
         MEDIA_TYPE,
         lambda: writer(sitemap, settings),
     )
-
-
-def _positioned(request: web.Request, document: Rendered, newsroom: Newsroom) -> web.Response:
-    return respond(request, document, newsroom.position)
