@@ -121,7 +121,8 @@ class Projector:
         entry = (position, next(self._tiebreak), future)
         heapq.heappush(self._waiters, entry)
         try:
-            await asyncio.wait_for(future, timeout)
+            async with asyncio.timeout(timeout):  # one timer; no second future, as wait_for adds
+                await future
         except TimeoutError as e:
             self._waiters.remove(entry)  # nobody waits for it any more
             heapq.heapify(self._waiters)

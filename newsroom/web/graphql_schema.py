@@ -16,13 +16,19 @@ from ariadne.validation import cost_validator
 from graphql import (
     DocumentNode,
     ExecutionResult,
+    Executor,
+    FragmentDefinitionNode,
     GraphQLError,
     OperationDefinitionNode,
+    default_field_resolver,
+    default_type_resolver,
     get_operation_ast,
     parse,
     validate,
 )
-from graphql.execution.values import get_variable_values
+from graphql.execution.collect_fields import FragmentDetails
+from graphql.execution.values import VariableValues, get_variable_values
+from graphql.pyutils import AwaitableOrValue
 
 from newsroom.config import GraphQLLimits
 from newsroom.errors import NewsroomError
@@ -39,11 +45,20 @@ CACHE_SIZE = 500  # distinct documents kept parsed and validated
 Errors = list[GraphQLError]
 
 
-class Prepared(NamedTuple):
-    """A document that passed every check, and the operation of it to run."""
+class Parsed(NamedTuple):
+    """A document that parsed, passed the shape limits and validated; with its fragments."""
 
     document: DocumentNode
+    fragments: dict[str, FragmentDefinitionNode]
+    fragment_details: dict[str, FragmentDetails]  # the same, as graphql-core's executor takes them
+
+
+class Prepared(NamedTuple):
+    """An operation that passed every check, with its variables as execution will see them."""
+
+    document: Parsed
     operation: OperationDefinitionNode
+    variables: VariableValues
 
 
 schema = make_executable_schema(
@@ -64,11 +79,11 @@ class Documents:
     def __init__(self, limits: GraphQLLimits, size: int = CACHE_SIZE) -> None:
         self.limits = limits
         self._size = size
-        self._cache: OrderedDict[str, DocumentNode | list[GraphQLError]] = OrderedDict()
+        self._cache: OrderedDict[str, Parsed | list[GraphQLError]] = OrderedDict()
         # documents whose cost does not depend on variables: their cost errors, computed once
         self._static_costs: dict[int, list[GraphQLError]] = {}
 
-    def get(self, text: str) -> DocumentNode | list[GraphQLError]:
+    def get(self, text: str) -> Parsed | list[GraphQLError]:
         """The document for `text`, or the errors that make it unusable."""
         found = self._cache.get(text)
         if found is None:
@@ -80,7 +95,7 @@ class Documents:
             self._cache.move_to_end(text)
         return found
 
-    def _prepare(self, text: str) -> DocumentNode | list[GraphQLError]:
+    def _prepare(self, text: str) -> Parsed | list[GraphQLError]:
         try:
             document = parse(text, max_tokens=self.limits.max_tokens)
             if shape_error := check_shape(document, self.limits):
@@ -89,7 +104,11 @@ class Documents:
             return [e]
         except RecursionError:  # the parser recurses per level of nesting
             return [GraphQLError(f"the query nests deeper than {self.limits.max_depth} levels")]
-        return validate(schema, document) or document
+        if errors := validate(schema, document):
+            return errors
+        fragments = fragments_of(document)
+        details = {name: FragmentDetails(fragment) for name, fragment in fragments.items()}
+        return Parsed(document, fragments, details)
 
     def operation(
         self, text: str, name: str | None, variables: dict[str, Any]
@@ -100,19 +119,19 @@ class Documents:
         the variables as execution will see them (types coerced, defaults applied), the cost
         with those variables, and the root fields' argument rules.
         """
-        document = self.get(text)
-        if isinstance(document, list):
-            return document
-        operation = get_operation_ast(document, name)
+        parsed = self.get(text)
+        if isinstance(parsed, list):
+            return parsed
+        operation = get_operation_ast(parsed.document, name)
         if operation is None:
             return [GraphQLError("name the operation to run in 'operationName'")]
         given = get_variable_values(schema, operation.variable_definitions or (), variables)
         if isinstance(given, list):
             return given
         return (
-            self.cost_errors(document, given.coerced)
-            or argument_errors(operation, fragments_of(document), given.coerced)
-            or Prepared(document, operation)
+            self.cost_errors(parsed.document, given.coerced)
+            or argument_errors(operation, parsed.fragments, given.coerced)
+            or Prepared(parsed, operation, given)
         )
 
     def cost_errors(self, document: DocumentNode, variables: dict[str, Any]) -> list[GraphQLError]:
@@ -129,6 +148,24 @@ class Documents:
 
 
 DOCUMENTS = web.AppKey("graphql documents", Documents)
+
+
+def execute_prepared(
+    prepared: Prepared, context: dict[str, Any]
+) -> AwaitableOrValue[ExecutionResult]:
+    """Run a query or mutation that passed `Documents.operation`.
+
+    graphql-core's `execute` would coerce the variables a second time (the checks above needed
+    them coerced already) and set up incremental delivery (@defer, @stream), which this schema
+    does not offer. Its plain `Executor`, given what the checks prepared, runs the operation
+    alone (docs/benchmarks.md, §4).
+    """
+    parsed = prepared.document
+    executor: Executor[Any] = Executor(
+        schema, parsed.fragments, parsed.fragment_details, None, context, prepared.operation,
+        prepared.variables, default_field_resolver, default_type_resolver, default_field_resolver,
+    )  # fmt: skip
+    return executor.execute_operation()  # type: ignore[return-value]  # not incremental
 
 
 def context_for(request: web.Request) -> dict[str, Any]:
