@@ -10,7 +10,6 @@ skip both; and execution reuses the variables the checks coerced.
 from __future__ import annotations
 
 import hmac
-import inspect
 
 from aiohttp import web
 from graphql import GraphQLError, OperationType
@@ -66,9 +65,7 @@ async def handle_graphql(request: web.Request) -> web.Response:
         return denied
     newsroom = request.app[NEWSROOM]
     await wait_for_min_position(request)
-    result = execute_prepared(prepared, context_for(request))
-    if inspect.isawaitable(result):
-        result = await result
+    result = await execute_prepared(prepared, context_for(request))
     return positioned_json(response_payload(result), newsroom.position)
 
 

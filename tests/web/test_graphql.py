@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
 
 import pytest
@@ -9,6 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from newsroom.app import Newsroom
+from newsroom.web.graphql_schema import DOCUMENTS, Prepared, execute_prepared
 from tests.web.conftest import Query
 
 SEED_FIELDS = "id title body category author_id author_name status"
@@ -213,3 +216,36 @@ async def test_odd_ids_are_validation_errors(gql: Query, bad_id: str) -> None:
     """Non-ASCII, undecodable or foreign global ids are a clear error, never an internal one (found by schemathesis)."""
     body = await gql("query($id: ID!) { article(id: $id) { id } }", {"id": bad_id}, status=400)
     assert "id must be a positive whole number" in body["errors"][0]["message"]
+
+
+class _Context(dict[str, Any]):
+    """A context that can be watched with a weak reference (a plain dict cannot)."""
+
+
+@pytest.mark.parametrize(
+    ("text", "variables"),
+    [
+        ("{ articles(count: 2) { id title } }", {}),
+        (CREATE, {"article": create()}),
+    ],
+    ids=["query", "mutation"],
+)
+async def test_an_operation_leaves_no_reference_cycle(
+    client: Client, newsroom: Newsroom, text: str, variables: dict[str, Any]
+) -> None:
+    """What an operation built (its context included) is freed by reference counting alone.
+
+    graphql-core's executor references itself through the helpers it hands resolvers; left
+    alone, that cycle kept every request's objects for the cyclic GC (docs/benchmarks.md §4)."""
+    prepared = client.app[DOCUMENTS].operation(text, None, variables)
+    assert isinstance(prepared, Prepared)
+    context = _Context(newsroom=newsroom, settings=None, request=None)
+    watched = weakref.ref(context)
+    gc.disable()
+    try:
+        result = await execute_prepared(prepared, context)
+        assert result.errors is None and result.data
+        del context, result
+        assert watched() is None, "the context outlived the operation: a reference cycle holds it"
+    finally:
+        gc.enable()
