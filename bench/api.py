@@ -77,7 +77,7 @@ def serve(store: str, port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=loop)
 
 
-def _lua(folder: Path, body: str, token: bool, counter: bool) -> Path:
+def wrk_script(folder: Path, body: str, token: bool, counter: bool) -> Path:
     """A wrk script that POSTs JSON (with a fresh title per request for mutations)."""
     script = folder / f"post-{int(token)}-{int(counter)}.lua"
     lines = [
@@ -102,7 +102,7 @@ def _lua(folder: Path, body: str, token: bool, counter: bool) -> Path:
     return script
 
 
-def _wrk(url: str, script: Path, seconds: int) -> dict[str, float]:
+def wrk(url: str, script: Path, seconds: int) -> dict[str, float]:
     command = [
         "taskset", "-c", "1", "wrk", "-t", "1", "-c", str(CONNECTIONS), "-d", f"{seconds}s",
         "--latency", "-s", str(script), url,
@@ -151,8 +151,8 @@ def main() -> None:
     )
     try:
         wait_ready(url)
-        query_script = _lua(folder, json.dumps({"query": QUERY}), token=False, counter=False)
-        mutation_script = _lua(folder, "", token=True, counter=True)
+        query_script = wrk_script(folder, json.dumps({"query": QUERY}), token=False, counter=False)
+        mutation_script = wrk_script(folder, "", token=True, counter=True)
         _seed(url)
         print(
             "| run | ours: seed query req/s (p99 ms) | Ariadne default: req/s (p99 ms) | ratio "
@@ -162,9 +162,9 @@ def main() -> None:
         ratios, creates = [], []
         for run in range(1, args.runs + 1):
             order = ("/graphql", "/graphql-ariadne")[:: 1 if run % 2 else -1]
-            measured = {path: _wrk(url + path, query_script, args.seconds) for path in order}
+            measured = {path: wrk(url + path, query_script, args.seconds) for path in order}
             ours, theirs = measured["/graphql"], measured["/graphql-ariadne"]
-            writes = _wrk(url + "/graphql", mutation_script, args.seconds)
+            writes = wrk(url + "/graphql", mutation_script, args.seconds)
             assert ours["errors"] == theirs["errors"] == writes["errors"] == 0, (
                 ours,
                 theirs,
