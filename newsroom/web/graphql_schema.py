@@ -56,7 +56,7 @@ class Parsed(NamedTuple):
 class Prepared(NamedTuple):
     """An operation that passed every check, with its variables as execution will see them."""
 
-    document: Parsed
+    parsed: Parsed
     operation: OperationDefinitionNode
     variables: VariableValues
 
@@ -158,7 +158,7 @@ async def execute_prepared(prepared: Prepared, context: dict[str, Any]) -> Execu
     does not offer. Its plain `Executor`, given what the checks prepared, runs the operation
     alone (docs/benchmarks.md, §4).
     """
-    parsed = prepared.document
+    parsed = prepared.parsed
     executor: Executor[Any] = Executor(
         schema, parsed.fragments, parsed.fragment_details, None, context, prepared.operation,
         prepared.variables, default_field_resolver, default_type_resolver, default_field_resolver,

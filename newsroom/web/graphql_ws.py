@@ -189,7 +189,7 @@ class _Session:
         if prepared.operation.operation is not OperationType.SUBSCRIPTION:
             return [GraphQLError("only subscriptions run here; send queries and mutations by POST")]
         context = context_for(self.request)
-        stream = subscribe(schema, prepared.document.document, None, context, variables, name)
+        stream = subscribe(schema, prepared.parsed.document, None, context, variables, name)
         if inspect.isawaitable(stream):  # graphql-core answers either way, by source kind
             stream = await stream
         if isinstance(stream, ExecutionResult):
