@@ -9,8 +9,6 @@ skip both; and execution reuses the variables the checks coerced.
 
 from __future__ import annotations
 
-import hmac
-
 from aiohttp import web
 from graphql import GraphQLError, OperationType
 
@@ -30,6 +28,7 @@ from newsroom.web.http import (
     json_error,
     positioned_json,
     read_json_object,
+    unauthorized,
     wait_for_min_position,
 )
 
@@ -61,28 +60,12 @@ async def handle_graphql(request: web.Request) -> web.Response:
     kind = prepared.operation.operation
     if kind is OperationType.SUBSCRIPTION:
         return json_error(400, "subscriptions run over a WebSocket on /graphql")
-    if kind is OperationType.MUTATION and (denied := _unauthorized(request)):
+    if kind is OperationType.MUTATION and (denied := unauthorized(request, "mutations")):
         return denied
     newsroom = request.app[NEWSROOM]
     await wait_for_min_position(request)
     result = await execute_prepared(prepared, context_for(request))
     return positioned_json(response_payload(result), newsroom.position)
-
-
-def _unauthorized(request: web.Request) -> web.Response | None:
-    """A 401 unless the request carries the configured bearer token (compared in constant time)."""
-    token = request.app[SETTINGS].token
-    if not token:
-        return None
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    offered = given.strip().encode("utf-8", "surrogateescape")
-    if scheme.lower() == "bearer" and hmac.compare_digest(offered, token.encode()):
-        return None
-    return json_error(
-        401,
-        "mutations need 'Authorization: Bearer <token>' with this server's token",
-        **{"WWW-Authenticate": 'Bearer realm="newsroom"'},
-    )
 
 
 @routes.get("/graphql")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 from typing import Any
 
@@ -47,6 +48,25 @@ def positioned_json(data: dict[str, Any], position: int, status: int = 200) -> w
     response = json_response(data, status)
     response.headers[POSITION_HEADER] = str(position)
     return response
+
+
+def unauthorized(request: web.Request, what: str) -> web.Response | None:
+    """A 401 unless the request carries the configured bearer token (compared in constant time).
+
+    With no token configured, everything is open (start-up refuses that on a public address).
+    `what` names what needs the token, for the message."""
+    token = request.app[SETTINGS].token
+    if not token:
+        return None
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    offered = given.strip().encode("utf-8", "surrogateescape")
+    if scheme.lower() == "bearer" and hmac.compare_digest(offered, token.encode()):
+        return None
+    return json_error(
+        401,
+        f"{what} need 'Authorization: Bearer <token>' with this server's token",
+        **{"WWW-Authenticate": 'Bearer realm="newsroom"'},
+    )
 
 
 def json_error(status: int, message: str, **headers: str) -> web.Response:

@@ -56,6 +56,21 @@ async def test_the_token_opens_writes_and_reads_stay_public(guarded: Client) -> 
     assert (await guarded.post("/graphql", json={"query": "{ articles { id } }"})).status == 200
 
 
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong"])
+async def test_view_fingerprints_need_the_token(guarded: Client, authorization: str | None) -> None:
+    """/healthz?fingerprint (a whole-view read on the loop) is 401 without the token; plain
+    /healthz stays public, and the token opens the fingerprints."""
+    headers = {"Authorization": authorization} if authorization else {}
+    refused = await guarded.get("/healthz?fingerprint=1", headers=headers)
+    assert refused.status == 401
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "fingerprints" in (await refused.json())["errors"][0]["message"]
+    assert (await guarded.get("/healthz")).status == 200
+    opened = await guarded.get("/healthz?fingerprint", headers={"Authorization": f"Bearer {TOKEN}"})
+    report = await opened.json()
+    assert len(report["projections"]["search"]["fingerprint"]) == 64
+
+
 def test_a_public_address_without_token_is_refused() -> None:
     """Binding a non-loopback address with no token stops start-up unless explicitly allowed."""
     with pytest.raises(ConfigError, match="without a token"):
