@@ -39,6 +39,30 @@ def _server(checkout: Path, folder: Path, port: int) -> subprocess.Popen[bytes]:
     )
 
 
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def _round(ports: dict[str, int], script: Path, seconds: int) -> dict[str, float]:
+    """One round: every server loaded at the same time; their creates/s by name."""
+    rates: dict[str, float] = {}
+
+    def load(name: str) -> None:
+        rates[name] = wrk(f"http://127.0.0.1:{ports[name]}/graphql", script, seconds)["rps"]
+
+    threads = [threading.Thread(target=load, args=(name,)) for name in ports]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("base", help="the git ref to compare this checkout against")
@@ -49,41 +73,33 @@ def main() -> None:
         raise SystemExit("needs wrk and taskset: apt-get install wrk util-linux")
     folder = Path(tempfile.mkdtemp(prefix="newsroom-compare-"))
     base = folder / "base"
-    subprocess.run(
-        ["git", "worktree", "add", "--detach", str(base), args.base], cwd=REPO, check=True
-    )
-    ports = {"base": free_port(), "this": free_port()}
-    servers = {
-        "base": _server(base, folder, ports["base"]),
-        "this": _server(REPO, folder, ports["this"]),
-    }
+    servers: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        for port in ports.values():
-            wait_ready(f"http://127.0.0.1:{port}")
+        worktree = ["git", "worktree", "add", "--detach", str(base), args.base]
+        if subprocess.run(worktree, cwd=REPO).returncode != 0:
+            raise SystemExit(f"cannot check out {args.base!r} (see git's message above)")
+        ports = {"base": free_port(), "this": free_port()}
+        for name, checkout in (("base", base), ("this", REPO)):
+            servers[name] = _server(checkout, folder, ports[name])
+        for name, port in ports.items():
+            url = f"http://127.0.0.1:{port}"
+            wait_ready(url, process=servers[name], name=f"the {name} server")
         script = wrk_script(folder, "", token=True, counter=True)
         print(f"| round | base {args.base}: creates/s | this checkout: creates/s | ratio |")
         print("|---|---:|---:|---:|")
         ratios = []
-        for round_ in range(1, args.rounds + 1):
-            rates: dict[str, float] = {}
-
-            def load(name: str) -> None:
-                url = f"http://127.0.0.1:{ports[name]}/graphql"
-                rates[name] = wrk(url, script, args.seconds)["rps"]  # noqa: B023
-
-            threads = [threading.Thread(target=load, args=(name,)) for name in ports]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+        for number in range(1, args.rounds + 1):
+            rates = _round(ports, script, args.seconds)
             ratios.append(rates["this"] / rates["base"])
-            print(f"| {round_} | {rates['base']:,.0f} | {rates['this']:,.0f} | {ratios[-1]:.3f} |")
+            print(f"| {number} | {rates['base']:,.0f} | {rates['this']:,.0f} | {ratios[-1]:.3f} |")
         print(f"\nmedian ratio {statistics.median(ratios):.3f} over {len(ratios)} rounds")
     finally:
         for server in servers.values():
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
-        subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=REPO, check=False)
+            _stop(server)
+        if base.exists():
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(base)], cwd=REPO, check=False
+            )
         shutil.rmtree(folder, ignore_errors=True)
 
 

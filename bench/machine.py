@@ -198,10 +198,18 @@ def free_port() -> int:
         return port
 
 
-def wait_ready(url: str, timeout: float = 60) -> None:
-    """Poll `url`/readyz until it answers 200; exit the benchmark if it never does."""
+def wait_ready(
+    url: str,
+    timeout: float = 60,
+    process: subprocess.Popen[bytes] | None = None,
+    name: str = "the server",
+) -> None:
+    """Poll `url`/readyz until it answers 200; exit the benchmark if it never does, or at once
+    if `process` (the server, when the caller started it) exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise SystemExit(f"{name} exited with {process.returncode} before it was ready")
         try:
             with urllib.request.urlopen(url + "/readyz", timeout=1) as response:
                 if response.status == 200:
@@ -209,4 +217,4 @@ def wait_ready(url: str, timeout: float = 60) -> None:
         except OSError:
             pass
         time.sleep(0.05)
-    raise SystemExit("the server did not become ready")
+    raise SystemExit(f"{name} did not become ready within {timeout:g} s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -174,3 +175,32 @@ async def test_wait_for_times_out_with_a_clear_error() -> None:
     with pytest.raises(ViewTimeout, match="articles view is at position 1 and did not reach 2"):
         await projector.wait_for(2, timeout=0.05)
     task.cancel()
+
+
+async def test_a_view_that_catches_up_as_the_deadline_passes_is_no_timeout() -> None:
+    """When the view reaches the position in the same loop tick as the deadline, the wait ends
+    normally (not with a ViewTimeout, nor with an error from the waiter bookkeeping)."""
+    projector = Projector(ArticlesProjection())
+    waiting = asyncio.ensure_future(projector.wait_for(1, timeout=0.01))
+    await asyncio.sleep(0)  # it is waiting now
+
+    def catch_up() -> None:
+        projector.position = 1
+        projector.wake()
+
+    asyncio.get_running_loop().call_soon(catch_up)
+    time.sleep(0.05)  # the loop is busy past the deadline: the timer fires in catch_up's tick
+    await waiting
+
+
+async def test_a_cancelled_wait_leaves_no_waiter_behind() -> None:
+    """A request that stops waiting (its client went away) takes its waiter with it, however far
+    ahead the position it asked for."""
+    projector = Projector(ArticlesProjection())
+    waiting = asyncio.ensure_future(projector.wait_for(10**9, timeout=None))
+    await asyncio.sleep(0)
+    assert len(projector._waiters) == 1
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert projector._waiters == []

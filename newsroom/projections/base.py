@@ -121,15 +121,24 @@ class Projector:
         entry = (position, next(self._tiebreak), future)
         heapq.heappush(self._waiters, entry)
         try:
-            async with asyncio.timeout(timeout):  # one timer; no second future, as wait_for adds
+            async with asyncio.timeout(timeout):
                 await future
         except TimeoutError as e:
-            self._waiters.remove(entry)  # nobody waits for it any more
-            heapq.heapify(self._waiters)
+            if future.done() and not future.cancelled():
+                return future.result()  # the view got there in the very tick the time ran out
             raise ViewTimeout(
                 f"the {self.name} view is at position {self.position} and did not reach "
                 f"{position} within {timeout} s"
             ) from e
+        finally:
+            if future.cancelled():  # timed out, or the waiting request was cancelled
+                self._forget(entry)
+
+    def _forget(self, entry: tuple[int, int, asyncio.Future[None]]) -> None:
+        """Drop a waiter nobody waits for any more, unless `wake()` already took it."""
+        if entry in self._waiters:
+            self._waiters.remove(entry)
+            heapq.heapify(self._waiters)
 
 
 class Dispatcher:

@@ -160,21 +160,33 @@ async def execute_prepared(prepared: Prepared, context: dict[str, Any]) -> Execu
     """
     parsed = prepared.parsed
     executor: Executor[Any] = Executor(
-        schema, parsed.fragments, parsed.fragment_details, None, context, prepared.operation,
-        prepared.variables, default_field_resolver, default_type_resolver, default_field_resolver,
-    )  # fmt: skip
+        schema,
+        fragment_definitions=parsed.fragments,
+        fragments=parsed.fragment_details,
+        root_value=None,
+        context_value=context,
+        operation=prepared.operation,
+        variable_values=prepared.variables,
+        field_resolver=default_field_resolver,
+        type_resolver=default_type_resolver,
+        subscribe_field_resolver=default_field_resolver,
+    )
     try:
         result = executor.execute_operation()
         if inspect.isawaitable(result):
             result = await result
-        return result  # type: ignore[return-value]  # never incremental here
+        assert isinstance(result, ExecutionResult)  # never incremental: no @defer, no @stream
+        return result
     finally:
         # The executor hands resolvers helpers that are its own bound methods: a reference
         # cycle. Until the cyclic GC came by, it kept alive everything the request had built
         # (the context, so the aiohttp request too, and the collected fields): a young
-        # collection every few hundred requests, each scanning all of that.
-        # Broken here, reference counting frees it all as soon as the operation is done.
-        del executor.async_helpers
+        # collection every few hundred requests, each scanning all of that. Broken here,
+        # reference counting frees it as soon as the operation is done (an error's traceback
+        # still makes a cycle of its own, left to the GC). Work that graphql-core settles in the
+        # background after a failed field still needs the helpers; then they stay.
+        if not executor.background_futures:
+            del executor.async_helpers
 
 
 def context_for(request: web.Request) -> dict[str, Any]:
