@@ -1,4 +1,5 @@
-"""The executable GraphQL schema, and its documents: parsed, limited and validated once.
+"""The executable GraphQL schema, its documents (parsed, limited and validated once), and how a
+checked operation runs.
 
 Shared by GraphQL over HTTP (graphql.py) and over WebSocket (graphql_ws.py).
 """
