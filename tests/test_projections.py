@@ -182,7 +182,7 @@ async def test_a_view_that_catches_up_as_the_deadline_passes_is_no_timeout() -> 
     normally (not with a ViewTimeout, nor with an error from the waiter bookkeeping)."""
     projector = Projector(ArticlesProjection())
     waiting = asyncio.ensure_future(projector.wait_for(1, timeout=0.01))
-    await asyncio.sleep(0)  # it is waiting now
+    await asyncio.sleep(0)  # one loop turn, so the task starts and waits (what is under test)
 
     def catch_up() -> None:
         projector.position = 1
@@ -198,7 +198,7 @@ async def test_a_cancelled_wait_leaves_no_waiter_behind() -> None:
     ahead the position it asked for."""
     projector = Projector(ArticlesProjection())
     waiting = asyncio.ensure_future(projector.wait_for(10**9, timeout=None))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one loop turn, so the task starts and waits
     assert len(projector._waiters) == 1
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
