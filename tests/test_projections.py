@@ -181,26 +181,35 @@ async def test_a_view_that_catches_up_as_the_deadline_passes_is_no_timeout() -> 
     """When the view reaches the position in the same loop tick as the deadline, the wait ends
     normally (not with a ViewTimeout, nor with an error from the waiter bookkeeping)."""
     projector = Projector(ArticlesProjection())
-    waiting = asyncio.ensure_future(projector.wait_for(1, timeout=0.01))
-    await asyncio.sleep(0)  # one loop turn, so the task starts and waits (what is under test)
+    loop = asyncio.get_running_loop()
 
     def catch_up() -> None:
         projector.position = 1
         projector.wake()
 
-    asyncio.get_running_loop().call_soon(catch_up)
-    time.sleep(0.05)  # the loop is busy past the deadline: the timer fires in catch_up's tick
-    await waiting
+    def busy_past_the_deadline() -> None:
+        time.sleep(0.05)  # the loop is busy: the deadline's timer fires in catch_up's tick
+        loop.call_soon(catch_up)
+
+    loop.call_soon(busy_past_the_deadline)
+    await projector.wait_for(1, timeout=0.01)
 
 
 async def test_a_cancelled_wait_leaves_no_waiter_behind() -> None:
     """A request that stops waiting (its client went away) takes its waiter with it, however far
     ahead the position it asked for."""
     projector = Projector(ArticlesProjection())
-    waiting = asyncio.ensure_future(projector.wait_for(10**9, timeout=None))
-    await asyncio.sleep(0)  # one loop turn, so the task starts and waits
-    assert len(projector._waiters) == 1
-    waiting.cancel()
+    task = asyncio.current_task()
+    assert task is not None
+    waiters_when_cancelled = []
+
+    def client_goes_away() -> None:
+        waiters_when_cancelled.append(len(projector._waiters))
+        task.cancel()
+
+    asyncio.get_running_loop().call_soon(client_goes_away)
     with pytest.raises(asyncio.CancelledError):
-        await waiting
+        await projector.wait_for(10**9, timeout=None)
+    task.uncancel()
+    assert waiters_when_cancelled == [1]
     assert projector._waiters == []
