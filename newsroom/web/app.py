@@ -13,8 +13,10 @@ from aiohttp.typedefs import Handler
 from newsroom.app import Newsroom
 from newsroom.config import Settings
 from newsroom.errors import NewsroomError, NotFound, ProjectionFailed, ValidationError, ViewTimeout
-from newsroom.web import feeds, graphiql, graphql, ops, pages, search, sitemaps
-from newsroom.web.documents import DOCUMENTS, DocumentCache
+from newsroom.web import feeds, ops, pages, search, sitemaps
+from newsroom.web.documents import RENDERED, DocumentCache
+from newsroom.web.graphql import graphiql
+from newsroom.web.graphql import http as graphql
 from newsroom.web.http import NEWSROOM, SETTINGS, json_error
 
 log = logging.getLogger(__name__)
@@ -59,7 +61,7 @@ def create_app(
     """Build the application; the newsroom starts with it and stops with it."""
     app = web.Application(client_max_size=BODY_MAX)
     app[SETTINGS] = settings
-    app[DOCUMENTS] = DocumentCache()
+    app[RENDERED] = DocumentCache()
     graphql.setup(app)
 
     async def run_newsroom(app: web.Application) -> AsyncIterator[None]:

@@ -139,4 +139,4 @@ def _accepts_gzip(accept_encoding: str) -> bool:
     return quality > 0
 
 
-DOCUMENTS = web.AppKey("documents", DocumentCache)
+RENDERED = web.AppKey("rendered documents", DocumentCache)

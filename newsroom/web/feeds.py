@@ -14,7 +14,7 @@ from aiohttp import web
 from newsroom.config import Settings
 from newsroom.errors import NotFound
 from newsroom.projections.feeds import Feed
-from newsroom.web.documents import DOCUMENTS, respond
+from newsroom.web.documents import RENDERED, respond
 from newsroom.web.http import NEWSROOM, SETTINGS, wait_for_min_position
 from newsroom.web.xml import atom, rss
 
@@ -62,5 +62,5 @@ async def _serve(request: web.Request, category: str | None, suffix: str) -> web
         return writer(feed, settings, f"{settings.public_url}{path}{suffix}")
 
     key = ("feed", category, suffix)
-    document = request.app[DOCUMENTS].get(key, changed.position, changed.at, media_type, render)
+    document = request.app[RENDERED].get(key, changed.position, changed.at, media_type, render)
     return respond(request, document, position)

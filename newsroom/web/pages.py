@@ -22,7 +22,8 @@ from newsroom.slugs import article_path, slugify
 from newsroom.validation import ID_MAX
 from newsroom.web.http import NEWSROOM, POSITION_HEADER, SETTINGS, wait_for_min_position
 from newsroom.web.text import paragraphs, xml_text
-from newsroom.web.xml import article_url, w3c
+from newsroom.web.urls import article_url
+from newsroom.web.xml import w3c
 
 HOME_COUNT = 20
 HEADLINE_MAX = 110  # characters; Google's limit for a NewsArticle headline

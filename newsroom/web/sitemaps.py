@@ -14,7 +14,7 @@ from aiohttp import web
 from newsroom.app import Newsroom
 from newsroom.errors import NotFound
 from newsroom.projections.sitemaps import Sitemap
-from newsroom.web.documents import DOCUMENTS, Rendered, respond
+from newsroom.web.documents import RENDERED, Rendered, respond
 from newsroom.web.http import NEWSROOM, SETTINGS, wait_for_min_position
 from newsroom.web.xml import news_urlset, sitemap_index, urlset
 
@@ -36,7 +36,7 @@ async def index(request: web.Request) -> web.Response:
     entries += [(f"{base}/sitemaps/news-{n.number}.xml", n.modified) for n in listed_news]
     version = (tuple(s.position for s in files), news[0].version, len(listed_news))
     modified = max(newsroom.sitemaps.files_changed(), news[0].modified)
-    document = request.app[DOCUMENTS].get(
+    document = request.app[RENDERED].get(
         "sitemap-index", version, modified, MEDIA_TYPE, lambda: sitemap_index(entries)
     )
     return respond(request, document, newsroom.position)
@@ -85,7 +85,7 @@ async def _ready(request: web.Request) -> Newsroom:
 def _render(request: web.Request, kind: str, sitemap: Sitemap) -> Rendered:
     settings = request.app[SETTINGS]
     writer = urlset if kind == "articles" else news_urlset
-    return request.app[DOCUMENTS].get(
+    return request.app[RENDERED].get(
         f"sitemap-{kind}-{sitemap.number}",
         sitemap.version,
         sitemap.modified,

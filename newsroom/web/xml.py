@@ -21,8 +21,8 @@ from newsroom.config import Settings
 from newsroom.projections.articles import ArticleView
 from newsroom.projections.feeds import Feed
 from newsroom.projections.sitemaps import Sitemap
-from newsroom.slugs import article_path
 from newsroom.web.text import body_html, summary, xml_text
+from newsroom.web.urls import article_url
 
 ATOM = "http://www.w3.org/2005/Atom"
 CONTENT = "http://purl.org/rss/1.0/modules/content/"
@@ -40,11 +40,6 @@ def _rfc822(moment: datetime) -> str:
 def w3c(moment: datetime) -> str:
     """W3C Datetime / RFC 3339 in UTC, to the second (sitemaps, Atom, Google News)."""
     return moment.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def article_url(settings: Settings, article: ArticleView) -> str:
-    """The canonical, absolute URL of an article's page."""
-    return settings.public_url + article_path(article.category, article.title, article.id)
 
 
 def entry_id(settings: Settings, article: ArticleView) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from newsroom.web.graphql_ws import PROTOCOL, SEND_TIMEOUT
+from newsroom.web.graphql.websocket import PROTOCOL, SEND_TIMEOUT
 from tests.e2e.conftest import Launch, NewsroomProcess
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from newsroom.app import Newsroom
-from newsroom.web.resolvers import global_id
+from newsroom.web.inputs import global_id
 from tests.web.conftest import Query
 
 Client = TestClient[web.Request, web.Application]

@@ -14,7 +14,7 @@ from yarl import URL
 from newsroom.articles import RetractArticle, UpdateArticle
 from newsroom.commands import Outcome
 from newsroom.events import ArticleCreated
-from newsroom.web.documents import DOCUMENTS
+from newsroom.web.documents import RENDERED
 from tests.factories import T0, create_article, create_draft
 from tests.web.conftest import SITE, Client, newsroom_of
 
@@ -167,7 +167,7 @@ async def test_a_burst_of_events_renders_each_feed_once(site: Client) -> None:
     """Fifty writes between two reads: the feed is rendered once for the second read, not 50 times."""
     await publish(site)
     await fetch(site, "/feed")
-    documents = site.app[DOCUMENTS]  # type: ignore[index]
+    documents = site.app[RENDERED]  # type: ignore[index]
     renders = documents.renders
     for n in range(50):
         await publish(site, title=f"Burst {n}")

@@ -1,7 +1,12 @@
-"""The executable GraphQL schema, its documents (parsed, limited and validated once), and how a
-checked operation runs.
+"""The path of every GraphQL operation, in one place: parse -> limits -> validate -> coerce
+variables -> cost -> argument rules -> execute (or subscribe).
 
-Shared by GraphQL over HTTP (graphql.py) and over WebSocket (graphql_ws.py).
+Both transports (HTTP in `http.py`, WebSocket in `websocket.py`) hand an operation's text,
+name and variables to `Operations.prepare`, and run what it returns with `execute` or
+`subscribe`; they get JSON-ready replies back. This is the only module that drives graphql-core
+beyond its public `parse` and `validate`. Parsing and validating are most of a small request's
+time, so a document seen before skips both (a bounded cache); variables are coerced once, and
+execution reuses them.
 """
 
 from __future__ import annotations
@@ -9,11 +14,11 @@ from __future__ import annotations
 import inspect
 import logging
 from collections import OrderedDict
-from importlib import resources
+from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
 from aiohttp import web
-from ariadne import format_error, make_executable_schema
+from ariadne import format_error
 from ariadne.validation import cost_validator
 from graphql import (
     DocumentNode,
@@ -22,10 +27,12 @@ from graphql import (
     FragmentDefinitionNode,
     GraphQLError,
     OperationDefinitionNode,
+    OperationType,
     default_field_resolver,
     default_type_resolver,
     get_operation_ast,
     parse,
+    subscribe,
     validate,
 )
 from graphql.execution.collect_fields import FragmentDetails
@@ -33,17 +40,16 @@ from graphql.execution.values import VariableValues, get_variable_values
 
 from newsroom.config import GraphQLLimits
 from newsroom.errors import NewsroomError
-from newsroom.web.graphql_arguments import argument_errors
-from newsroom.web.graphql_limits import COST_MAP, check_shape, fragments_of, sizes_from_variables
-from newsroom.web.http import NEWSROOM, SETTINGS
-from newsroom.web.mutations import mutation
-from newsroom.web.resolvers import article_type, datetime_scalar, json_scalar, query
-from newsroom.web.search import search_query
-from newsroom.web.subscriptions import subscription
+from newsroom.web.graphql.arguments import Checked, check_arguments
+from newsroom.web.graphql.context import Context
+from newsroom.web.graphql.limits import COST_MAP, check_shape, fragments_of, sizes_from_variables
+from newsroom.web.graphql.schema import schema
 
 log = logging.getLogger(__name__)
 CACHE_SIZE = 500  # distinct documents kept parsed and validated
 Errors = list[GraphQLError]
+Reply = dict[str, Any]
+"""A GraphQL response as JSON-ready data: `data`, and `errors` if any."""
 
 
 class Parsed(NamedTuple):
@@ -55,40 +61,58 @@ class Parsed(NamedTuple):
 
 
 class Prepared(NamedTuple):
-    """An operation that passed every check, with its variables as execution will see them."""
+    """An operation that passed every check: its variables as execution will see them, and its
+    root fields' arguments as the resolvers get them."""
 
     parsed: Parsed
     operation: OperationDefinitionNode
     variables: VariableValues
+    checked: Checked
+
+    @property
+    def kind(self) -> OperationType:
+        """Query, mutation or subscription."""
+        return self.operation.operation
 
 
-schema = make_executable_schema(
-    resources.files("newsroom.web").joinpath("schema.graphql").read_text(encoding="utf-8"),
-    query,
-    search_query,
-    mutation,
-    subscription,
-    article_type,
-    datetime_scalar,
-    json_scalar,
-)
-
-
-class Documents:
-    """Parsed, shape-checked and validated documents, by query text (least recently used out)."""
+class Operations:
+    """Prepares operations; keeps parsed, limited and validated documents by text (LRU)."""
 
     def __init__(self, limits: GraphQLLimits, size: int = CACHE_SIZE) -> None:
         self.limits = limits
         self._size = size
-        self._cache: OrderedDict[str, Parsed | list[GraphQLError]] = OrderedDict()
+        self._cache: OrderedDict[str, Parsed | Errors] = OrderedDict()
         # documents whose cost does not depend on variables: their cost errors, computed once
-        self._static_costs: dict[int, list[GraphQLError]] = {}
+        self._static_costs: dict[int, Errors] = {}
 
-    def get(self, text: str) -> Parsed | list[GraphQLError]:
+    def prepare(self, text: str, name: str | None, variables: dict[str, Any]) -> Prepared | Errors:
+        """The operation to run from a request's document, or every reason it may not run.
+
+        In order: the cached document (parsed, shape-checked, validated), the operation named,
+        the variables as execution will see them (types coerced, defaults applied), the cost
+        with those variables, and the root fields' argument rules.
+        """
+        parsed = self.document(text)
+        if isinstance(parsed, list):
+            return parsed
+        operation = get_operation_ast(parsed.document, name)
+        if operation is None:
+            return [GraphQLError("name the operation to run in 'operationName'")]
+        given = get_variable_values(schema, operation.variable_definitions or (), variables)
+        if isinstance(given, list):
+            return given
+        if errors := self._cost_errors(parsed.document, given.coerced):
+            return errors
+        checked = check_arguments(operation, parsed.fragments, given.coerced)
+        if isinstance(checked, list):
+            return checked
+        return Prepared(parsed, operation, given, checked)
+
+    def document(self, text: str) -> Parsed | Errors:
         """The document for `text`, or the errors that make it unusable."""
         found = self._cache.get(text)
         if found is None:
-            found = self._cache[text] = self._prepare(text)
+            found = self._cache[text] = self._parse(text)
             if len(self._cache) > self._size:
                 _, dropped = self._cache.popitem(last=False)
                 self._static_costs.pop(id(dropped), None)
@@ -96,7 +120,7 @@ class Documents:
             self._cache.move_to_end(text)
         return found
 
-    def _prepare(self, text: str) -> Parsed | list[GraphQLError]:
+    def _parse(self, text: str) -> Parsed | Errors:
         try:
             document = parse(text, max_tokens=self.limits.max_tokens)
             if shape_error := check_shape(document, self.limits):
@@ -111,31 +135,7 @@ class Documents:
         details = {name: FragmentDetails(fragment) for name, fragment in fragments.items()}
         return Parsed(document, fragments, details)
 
-    def operation(
-        self, text: str, name: str | None, variables: dict[str, Any]
-    ) -> Prepared | Errors:
-        """The operation to run from a request's document, or every reason it may not run.
-
-        In order: the cached document (parsed, shape-checked, validated), the operation named,
-        the variables as execution will see them (types coerced, defaults applied), the cost
-        with those variables, and the root fields' argument rules.
-        """
-        parsed = self.get(text)
-        if isinstance(parsed, list):
-            return parsed
-        operation = get_operation_ast(parsed.document, name)
-        if operation is None:
-            return [GraphQLError("name the operation to run in 'operationName'")]
-        given = get_variable_values(schema, operation.variable_definitions or (), variables)
-        if isinstance(given, list):
-            return given
-        return (
-            self.cost_errors(parsed.document, given.coerced)
-            or argument_errors(operation, parsed.fragments, given.coerced)
-            or Prepared(parsed, operation, given)
-        )
-
-    def cost_errors(self, document: DocumentNode, variables: dict[str, Any]) -> list[GraphQLError]:
+    def _cost_errors(self, document: DocumentNode, variables: dict[str, Any]) -> Errors:
         """Errors if running `document` with `variables` would cost more than the limit."""
         if (known := self._static_costs.get(id(document))) is not None:
             return known
@@ -148,11 +148,11 @@ class Documents:
         return errors
 
 
-DOCUMENTS = web.AppKey("graphql documents", Documents)
+OPERATIONS = web.AppKey("graphql operations", Operations)
 
 
-async def execute_prepared(prepared: Prepared, context: dict[str, Any]) -> ExecutionResult:
-    """Run a query or mutation that passed `Documents.operation`.
+async def execute(prepared: Prepared, request: web.Request) -> Reply:
+    """Run a query or mutation that `Operations.prepare` let through.
 
     graphql-core's `execute` would coerce the variables a second time (the checks above needed
     them coerced already) and set up incremental delivery (@defer, @stream), which this schema
@@ -165,7 +165,7 @@ async def execute_prepared(prepared: Prepared, context: dict[str, Any]) -> Execu
         fragment_definitions=parsed.fragments,
         fragments=parsed.fragment_details,
         root_value=None,
-        context_value=context,
+        context_value=Context.of(request, prepared.checked),
         operation=prepared.operation,
         variable_values=prepared.variables,
         field_resolver=default_field_resolver,
@@ -177,7 +177,7 @@ async def execute_prepared(prepared: Prepared, context: dict[str, Any]) -> Execu
         if inspect.isawaitable(result):
             result = await result
         assert isinstance(result, ExecutionResult)  # never incremental: no @defer, no @stream
-        return result
+        return reply(result)
     finally:
         # The executor hands resolvers helpers that are its own bound methods: a reference
         # cycle. Until the cyclic GC came by, it kept alive everything the request had built
@@ -190,30 +190,52 @@ async def execute_prepared(prepared: Prepared, context: dict[str, Any]) -> Execu
             del executor.async_helpers
 
 
-def context_for(request: web.Request) -> dict[str, Any]:
-    """What every resolver gets as `info.context`."""
-    return {
-        "newsroom": request.app[NEWSROOM],
-        "settings": request.app[SETTINGS],
-        "request": request,
-    }
+async def results(prepared: Prepared, request: web.Request) -> AsyncIterator[Reply] | Errors:
+    """The replies of a subscription that `Operations.prepare` let through, one per event; or
+    the errors that stop it before its first event."""
+    context = Context.of(request, prepared.checked)
+    stream = subscribe(
+        schema, prepared.parsed.document, None, context, prepared.variables.coerced,
+        prepared.operation.name.value if prepared.operation.name else None,
+    )  # fmt: skip
+    if inspect.isawaitable(stream):  # graphql-core answers either way, by source kind
+        stream = await stream
+    if isinstance(stream, ExecutionResult):
+        return list(stream.errors or [])
+    return _replies(stream)
 
 
-def response_payload(result: ExecutionResult) -> dict[str, Any]:
+async def _replies(stream: AsyncIterator[ExecutionResult]) -> AsyncIterator[Reply]:
+    """Each result as a reply; the source is closed when its consumer stops."""
+    try:
+        async for result in stream:
+            yield reply(result)
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def reply(result: ExecutionResult) -> Reply:
     """An execution result as the GraphQL response shape (errors formatted for clients)."""
-    reply: dict[str, Any] = {"data": result.data}
+    body: Reply = {"data": result.data}
     if result.errors:
-        reply["errors"] = [format_graphql_error(e) for e in result.errors]
-    return reply
+        body["errors"] = formatted(result.errors)
+    return body
 
 
-def format_graphql_error(error: GraphQLError) -> dict[str, Any]:
-    """Show our own errors' messages; hide anything unexpected behind a generic one."""
+def formatted(errors: Errors) -> list[dict[str, Any]]:
+    """Errors as clients see them: our own errors' messages; anything unexpected hidden behind
+    a generic one (and logged)."""
+    return [_format(error) for error in errors]
+
+
+def _format(error: GraphQLError) -> dict[str, Any]:
     original = error.original_error
     if original is None or isinstance(original, NewsroomError | GraphQLError):
-        formatted: dict[str, Any] = format_error(error, debug=False)
+        shown: dict[str, Any] = format_error(error, debug=False)
         if isinstance(original, NewsroomError):
-            formatted["extensions"] = {"code": original.code}
-        return formatted
+            shown["extensions"] = {"code": original.code}
+        return shown
     log.error("unexpected error in a resolver at %s", error.path, exc_info=original)
     return {"message": "internal error", "path": error.path, "extensions": {"code": "INTERNAL"}}

@@ -13,23 +13,21 @@ from typing import Any
 from ariadne import SubscriptionType
 
 from newsroom.app import Newsroom
-from newsroom.errors import ValidationError
 from newsroom.events import ArticleCreated, ArticlePublished, UnknownEvent
 from newsroom.projections.articles import ArticleView
 from newsroom.store import Recorded
-from newsroom.web.resolvers import log_event, newsroom_of
-from newsroom.web.types import Info
+from newsroom.web.graphql.context import Info, checked_arguments
+from newsroom.web.graphql.objects import log_event
 
 subscription = SubscriptionType()
 
 
 @subscription.source("articleEvents")
+@checked_arguments
 async def article_events(
     _: None, info: Info, after: int | None = None, category: str | None = None
 ) -> AsyncGenerator[Recorded, None]:
-    newsroom = newsroom_of(info)
-    if after is not None and after < 0:
-        raise ValidationError(f"after must be 0 or more, got {after}")
+    newsroom = info.context.newsroom
     start = after if after is not None else await newsroom.store.head()
     categories: dict[int, str] = {}  # article id -> category, as the events tell it
     async for batch in newsroom.bus.subscribe(after=start):
@@ -47,8 +45,8 @@ def resolve_article_event(recorded: Recorded, _: Info, **__: Any) -> dict[str, A
 async def article_published(
     _: None, info: Info, category: str | None = None
 ) -> AsyncGenerator[ArticleView, None]:
-    newsroom = newsroom_of(info)
-    view_wait = info.context["settings"].view_wait
+    newsroom = info.context.newsroom
+    view_wait = info.context.settings.view_wait
     async for batch in newsroom.bus.subscribe(after=await newsroom.store.head()):
         for recorded in batch:
             if not isinstance(recorded.event, ArticleCreated | ArticlePublished):

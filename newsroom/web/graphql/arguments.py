@@ -1,14 +1,17 @@
-"""Arguments checked before execution, so bad input is a request error, not a failed field.
+"""Argument rules: one table of what each root field's arguments must be, checked before execution.
 
 A count of 0 or an id that is no id is the caller's mistake; reporting it as a failed field
 (an `errors` entry with a `path`) reads like a server fault to clients and to tools such as
-schemathesis. So the root query fields' arguments are checked here, with the request's
-variables, by the same rules the resolvers apply, and refused as a whole with a 400.
+schemathesis. So the pipeline checks the root fields' arguments with the request's variables,
+by the rules in `RULES` (from `web/inputs.py`, shared with the HTTP routes), and refuses a
+request that breaks one as a whole, with a 400. What the rules return (an id as an int, a
+cursor as its key, search text as terms) is handed to the resolvers as their arguments
+(`context.checked`), so no resolver checks an argument again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
@@ -25,77 +28,66 @@ from graphql import (
 )
 
 from newsroom.errors import ValidationError
-from newsroom.projections.search_query import parse
-from newsroom.web import search
-from newsroom.web.resolvers import COUNT_MAX, EVENTS_MAX, check_count, decode_cursor, parse_id
+from newsroom.web import inputs
+from newsroom.web.inputs import COUNT_MAX, EVENTS_MAX, Rule
 
-
-def _at_least(minimum: int) -> Callable[[str, Any], None]:
-    def check(name: str, value: Any) -> None:
-        if value < minimum:
-            raise ValidationError(f"{name} must be {minimum} or more, got {value}")
-
-    return check
-
-
-RULES: dict[str, dict[str, Callable[[str, Any], Any]]] = {
-    "article": {"id": lambda _, v: parse_id(v), "version": _at_least(1)},
-    "articles": {"count": lambda n, v: check_count(n, v, COUNT_MAX)},
-    "articleConnection": {
-        "first": lambda n, v: check_count(n, v, COUNT_MAX),
-        "after": lambda _, v: decode_cursor(v),
-    },
-    "events": {"count": lambda n, v: check_count(n, v, EVENTS_MAX), "after": _at_least(0)},
-    "articleEvents": {"after": _at_least(0)},
+# root field -> argument -> the rule that checks and converts it
+RULES: dict[str, dict[str, Rule]] = {
+    "article": {"id": inputs.article_id, "version": inputs.at_least(1)},
+    "articles": {"count": inputs.count(COUNT_MAX)},
+    "articleConnection": {"first": inputs.count(COUNT_MAX), "after": inputs.list_cursor},
+    "events": {"count": inputs.count(EVENTS_MAX), "after": inputs.at_least(0)},
+    "articleEvents": {"after": inputs.at_least(0)},
     "search": {
-        "query": lambda _, v: parse(v),
-        "first": lambda n, v: check_count(n, v, COUNT_MAX),
-        "after": lambda _, v: search.decode_cursor(v),
+        "query": inputs.search_text,
+        "first": inputs.count(COUNT_MAX),
+        "after": inputs.search_cursor,
+        "category": inputs.category,
     },
 }
-
 
 # Root fields that each cost real work per call (a full-text search reads every match): one per
 # document, so aliases cannot multiply one request into hundreds of searches.
 ONCE_PER_REQUEST = ("search",)
 
+Checked = dict[int, dict[str, Any]]
+"""Converted argument values by root field (the `id()` of its FieldNode), for the resolvers."""
 
-def argument_errors(
+
+def check_arguments(
     operation: OperationDefinitionNode,
     fragments: dict[str, FragmentDefinitionNode],
     variables: dict[str, Any],
-) -> list[GraphQLError]:
-    """Errors for root fields whose arguments break the API's rules (none if all is well)."""
+) -> Checked | list[GraphQLError]:
+    """The root fields' arguments as the resolvers get them, or every rule they break."""
     errors = []
+    checked: Checked = {}
     fields = list(_root_fields(operation.selection_set, fragments, set()))
     for name in ONCE_PER_REQUEST:
         if len(repeated := [f for f in fields if f.name.value == name]) > 1:
             message = f"a request may run one {name}; send the others as separate requests"
-            errors.append(
-                GraphQLError(message, repeated[1], extensions={"code": ValidationError.code})
-            )
+            errors.append(_error(message, repeated[1]))
     for field in fields:
+        rules = RULES.get(field.name.value, {})
+        values = checked[id(field)] = {}
         for argument in field.arguments or ():
-            rule = RULES.get(field.name.value, {}).get(argument.name.value)
-            if rule is None:
+            if (rule := rules.get(argument.name.value)) is None:
                 continue
             value = value_from_ast_untyped(argument.value, variables)
             if value is None or value is Undefined:
                 continue  # null or left out where allowed; GraphQL validation covers the rest
-            name = argument.name.value
             try:
-                rule(name, value)
+                values[argument.name.value] = rule(argument.name.value, value)
             except ValidationError as e:
                 errors.append(_error(str(e), argument))
             except (TypeError, ValueError, AttributeError):
-                errors.append(
-                    _error(f"{name} has a value of the wrong kind: {value!r:.40}", argument)
-                )
-    return errors
+                message = f"{argument.name.value} has a value of the wrong kind: {value!r:.40}"
+                errors.append(_error(message, argument))
+    return errors or checked
 
 
-def _error(message: str, argument: ArgumentNode) -> GraphQLError:
-    return GraphQLError(message, argument, extensions={"code": ValidationError.code})
+def _error(message: str, node: ArgumentNode | FieldNode) -> GraphQLError:
+    return GraphQLError(message, node, extensions={"code": ValidationError.code})
 
 
 def _root_fields(

@@ -12,22 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from graphql import ExecutionResult, GraphQLError, OperationType, subscribe
+from graphql import GraphQLError, OperationType
 
-from newsroom.web.graphql_schema import (
-    DOCUMENTS,
-    context_for,
-    format_graphql_error,
-    response_payload,
-    schema,
-)
+from newsroom.web.graphql import pipeline
+from newsroom.web.graphql.pipeline import OPERATIONS, Reply
 
 log = logging.getLogger(__name__)
 PROTOCOL = "graphql-transport-ws"
@@ -156,13 +150,13 @@ class _Session:
 
     async def operate(self, op_id: str, payload: dict[str, Any]) -> None:
         try:
-            results = await self.results(payload)
-            if isinstance(results, list):
-                errors = [format_graphql_error(e) for e in results]
+            replies = await self.replies(payload)
+            if isinstance(replies, list):
+                errors = pipeline.formatted(replies)
                 await self.send({"id": op_id, "type": "error", "payload": errors})
                 return
-            async for result in results:
-                await self.send({"id": op_id, "type": "next", "payload": response_payload(result)})
+            async for reply in replies:
+                await self.send({"id": op_id, "type": "next", "payload": reply})
             await self.send({"id": op_id, "type": "complete"})
         except _Close as close:
             await self.close(close.code, close.reason)
@@ -175,26 +169,20 @@ class _Session:
         finally:
             self.operations.pop(op_id, None)
 
-    async def results(self, payload: dict[str, Any]) -> Any:
-        """The stream of results for a subscribe payload, or the errors that stop it."""
+    async def replies(self, payload: dict[str, Any]) -> AsyncIterator[Reply] | list[GraphQLError]:
+        """The replies for a subscribe payload, or the errors that stop it."""
         text, variables = payload.get("query"), payload.get("variables") or {}
         name = payload.get("operationName")
         if not isinstance(text, str) or not isinstance(variables, dict):
             raise _Close(4400, "Invalid subscribe payload: it needs a query string")
-        prepared = self.request.app[DOCUMENTS].operation(
+        prepared = self.request.app[OPERATIONS].prepare(
             text, name if isinstance(name, str) else None, variables
         )
         if isinstance(prepared, list):
             return prepared
-        if prepared.operation.operation is not OperationType.SUBSCRIPTION:
+        if prepared.kind is not OperationType.SUBSCRIPTION:
             return [GraphQLError("only subscriptions run here; send queries and mutations by POST")]
-        context = context_for(self.request)
-        stream = subscribe(schema, prepared.parsed.document, None, context, variables, name)
-        if inspect.isawaitable(stream):  # graphql-core answers either way, by source kind
-            stream = await stream
-        if isinstance(stream, ExecutionResult):
-            return list(stream.errors or [])
-        return _closing(stream)
+        return await pipeline.results(prepared, self.request)
 
     async def send(self, message: dict[str, Any]) -> None:
         """Send one message; a client that does not take it in time is closed (1008)."""
@@ -223,13 +211,3 @@ class _Session:
         for task in self.operations.values():
             task.cancel()
         await asyncio.gather(*self.operations.values(), return_exceptions=True)
-
-
-async def _closing(stream: AsyncIterator[ExecutionResult]) -> AsyncIterator[ExecutionResult]:
-    try:
-        async for result in stream:
-            yield result
-    finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()

@@ -1,4 +1,4 @@
-"""Limits that keep hostile GraphQL documents cheap to refuse, checked before validation runs.
+"""Query limits: what keeps hostile GraphQL documents cheap to refuse, checked before validation.
 
 graphql-core's validation is thorough but not built for abuse: overlapping-field checks grow
 with the square of the fields in a selection set. So a document is parsed with a token cap,

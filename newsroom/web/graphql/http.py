@@ -1,27 +1,19 @@
-"""GraphQL over HTTP (POST /graphql): limits, auth for writes, read-your-writes, and a cache.
+"""GraphQL over HTTP: `POST /graphql` runs one operation; `GET /graphql` opens the WebSocket for
+subscriptions, or shows GraphiQL to a browser.
 
-A request goes: strict JSON body -> the operation, with every check of `Documents.operation`
-(cached parse, shape and validation; coerced variables; cost; argument rules) -> a bearer
+A POST goes: strict JSON body -> `Operations.prepare` (every check of the pipeline) -> a bearer
 token if it is a mutation and a token is configured -> wait for `Newsroom-Min-Position` ->
-execute. Parsing and validating are most of a small request's time, so documents seen before
-skip both; and execution reuses the variables the checks coerced.
+`execute`. Each reply states the log position it reflects.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
-from graphql import GraphQLError, OperationType
+from graphql import OperationType
 
-from newsroom.web.graphiql import graphiql_page
-from newsroom.web.graphql_schema import (
-    DOCUMENTS,
-    Documents,
-    context_for,
-    execute_prepared,
-    format_graphql_error,
-    response_payload,
-)
-from newsroom.web.graphql_ws import SOCKETS, close_all, handle_websocket
+from newsroom.web.graphql import pipeline, websocket
+from newsroom.web.graphql.graphiql import graphiql_page
+from newsroom.web.graphql.pipeline import OPERATIONS, Operations
 from newsroom.web.http import (
     NEWSROOM,
     SETTINGS,
@@ -31,12 +23,6 @@ from newsroom.web.http import (
     unauthorized,
     wait_for_min_position,
 )
-
-
-def _errors(request: web.Request, errors: list[GraphQLError]) -> web.Response:
-    body = {"errors": [format_graphql_error(e) for e in errors]}
-    return positioned_json(body, request.app[NEWSROOM].position, 400)
-
 
 routes = web.RouteTableDef()
 """POST /graphql for operations; GET /graphql for the WebSocket and GraphiQL."""
@@ -54,32 +40,31 @@ async def handle_graphql(request: web.Request) -> web.Response:
         return json_error(400, "'variables' must be a JSON object")
     if not isinstance(operation_name or "", str):
         return json_error(400, "'operationName' must be a string")
-    prepared = request.app[DOCUMENTS].operation(text, operation_name, variables or {})
-    if isinstance(prepared, list):
-        return _errors(request, prepared)
-    kind = prepared.operation.operation
-    if kind is OperationType.SUBSCRIPTION:
-        return json_error(400, "subscriptions run over a WebSocket on /graphql")
-    if kind is OperationType.MUTATION and (denied := unauthorized(request, "mutations")):
-        return denied
+    prepared = request.app[OPERATIONS].prepare(text, operation_name, variables or {})
     newsroom = request.app[NEWSROOM]
+    if isinstance(prepared, list):
+        return positioned_json({"errors": pipeline.formatted(prepared)}, newsroom.position, 400)
+    if prepared.kind is OperationType.SUBSCRIPTION:
+        return json_error(400, "subscriptions run over a WebSocket on /graphql")
+    if prepared.kind is OperationType.MUTATION and (denied := unauthorized(request, "mutations")):
+        return denied
     await wait_for_min_position(request)
-    result = await execute_prepared(prepared, context_for(request))
-    return positioned_json(response_payload(result), newsroom.position)
+    reply = await pipeline.execute(prepared, request)
+    return positioned_json(reply, newsroom.position)
 
 
 @routes.get("/graphql")
 async def handle_graphql_get(request: web.Request) -> web.StreamResponse:
     """GET /graphql: the WebSocket for subscriptions, or the GraphiQL page; never a query."""
     if request.headers.get("Upgrade", "").lower() == "websocket":
-        return await handle_websocket(request)
+        return await websocket.handle_websocket(request)
     if "query" in request.query:
         return json_error(405, "send GraphQL operations with POST", Allow="POST")
     return graphiql_page(request)
 
 
 def setup(app: web.Application) -> None:
-    """The endpoint's state: the document cache and the open WebSockets (closed at shutdown)."""
-    app[DOCUMENTS] = Documents(app[SETTINGS].graphql_limits)
-    app[SOCKETS] = set()
-    app.on_shutdown.append(close_all)
+    """The endpoint's state: prepared documents, and the open WebSockets (closed at shutdown)."""
+    app[OPERATIONS] = Operations(app[SETTINGS].graphql_limits)
+    app[websocket.SOCKETS] = set()
+    app.on_shutdown.append(websocket.close_all)

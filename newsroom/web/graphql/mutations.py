@@ -1,8 +1,10 @@
 """GraphQL mutations: one per command. User errors go in the payload, as Ariadne advises.
 
 Each resolver builds a command from its arguments, hands it to the command handler, waits
-(bounded) until the views reached the position it wrote, and answers with the article as the
-views now show it. Refusals come back as `status: FAILED` with `error` and a `code`.
+(bounded by the `view_wait` setting) until the views reached the position it wrote, and answers
+with the article as the views now show it. Refusals come back as `status: FAILED` with `error`
+and a `code`: a mutation's arguments are therefore checked here, with the rules of
+`web/inputs.py`, and by the domain, never as a request error.
 """
 
 from __future__ import annotations
@@ -30,12 +32,11 @@ from newsroom.errors import (
     NotFound,
     ValidationError,
 )
-from newsroom.web.resolvers import newsroom_of, parse_id
-from newsroom.web.types import Info
+from newsroom.web import inputs
+from newsroom.web.graphql.context import Info
 
 log = logging.getLogger(__name__)
 mutation = MutationType()
-MUTATION_VIEW_WAIT = 2.0  # seconds a mutation waits for the views to show its write
 # The errors that are the caller's to fix; anything else is a server problem (top-level error).
 USER_ERRORS = (
     ValidationError, NotFound, AlreadyExists, InvalidTransition, ConcurrencyError,
@@ -50,7 +51,7 @@ async def _handle(
     idempotency_key: str | None = None,
     creates: bool = False,
 ) -> dict[str, Any]:
-    newsroom = newsroom_of(info)
+    newsroom = info.context.newsroom
     try:
         if expected_version is not None and expected_version < 0:
             raise ValidationError(f"expected_version must be 0 or more, got {expected_version}")
@@ -63,7 +64,7 @@ async def _handle(
     except USER_ERRORS as e:
         return {"status": "FAILED", "error": str(e), "code": e.code}
     try:
-        await newsroom.wait_for(outcome.position, MUTATION_VIEW_WAIT)
+        await newsroom.wait_for(outcome.position, info.context.settings.view_wait)
     except NewsroomError as e:
         log.warning("a write is durable but not yet visible: %s", e)
     return {
@@ -78,11 +79,13 @@ async def _handle(
 
 def _new(kind: type[CreateDraft], article: dict[str, Any]) -> CreateDraft:
     return kind(
-        article_id=parse_id(article["id"]) if article.get("id") is not None else None,
+        article_id=inputs.article_id("id", article["id"])
+        if article.get("id") is not None
+        else None,
         title=article["title"],
         body=article["body"],
         category=article["category"],
-        author_id=parse_id(article["author_id"], "author_id"),
+        author_id=inputs.article_id("author_id", article["author_id"]),
         author_name=article["author_name"],
     )
 
@@ -90,7 +93,7 @@ def _new(kind: type[CreateDraft], article: dict[str, Any]) -> CreateDraft:
 def _changes(changes: dict[str, Any]) -> dict[str, Any]:
     fields = {name: value for name, value in changes.items() if value is not None}
     if "author_id" in fields:
-        fields["author_id"] = parse_id(fields["author_id"], "author_id")
+        fields["author_id"] = inputs.article_id("author_id", fields["author_id"])
     return fields
 
 
@@ -114,23 +117,29 @@ async def resolve_create_draft(
 async def resolve_update_draft(
     _: None, info: Info, id: str, changes: dict[str, Any], **options: Any
 ) -> dict[str, Any]:
-    return await _handle(info, lambda: UpdateDraft(parse_id(id), **_changes(changes)), **options)
+    return await _handle(
+        info, lambda: UpdateDraft(inputs.article_id("id", id), **_changes(changes)), **options
+    )
 
 
 @mutation.field("updateArticle")
 async def resolve_update_article(
     _: None, info: Info, id: str, changes: dict[str, Any], **options: Any
 ) -> dict[str, Any]:
-    return await _handle(info, lambda: UpdateArticle(parse_id(id), **_changes(changes)), **options)
+    return await _handle(
+        info, lambda: UpdateArticle(inputs.article_id("id", id), **_changes(changes)), **options
+    )
 
 
 @mutation.field("publishArticle")
 async def resolve_publish(_: None, info: Info, id: str, **options: Any) -> dict[str, Any]:
-    return await _handle(info, lambda: PublishArticle(parse_id(id)), **options)
+    return await _handle(info, lambda: PublishArticle(inputs.article_id("id", id)), **options)
 
 
 @mutation.field("retractArticle")
 async def resolve_retract(
     _: None, info: Info, id: str, reason: str, **options: Any
 ) -> dict[str, Any]:
-    return await _handle(info, lambda: RetractArticle(parse_id(id), reason), **options)
+    return await _handle(
+        info, lambda: RetractArticle(inputs.article_id("id", id), reason), **options
+    )

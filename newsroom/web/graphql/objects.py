@@ -1,0 +1,88 @@
+"""GraphQL object types and scalars: how an `Article` and a log entry (`LogEvent`) are shaped.
+
+`Article` fields resolve from either a projection's `ArticleView` or, for time travel, the
+domain's `ArticleState` folded from the stream; both carry the same field names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from ariadne import ObjectType, ScalarType
+
+from newsroom.commands import stream_for
+from newsroom.events import Event, UnknownEvent
+from newsroom.store import Recorded
+from newsroom.web.graphql.context import Info
+from newsroom.web.inputs import global_id
+from newsroom.web.urls import article_url
+
+article_type = ObjectType("Article")
+datetime_scalar = ScalarType("DateTime")
+json_scalar = ScalarType("JSON")
+
+
+@article_type.field("author_id")
+def resolve_author_id(article: Any, _: Info) -> str:
+    return str(article.author_id)
+
+
+@article_type.field("global_id")
+def resolve_global_id(article: Any, _: Info) -> str:
+    return global_id(article.id)
+
+
+@article_type.field("url")
+def resolve_url(article: Any, info: Info) -> str:
+    return article_url(info.context.settings, article)
+
+
+@article_type.field("history")
+async def resolve_history(article: Any, info: Info) -> list[dict[str, Any]]:
+    records = await info.context.newsroom.store.read_stream(stream_for(article.id))
+    return [
+        {
+            "position": r.position,
+            "version": r.version,
+            "type": r.type,
+            "time": r.recorded_at,
+            "changes": {k: v for k, v in event_data(r.event).items() if k != "article_id"},
+        }
+        for r in records[: article.version]
+    ]
+
+
+def log_event(recorded: Recorded) -> dict[str, Any]:
+    """One log entry in the shape of the `LogEvent` type."""
+    return {
+        "position": recorded.position,
+        "stream": recorded.stream,
+        "version": recorded.version,
+        "event_id": recorded.event_id,
+        "type": recorded.type,
+        "time": recorded.recorded_at,
+        "data": event_data(recorded.event),
+    }
+
+
+def event_data(event: Event | UnknownEvent) -> dict[str, Any]:
+    """The fields an event set, as JSON-ready values (unset optional fields left out)."""
+    if isinstance(event, UnknownEvent):
+        return dict(event.data)
+    return {
+        name: value.isoformat() if isinstance(value, datetime) else value
+        for name in (f.name for f in dataclasses.fields(event))
+        if (value := getattr(event, name)) is not None
+    }
+
+
+@datetime_scalar.serializer
+def serialize_datetime(value: datetime) -> str:
+    return value.isoformat()
+
+
+@json_scalar.serializer
+def serialize_json(value: Any) -> Any:
+    return value
