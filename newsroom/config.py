@@ -1,4 +1,10 @@
-"""Settings: one frozen object from command-line flags over `NEWSROOM_*` environment variables."""
+"""Settings: one frozen object from command-line flags over `NEWSROOM_*` environment variables.
+
+Each setting is declared once, as a field of `Settings` made with `setting(...)`: its default, its
+help text and the parser that checks its text. The flag (`--feed-items`), the variable
+(`NEWSROOM_FEED_ITEMS`), `--help` and `load` are all derived from that declaration, so adding a
+setting is one line here plus its row in the README's configuration table (a test holds them equal).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,9 @@ import argparse
 import ipaddress
 import os
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import Field, dataclass, field, fields
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from newsroom.errors import ConfigError
@@ -17,6 +24,89 @@ FEED_ITEMS_MAX = 500
 # Google News: "ISO 639 language code (2 or 3 letters)", zh-cn / zh-tw for Chinese
 # (https://developers.google.com/search/docs/crawling-indexing/sitemaps/news-sitemap).
 _LANGUAGE = re.compile("zh-cn|zh-tw|[a-z]{2,3}")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_ON, _OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+T = TypeVar("T")
+Parse = Callable[[str], T]
+"""Turns a setting's text into its value, or raises ValueError saying what the text must be."""
+
+
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    """What `Settings` knows about one setting besides its name, type and default."""
+
+    help: str
+    parse: Parse[object] | None  # None: a switch, a flag without a value
+    shown: str  # the default as --help and the README show it
+
+
+def setting(default: T, help: str, parse: Parse[T] | None = None, shown: str | None = None) -> T:
+    """Declare a setting: a `Settings` field with its help text and the parser of its text.
+
+    A `bool` default makes a switch that flips it: `--no-demo` for `demo=True`,
+    `--allow-anonymous-writes` for `allow_anonymous_writes=False`. Other settings need `parse`,
+    except text, which is taken as given. `shown` replaces the default in `--help` and the README.
+    """
+    if isinstance(default, bool):
+        declaration = Declaration(help, None, shown or "off")
+    else:
+        declaration = Declaration(help, parse or str, str(default) if shown is None else shown)
+    return field(default=default, metadata={"setting": declaration})
+
+
+def _port(text: str) -> int:
+    return _whole(text, 1, 65535)
+
+
+def _feed_items(text: str) -> int:
+    return _whole(text, 1, FEED_ITEMS_MAX)
+
+
+def _whole(text: str, low: int, high: int) -> int:
+    if not (text.isascii() and text.isdigit() and low <= int(text) <= high):
+        raise ValueError(f"a number from {low} to {high}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 300:  # also refuses nan
+        raise ValueError("a number of seconds above 0 and at most 300")
+    return value
+
+
+def _log_level(text: str) -> str:
+    if text.upper() not in _LOG_LEVELS:
+        raise ValueError("DEBUG, INFO, WARNING or ERROR")
+    return text.upper()
+
+
+def _language(text: str) -> str:
+    if not _LANGUAGE.fullmatch(text):
+        raise ValueError(
+            "an ISO 639 code of 2 or 3 lowercase letters (or zh-cn, zh-tw) as Google News requires"
+        )
+    return text
+
+
+def _line(text: str) -> str:
+    if not text.strip() or not text.isprintable():
+        raise ValueError("one printable line")
+    return text
+
+
+def _base_url(text: str) -> str:
+    """An absolute http(s) URL with a host, or empty (derived from host and port)."""
+    parts = urlsplit(text)
+    if text and (
+        parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment
+    ):
+        raise ValueError("an absolute http(s) URL such as https://news.example")
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,29 +121,45 @@ class GraphQLLimits:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything newsroom can be told at start; see the README's configuration table."""
+    """Everything newsroom can be told at start; every field but `graphql_limits` is a setting."""
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    store: str = DEFAULT_STORE
-    base_url: str = ""
-    demo: bool = True
-    log_level: str = "INFO"
-    token: str = ""
-    """Bearer token that mutations must carry; empty: writes are open (loopback only)."""
-    allow_anonymous_writes: bool = False
-    view_wait: float = 2.0
-    """Seconds a read with Newsroom-Min-Position waits for the views before a clear error."""
-    body_timeout: float = 10.0
-    """Seconds a request body may take to arrive."""
-    graphql_limits: GraphQLLimits = GraphQLLimits()
-    site_name: str = "newsroom"
-    """The publication's name: feed titles, Google News' news:name, page titles."""
-    site_description: str = "The latest news"
-    language: str = "en"
-    """ISO 639 language code of the publication (feeds, news sitemap, pages)."""
-    feed_items: int = 20
-    """How many of the newest articles each feed lists."""
+    host: str = setting("127.0.0.1", "address to listen on")
+    port: int = setting(8080, "port to listen on", _port)
+    store: str = setting(DEFAULT_STORE, "event store URL: sqlite:///path or postgresql://...")
+    base_url: str = setting(
+        "",
+        "public URL of the site: article urls and the links in feeds, sitemaps and pages use it",
+        _base_url,
+        shown="derived from host and port",
+    )
+    demo: bool = setting(True, "do not write the demo articles into an empty log")
+    log_level: str = setting("INFO", "DEBUG, INFO, WARNING or ERROR", _log_level)
+    token: str = setting(
+        "",
+        "bearer token that mutations and /healthz?fingerprint must carry, never logged; without "
+        "one writes are open, so a non-loopback host also needs --allow-anonymous-writes",
+        shown="none",
+    )
+    allow_anonymous_writes: bool = setting(
+        False, "listen on a non-loopback address without a token (anyone may write)"
+    )
+    view_wait: float = setting(
+        2.0, "seconds (up to 300) a read with Newsroom-Min-Position waits for the views", _seconds
+    )
+    body_timeout: float = setting(
+        10.0, "seconds (up to 300) a request body may take to arrive", _seconds
+    )
+    graphql_limits: GraphQLLimits = GraphQLLimits()  # not a setting: tests and benchmarks tune it
+    site_name: str = setting(
+        "newsroom", "the publication's name: feed titles, Google News' news:name, pages", _line
+    )
+    site_description: str = setting("The latest news", "one line for the feeds' description", _line)
+    language: str = setting(
+        "en", "ISO 639 code of the publication's language: feeds, news sitemap, pages", _language
+    )
+    feed_items: int = setting(
+        20, f"how many of the newest articles each feed lists, 1 to {FEED_ITEMS_MAX}", _feed_items
+    )
 
     @property
     def public_url(self) -> str:
@@ -64,82 +170,51 @@ class Settings:
         return f"http://{host}:{self.port}"
 
 
+def declared() -> list[Field[Any]]:
+    """The fields of `Settings` that are settings, in declaration order."""
+    return [f for f in fields(Settings) if "setting" in f.metadata]
+
+
+def declaration(f: Field[Any]) -> Declaration:
+    """How the setting `f` is described and parsed."""
+    found: Declaration = f.metadata["setting"]
+    return found
+
+
+def flag(f: Field[Any]) -> str:
+    """The flag of `f`: `--feed-items`; a switch's flag says what it turns on: `--no-demo`."""
+    name = f.name.replace("_", "-")
+    return f"--no-{name}" if f.default is True else f"--{name}"
+
+
+def variable(f: Field[Any]) -> str:
+    """The environment variable of `f`, named after its flag: `NEWSROOM_NO_DEMO`."""
+    return "NEWSROOM_" + flag(f).removeprefix("--").replace("-", "_").upper()
+
+
 def parser() -> argparse.ArgumentParser:
-    """The command-line interface of `python -m newsroom`."""
+    """The command-line interface of `python -m newsroom`, one flag per declared setting."""
     p = argparse.ArgumentParser(
         prog="python -m newsroom",
         description="Run newsroom: an event-sourced news back end with a GraphQL API.",
-        epilog="Every flag can also be set as an environment variable, e.g. NEWSROOM_PORT=9000.",
+        epilog="Every flag can also be set by the environment variable shown; flags win.",
     )
-    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", help="port to listen on (default 8080)")
-    p.add_argument("--store", help=f"event store URL (default {DEFAULT_STORE})")
-    p.add_argument(
-        "--base-url", help="public URL of the site, for article links and GraphiQL's WebSocket"
-    )
-    p.add_argument(
-        "--no-demo", action="store_true", default=None, help="do not write demo articles"
-    )
-    p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
-    p.add_argument("--token", help="bearer token that mutations must carry (NEWSROOM_TOKEN)")
-    p.add_argument("--site-name", help="the publication's name, for feeds and pages")
-    p.add_argument("--site-description", help="one line about the publication, for feeds")
-    p.add_argument("--language", help="ISO 639 code of the publication's language (default en)")
-    p.add_argument("--feed-items", help="articles per feed (default 20)")
-    p.add_argument(
-        "--allow-anonymous-writes",
-        action="store_true",
-        default=None,
-        help="listen on a non-loopback address without a token (anyone may write)",
-    )
+    for f in declared():
+        about = declaration(f)
+        text = f"{about.help} (env {variable(f)}; default: {about.shown})".replace("%", "%%")
+        if about.parse is None:
+            p.add_argument(flag(f), dest=f.name, action="store_true", default=None, help=text)
+        else:
+            p.add_argument(flag(f), dest=f.name, metavar=f.name.upper(), help=text)
     return p
 
 
 def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Parse `argv` over `env`; flags win. Raise `ConfigError` naming the bad value."""
-    args = parser().parse_args(argv)
+    given = vars(parser().parse_args(argv))
     env = os.environ if env is None else env
-
-    def pick(flag: str | None, name: str, default: str) -> str:
-        return flag if flag is not None else env.get(f"NEWSROOM_{name}", default)
-
-    port_text = pick(args.port, "PORT", "8080")
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ConfigError(f"port must be a number from 1 to 65535, got {port_text!r}")
-    no_demo = args.no_demo or _flag(env, "NEWSROOM_NO_DEMO")
-    anonymous = args.allow_anonymous_writes or _flag(env, "NEWSROOM_ALLOW_ANONYMOUS_WRITES")
-    level = pick(args.log_level, "LOG_LEVEL", "INFO").upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError(f"log level must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
-    language = pick(args.language, "LANGUAGE", "en")
-    if not _LANGUAGE.fullmatch(language):
-        raise ConfigError(
-            f"language must be an ISO 639 code of 2 or 3 lowercase letters (or zh-cn, zh-tw) as "
-            f"Google News requires, got {language!r}"
-        )
-    feed_items = pick(args.feed_items, "FEED_ITEMS", "20")
-    if not feed_items.isdigit() or not 1 <= int(feed_items) <= FEED_ITEMS_MAX:
-        raise ConfigError(
-            f"feed items must be a number from 1 to {FEED_ITEMS_MAX}, got {feed_items!r}"
-        )
-    settings = Settings(
-        host=pick(args.host, "HOST", "127.0.0.1"),
-        port=int(port_text),
-        store=pick(args.store, "STORE", DEFAULT_STORE),
-        base_url=_base_url(pick(args.base_url, "BASE_URL", "")),
-        demo=not no_demo,
-        log_level=level,
-        token=pick(args.token, "TOKEN", ""),
-        allow_anonymous_writes=bool(anonymous),
-        view_wait=_seconds(env, "NEWSROOM_VIEW_WAIT", 2.0),
-        body_timeout=_seconds(env, "NEWSROOM_BODY_TIMEOUT", 10.0),
-        site_name=_line("site name", pick(args.site_name, "SITE_NAME", "newsroom")),
-        site_description=_line(
-            "site description", pick(args.site_description, "SITE_DESCRIPTION", "The latest news")
-        ),
-        language=language,
-        feed_items=int(feed_items),
-    )
+    values: dict[str, Any] = {f.name: _value(f, given[f.name], env) for f in declared()}
+    settings = Settings(**values)
     if not settings.token and not settings.allow_anonymous_writes and not _loopback(settings.host):
         raise ConfigError(
             f"listening on {settings.host} without a token would let anyone write; set --token "
@@ -148,37 +223,29 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     return settings
 
 
-def _base_url(value: str) -> str:
-    """An absolute http(s) URL with a host, or empty (derived from host and port)."""
-    if not value:
-        return value
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise ConfigError(
-            f"base URL must be an absolute http(s) URL such as https://news.example, got {value!r}"
-        )
-    return value
-
-
-def _line(name: str, value: str) -> str:
-    if not value.strip() or not value.isprintable():
-        raise ConfigError(f"{name} must be one printable line, got {value!r}")
-    return value
-
-
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    return env.get(name, "").lower() in ("1", "true", "yes")
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    text = env.get(name, str(default))
+def _value(f: Field[Any], given: str | bool | None, env: Mapping[str, str]) -> object:
+    """The value of one setting: its flag if given, else its variable if set, else its default."""
+    about, source = declaration(f), flag(f)
+    if given is None and variable(f) in env:
+        given, source = env[variable(f)], variable(f)
+    if given is None:
+        return f.default
     try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 300:
-        raise ConfigError(f"{name} must be a number of seconds from 0 to 300, got {text!r}")
-    return value
+        if about.parse is None:  # a switch turned on flips its default
+            return (not f.default) if _switched_on(given) else f.default
+        return about.parse(str(given))
+    except ValueError as e:
+        name = flag(f).removeprefix("--").replace("-", " ")
+        raise ConfigError(f"{name} must be {e}, got {given!r} (from {source})") from None
+
+
+def _switched_on(given: str | bool) -> bool:
+    """A switch's flag is True when given; its variable is 1/true/yes/on or 0/false/no/off/empty."""
+    if isinstance(given, bool) or given.lower() in _ON:
+        return True
+    if given.lower() in _OFF:
+        return False
+    raise ValueError(f"{'/'.join(_ON)} to turn it on or {'/'.join(_OFF[1:])} (or empty) not to")
 
 
 def _loopback(host: str) -> bool:
