@@ -96,3 +96,19 @@ def recorded_log(*events: Event) -> list[Recorded]:
 def at(minutes: float) -> datetime:
     """A time `minutes` after T0."""
     return T0 + timedelta(minutes=minutes)
+
+
+# --- GraphQL input -------------------------------------------------------------------------------
+
+CREATE_ID = (
+    "mutation($a: ArticleCreatedInput!) { createArticle(article: $a) { id status code error } }"
+)
+"""createArticle with an article given as $a, answering the id, status and failure."""
+
+
+def article_input(**overrides: Any) -> dict[str, Any]:
+    """A valid `ArticleCreatedInput` with keyword overrides."""
+    return {
+        "title": "t", "body": "b", "category": "news", "author_id": 1, "author_name": "n",
+        **overrides,
+    }  # fmt: skip

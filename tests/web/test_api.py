@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from newsroom.app import Newsroom
 from newsroom.web.inputs import global_id
+from tests.factories import CREATE_ID, article_input
 from tests.web.conftest import Query
 
 Client = TestClient[web.Request, web.Application]
@@ -231,3 +232,31 @@ async def test_a_waiting_read_sees_a_later_write(client: Client, gql: Query) -> 
     )
     response = await reader
     assert (await response.json())["data"]["article"] == {"title": "Late"}
+
+
+async def test_unencodable_text_does_not_stop_the_store(gql: Query) -> None:
+    """A lone surrogate sent to the store fails that read alone; writes keep working."""
+    body = await gql("query($s: String) { events(stream: $s) { position } }", {"s": "\ud800"})
+    assert body["errors"]
+    created = (await gql(CREATE_ID, {"a": article_input()}))["data"]["createArticle"]
+    assert created["status"] == "SUCCEEDED"
+
+
+async def test_timed_out_waits_leave_no_waiter_behind(client: Client, newsroom: Newsroom) -> None:
+    """A read that gave up waiting for a far position leaves nothing queued in the projector."""
+    for _ in range(3):
+        response = await client.post(
+            "/graphql",
+            json={"query": "{ articles { id } }"},
+            headers={"Newsroom-Min-Position": "999999"},
+        )
+        assert response.status == 503
+    assert newsroom.projectors["articles"]._waiters == []
+
+
+async def test_log_event_data_holds_only_business_fields(gql: Query) -> None:
+    """events().data carries the event's fields, not its class attributes."""
+    body = await gql("{ events(count: 1) { data } }")
+    assert set(body["data"]["events"][0]["data"]) == {
+        "article_id", "title", "body", "category", "author_id", "author_name", "created_at",
+    }  # fmt: skip

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from newsroom.app import Newsroom
 from newsroom.web.graphql import pipeline
 from newsroom.web.graphql.pipeline import OPERATIONS, Prepared
+from tests.factories import CREATE_ID, article_input
 from tests.web.conftest import Query
 
 SEED_FIELDS = "id title body category author_id author_name status"
@@ -255,3 +256,48 @@ async def test_an_operation_leaves_no_reference_cycle(
     finally:
         if collecting:
             gc.enable()
+
+
+async def test_a_failed_create_with_the_last_id_leaves_automatic_ids_working(gql: Query) -> None:
+    """A refused create naming the highest id does not move the server's id counter."""
+    refused = (await gql(CREATE_ID, {"a": article_input(id=str(2**31 - 1), title=" ")}))["data"][
+        "createArticle"
+    ]
+    assert refused["status"] == "FAILED"
+    created = (await gql(CREATE_ID, {"a": article_input()}))["data"]["createArticle"]
+    assert (created["status"], created["id"]) == ("SUCCEEDED", "7")
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        ("query($a: String) { articleConnection(after: $a) { totalCount } }", {"a": 5}),
+        (CREATE_ID, {"a": "x"}),
+        (CREATE_ID, {}),
+    ],
+)
+async def test_wrong_variables_are_400_with_a_message(
+    client: Client, query: str, variables: dict[str, Any]
+) -> None:
+    """Variables of the wrong kind are a 400 that says which, never an internal error."""
+    response = await client.post("/graphql", json={"query": query, "variables": variables})
+    body = await response.json()
+    assert response.status == 400, body
+    assert "internal" not in body["errors"][0]["message"]
+
+
+async def test_huge_json_numbers_are_a_400(client: Client) -> None:
+    """An integer with thousands of digits is refused as unusable JSON."""
+    data = b'{"query": "{ __typename }", "variables": {"a": ' + b"1" * 5000 + b"}}"
+    response = await client.post(
+        "/graphql", data=data, headers={"Content-Type": "application/json"}
+    )
+    assert response.status == 400
+
+
+async def test_negative_expected_version_is_a_validation_failure(gql: Query) -> None:
+    """expected_version -1 is refused in the payload, not an internal error."""
+    body = await gql(
+        'mutation { updateArticle(id: 1, changes: {title: "x"}, expected_version: -1) { status code } }'
+    )
+    assert body["data"]["updateArticle"] == {"status": "FAILED", "code": "VALIDATION_FAILED"}

@@ -105,7 +105,6 @@ async def test_an_unexpected_error_is_a_json_500_without_internals(
     assert (await client.get("/healthz")).status == 200  # and the server goes on answering
 
 
-
 async def test_an_unknown_graphiql_asset_is_a_404_that_names_nothing(client: Client) -> None:
     """A made-up asset name, even one too long for the file system, is a JSON 404."""
     for name in ("nope.js", "a" * 300, "..%2F..%2Fpyproject.toml"):

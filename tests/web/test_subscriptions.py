@@ -127,3 +127,26 @@ async def test_a_socket_without_the_subprotocol_is_refused(client: Client) -> No
     ws = await client.ws_connect("/graphql")
     await ws.receive(timeout=5)
     assert ws.close_code == 4406
+
+
+async def test_one_connection_runs_at_most_16_operations(client: Client) -> None:
+    """The 17th concurrent subscription on one socket gets an error message, not a replay."""
+    ws = await client.ws_connect("/graphql", protocols=("graphql-transport-ws",))
+    await ws.send_json({"type": "connection_init"})
+    await ws.receive_json(timeout=5)
+    query = {"query": "subscription { articleEvents { position } }"}
+    for n in range(17):
+        await ws.send_json({"id": str(n), "type": "subscribe", "payload": query})
+    message = await ws.receive_json(timeout=5)
+    assert (message["id"], message["type"]) == ("16", "error")
+    assert "at most 16" in message["payload"][0]["message"]
+    await ws.close()
+
+
+async def test_a_ping_does_not_skip_the_init_deadline(client: Client) -> None:
+    """A client that pings but never sends connection_init is still closed with 4408."""
+    ws = await client.ws_connect("/graphql", protocols=("graphql-transport-ws",))
+    await ws.send_json({"type": "ping"})
+    while (await ws.receive(timeout=10)).type != WSMsgType.CLOSE:
+        pass
+    assert ws.close_code == 4408
