@@ -101,3 +101,53 @@ def test_the_rule_catches_a_violation(tmp_path: Path) -> None:
     assert _imports(bad) >= {"web.app", "projections.base"}
     assert "web" not in ALLOWED["projections"] and "web" not in ALLOWED["events"]
     assert _adapter("store.sqlite.SQLiteEventStore") and not _adapter("store.base")
+
+
+# graphql-core's execution machinery, which only the pipeline drives
+EXECUTION = {
+    "Executor", "ExecutionContext", "ExecutionResult", "execute", "execute_sync", "subscribe",
+    "create_source_event_stream", "get_variable_values", "get_argument_values",
+    "default_field_resolver", "default_type_resolver",
+}  # fmt: skip
+PIPELINE = "web.graphql.pipeline"
+
+
+def _graphql_imports(path: Path) -> set[str]:
+    """What a module imports from graphql-core and Ariadne: module names and `from` names."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] in ("graphql", "ariadne")}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in (
+            "graphql",
+            "ariadne",
+        ):
+            found |= {node.module or ""} | {alias.name for alias in node.names}
+    return found
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if m != PIPELINE])
+def test_only_the_pipeline_drives_graphql_execution(module: str) -> None:
+    """No module but web/graphql/pipeline.py imports graphql-core's execution internals."""
+    imported = _graphql_imports(PACKAGE / (module.replace(".", "/") + ".py"))
+    internals = {
+        name for name in imported if name in EXECUTION or name.startswith("graphql.execution")
+    }
+    assert not internals, f"newsroom.{module} imports {sorted(internals)}; only the pipeline may"
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if not m.startswith("web.graphql")])
+def test_graphql_stays_inside_its_package(module: str) -> None:
+    """Outside web/graphql/, nothing imports graphql-core or Ariadne."""
+    imported = _graphql_imports(PACKAGE / (module.replace(".", "/") + ".py"))
+    assert not imported, (
+        f"newsroom.{module} imports {sorted(imported)}; keep GraphQL in web/graphql"
+    )
+
+
+def test_the_graphql_rules_catch_a_violation(tmp_path: Path) -> None:
+    """The checkers see execution internals and GraphQL imports (so the tests above can fail)."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("from graphql import Executor, parse\nimport ariadne\n")
+    assert {"Executor", "parse", "ariadne"} <= _graphql_imports(bad)
+    assert PIPELINE in MODULES
