@@ -1,4 +1,5 @@
-"""Shared fixtures: a real SQLite event store in a temporary folder, a bus and a command handler."""
+"""Shared fixtures: an in-memory event store, a bus and a command handler on it, and a real
+SQLite store in a temporary folder for the tests where the file itself matters."""
 
 from __future__ import annotations
 
@@ -9,19 +10,27 @@ import pytest
 
 from newsroom.bus import Bus
 from newsroom.commands import CommandHandler
+from newsroom.store.memory import InMemoryEventStore
 from newsroom.store.sqlite import SQLiteEventStore
 from tests.factories import FakeClock
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteEventStore]:
+async def store() -> AsyncIterator[InMemoryEventStore]:
+    store = InMemoryEventStore()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SQLiteEventStore]:
     store = await SQLiteEventStore.open(tmp_path / "newsroom.db")
     yield store
     await store.close()
 
 
 @pytest.fixture
-def bus(store: SQLiteEventStore) -> Bus:
+def bus(store: InMemoryEventStore) -> Bus:
     return Bus(store)
 
 
@@ -31,5 +40,5 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def handler(store: SQLiteEventStore, bus: Bus, clock: FakeClock) -> CommandHandler:
+def handler(store: InMemoryEventStore, bus: Bus, clock: FakeClock) -> CommandHandler:
     return CommandHandler(store, bus, clock)

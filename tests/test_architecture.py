@@ -46,6 +46,7 @@ ALLOWED: dict[str, set[str]] = {
     "__init__": set(),
 }
 ADAPTERS = {
+    "store.memory",
     "store.sqlite",
     "store.sqlite_file",
     "store.sqlite_rows",

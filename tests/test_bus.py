@@ -7,11 +7,11 @@ from collections.abc import Sequence
 
 from newsroom.bus import Bus
 from newsroom.store import Recorded
-from newsroom.store.sqlite import SQLiteEventStore
+from newsroom.store.memory import InMemoryEventStore
 from tests.factories import article_created
 
 
-async def _append(store: SQLiteEventStore, bus: Bus, n: int) -> None:
+async def _append(store: InMemoryEventStore, bus: Bus, n: int) -> None:
     result = await store.append(f"article-{n}", [article_created(n)], 0)
     bus.publish(result.records)
 
@@ -25,7 +25,7 @@ async def _collect_until(bus: Bus, after: int, head: int) -> list[int]:
     raise AssertionError("subscription ended")
 
 
-async def test_backlog_then_live_exactly_once(store: SQLiteEventStore, bus: Bus) -> None:
+async def test_backlog_then_live_exactly_once(store: InMemoryEventStore, bus: Bus) -> None:
     """A subscriber starting mid-log gets the backlog after its position, then live events."""
     for n in range(1, 11):
         await _append(store, bus, n)
@@ -36,7 +36,7 @@ async def test_backlog_then_live_exactly_once(store: SQLiteEventStore, bus: Bus)
 
 
 async def test_slow_subscriber_never_delays_appenders_and_misses_nothing(
-    store: SQLiteEventStore,
+    store: InMemoryEventStore,
 ) -> None:
     """With a queue of 8 and a stalled subscriber, 5,000 appends finish; it then catches up."""
     bus = Bus(store, queue_size=8)
@@ -64,7 +64,7 @@ async def test_slow_subscriber_never_delays_appenders_and_misses_nothing(
 
 
 async def test_a_gap_in_live_events_is_filled_from_the_store(
-    store: SQLiteEventStore, bus: Bus
+    store: InMemoryEventStore, bus: Bus
 ) -> None:
     """If a live batch skips a position, the subscriber reads the missing events from the store."""
     collector = asyncio.create_task(_collect_until(bus, after=0, head=3))
@@ -75,7 +75,7 @@ async def test_a_gap_in_live_events_is_filled_from_the_store(
     assert await collector == [1, 2, 3]
 
 
-async def test_many_subscribers_each_get_everything(store: SQLiteEventStore, bus: Bus) -> None:
+async def test_many_subscribers_each_get_everything(store: InMemoryEventStore, bus: Bus) -> None:
     """Fan-out: three subscribers each see all events in position order."""
     collectors = [asyncio.create_task(_collect_until(bus, after=0, head=50)) for _ in range(3)]
     await asyncio.gather(*[_append(store, bus, n) for n in range(1, 51)])

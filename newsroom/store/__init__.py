@@ -1,4 +1,8 @@
-"""The event store: the port (`EventStore`, `Recorded`) here; adapters beside it (`sqlite.py`)."""
+"""The event store: the port (`EventStore`, `Recorded`) here; adapters beside it.
+
+`sqlite.py` is the durable log; `memory.py` keeps the same promises in memory, for tests and
+examples. Only the composition root (and tests) import an adapter, so neither is exported here.
+"""
 
 from newsroom.store.base import AppendResult, EventStore, Recorded
 

@@ -16,9 +16,9 @@ from newsroom.store.sqlite import SQLiteEventStore
 from tests.factories import article_created
 
 
-async def test_wal_and_full_sync_are_on(store: SQLiteEventStore) -> None:
+async def test_wal_and_full_sync_are_on(sqlite_store: SQLiteEventStore) -> None:
     """The log runs in WAL mode with synchronous=FULL, so an acknowledged COMMIT is on disk."""
-    pragmas = await store._call(
+    pragmas = await sqlite_store._call(
         lambda c: (
             c.execute("PRAGMA journal_mode").fetchone()[0],
             c.execute("PRAGMA synchronous").fetchone()[0],
@@ -27,23 +27,23 @@ async def test_wal_and_full_sync_are_on(store: SQLiteEventStore) -> None:
     assert pragmas == ("wal", 2)
 
 
-async def test_concurrent_appends_share_transactions(store: SQLiteEventStore) -> None:
+async def test_concurrent_appends_share_transactions(sqlite_store: SQLiteEventStore) -> None:
     """64 concurrent appends are written in far fewer than 64 transactions (group commit)."""
-    before = store.transactions
+    before = sqlite_store.transactions
     await asyncio.gather(
-        *[store.append(f"article-{n}", [article_created(n)], 0) for n in range(1, 65)]
+        *[sqlite_store.append(f"article-{n}", [article_created(n)], 0) for n in range(1, 65)]
     )
-    assert await store.head() == 64
-    assert store.transactions - before < 8
+    assert await sqlite_store.head() == 64
+    assert sqlite_store.transactions - before < 8
 
 
-async def test_a_failed_append_does_not_spoil_its_group(store: SQLiteEventStore) -> None:
+async def test_a_failed_append_does_not_spoil_its_group(sqlite_store: SQLiteEventStore) -> None:
     """In one group commit, a conflicting append fails alone and the others are written."""
-    await store.append("article-1", [article_created(1)], 0)
+    await sqlite_store.append("article-1", [article_created(1)], 0)
     results = await asyncio.gather(
-        store.append("article-2", [article_created(2)], 0),
-        store.append("article-1", [article_created(1)], 0),
-        store.append("article-3", [article_created(3)], 0),
+        sqlite_store.append("article-2", [article_created(2)], 0),
+        sqlite_store.append("article-1", [article_created(1)], 0),
+        sqlite_store.append("article-3", [article_created(3)], 0),
         return_exceptions=True,
     )
     assert [type(r).__name__ for r in results] == [
@@ -51,7 +51,7 @@ async def test_a_failed_append_does_not_spoil_its_group(store: SQLiteEventStore)
         "ConcurrencyError",
         "AppendResult",
     ]
-    assert [r.stream for r in await store.read_all(after=0, limit=10)] == [
+    assert [r.stream for r in await sqlite_store.read_all(after=0, limit=10)] == [
         "article-1", "article-2", "article-3",
     ]  # fmt: skip
 
@@ -179,10 +179,10 @@ async def test_a_missing_event_is_noticed(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_reads_never_block_the_event_loop(store: SQLiteEventStore) -> None:
+async def test_reads_never_block_the_event_loop(sqlite_store: SQLiteEventStore) -> None:
     """While the store reads a large page, other coroutines keep running."""
     for n in range(1, 200):
-        await store.append(f"article-{n}", [article_created(n)], 0)
+        await sqlite_store.append(f"article-{n}", [article_created(n)], 0)
     ticks = 0
     loop = asyncio.get_running_loop()
 
@@ -193,7 +193,7 @@ async def test_reads_never_block_the_event_loop(store: SQLiteEventStore) -> None
 
     handle = loop.call_soon(tick)
     for _ in range(20):
-        await store.read_all(after=0, limit=1000)
+        await sqlite_store.read_all(after=0, limit=1000)
     handle.cancel()
     assert ticks > 20
 
