@@ -1,14 +1,17 @@
 """How the newsroom process runs: its event loop and its garbage collector's settings.
 
-`python -m newsroom` (and the benchmarks' servers) apply both. They are the process's to choose,
-so nothing below `__main__` sets them: tests keep the interpreter's defaults.
+`python -m newsroom` (and the benchmarks' servers) choose the loop and the collector's threshold;
+they are the process's to choose, so tests keep the interpreter's defaults. The one policy the
+composition root applies itself is `collector_paused`, around the replay at start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import sys
+from collections.abc import Iterator
 
 # Once the log is replayed (and what the replay built is frozen), most young objects the cyclic
 # GC sees belong to requests in flight, which reference counting frees when they end, or are the
@@ -35,3 +38,21 @@ def tune_collector() -> None:
     """Collect young objects less often (never more often than the process already does)."""
     young, *older = gc.get_threshold()
     gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), *older)
+
+
+@contextlib.contextmanager
+def collector_paused(freeze: bool) -> Iterator[None]:
+    """Pause the cyclic GC for the block; then, if `freeze`, move what it built out of its sight.
+
+    A replay builds millions of objects without a reference cycle among them; the cyclic GC
+    would rescan them all, again and again (a third of the replay time). They live as long as
+    the process, so once built they are frozen: later collections skip them."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+        if freeze:
+            gc.freeze()

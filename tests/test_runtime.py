@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from newsroom.runtime import GC_YOUNG_THRESHOLD, new_event_loop, tune_collector
+from newsroom.runtime import GC_YOUNG_THRESHOLD, collector_paused, new_event_loop, tune_collector
 
 
 @pytest.fixture
@@ -37,6 +37,7 @@ def test_tuning_never_makes_collections_more_frequent() -> None:
 
 def test_the_loop_is_uvloop_off_windows() -> None:
     """newsroom's loop is uvloop's wherever uvloop has a build, and runs coroutines."""
+
     async def answer() -> str:
         return "ran"
 
@@ -47,3 +48,23 @@ def test_the_loop_is_uvloop_off_windows() -> None:
         assert type(loop).__module__.split(".")[0] == expected
     finally:
         loop.close()
+
+
+def test_the_collector_rests_during_a_replay_and_its_objects_are_frozen_after() -> None:
+    """Inside `collector_paused` the GC is off; after, it is on again and what exists is frozen."""
+    assert gc.isenabled()
+    try:
+        with collector_paused(freeze=True):
+            assert not gc.isenabled()
+            built = [[n] for n in range(1_000)]
+        assert gc.isenabled() and gc.get_freeze_count() >= len(built)
+    finally:
+        gc.unfreeze()  # other tests expect a collector that sees everything
+
+
+def test_a_failed_replay_leaves_the_collector_on_and_nothing_frozen() -> None:
+    """An error inside the block re-enables the GC; with freeze=False nothing more is frozen."""
+    frozen = gc.get_freeze_count()
+    with pytest.raises(RuntimeError), collector_paused(freeze=False):
+        raise RuntimeError("the store failed")
+    assert gc.isenabled() and gc.get_freeze_count() == frozen

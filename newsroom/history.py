@@ -1,0 +1,60 @@
+"""The log as readers see it, read-only: pages of the log, an article's history and its past
+versions, and following the log live (GraphQL `events`, `history`, time travel, subscriptions).
+
+The read side's one door to the store and the bus, as the command handler is the write side's:
+resolvers ask here, and never hold the store itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import TypeAlias
+
+from newsroom.articles import ArticleState, fold
+from newsroom.bus import Bus
+from newsroom.commands import stream_for
+from newsroom.errors import ValidationError
+from newsroom.events import Event, UnknownEvent
+from newsroom.store import EventStore, Recorded
+
+Entry: TypeAlias = Recorded
+"""One event as the log holds it, with its envelope (position, stream, version, time)."""
+
+
+class History:
+    """Reads the log for readers; follows it through the bus."""
+
+    def __init__(self, store: EventStore, bus: Bus) -> None:
+        self._store = store
+        self._bus = bus
+
+    async def head(self) -> int:
+        """The position of the newest event in the log."""
+        return await self._store.head()
+
+    async def events(self, after: int, count: int, stream: str | None = None) -> list[Entry]:
+        """Up to `count` events after position `after`, oldest first; of one stream if given."""
+        if stream is None:
+            return await self._store.read_all(after=after, limit=count)
+        return [r for r in await self._store.read_stream(stream) if r.position > after][:count]
+
+    async def of_article(self, article_id: int) -> list[Entry]:
+        """Every event of one article, in version order (empty if there is no such article)."""
+        return await self._store.read_stream(stream_for(article_id))
+
+    async def article_at(self, article_id: int, version: int) -> ArticleState | None:
+        """The article as it stood at `version`; None if it never had that version."""
+        entries = await self.of_article(article_id)
+        if not 1 <= version <= len(entries):
+            return None
+        return fold(_known(entry.event) for entry in entries[:version])
+
+    def follow(self, after: int) -> AsyncIterator[Sequence[Entry]]:
+        """Every event after `after`, in batches, in order: the backlog, then live, forever."""
+        return self._bus.subscribe(after=after)
+
+
+def _known(event: Event | UnknownEvent) -> Event:
+    if isinstance(event, UnknownEvent):
+        raise ValidationError(f"this newsroom cannot read {event.type_name} events; upgrade it")
+    return event
