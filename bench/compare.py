@@ -1,22 +1,32 @@
-"""Benchmark: two checkouts under the same createArticle load, sharing one core, at the same time.
+"""Benchmark: two checkouts under the same load, sharing one core, at the same time.
 
 This VM's speed swings by up to a third from one run to the next, more than most single changes
 gain. Here both servers (this checkout and BASE, a git ref checked out into a temporary
-worktree) run pinned to CPU 0 and are loaded at once, each by its own `wrk` on CPU 1 sending
-`createArticle` over 32 connections (the script of `bench/api.py`). The kernel shares the core
-between them, so the ratio of their rates is the ratio of their CPU cost per create, whatever
-the machine's speed of the moment. Each server is `bench/api.py --serve` of its own checkout.
+worktree) run pinned to CPU 0 and are loaded at once, each by its own `wrk` on CPU 1 over 32
+connections. The kernel shares the core between them, so the ratio of their rates (this checkout
+over BASE; above 1 is faster) is the inverse ratio of their CPU cost per request, whatever the
+machine's speed of the moment. Each server is `bench/api.py --serve` of its own checkout, and
+this script only talks HTTP to them, so BASE may lay out `newsroom/` differently. The loads:
+- `create` (default): `createArticle` mutations, a fresh title each (the script of
+  `bench/api.py`, docs/benchmarks.md §4); the store grows as the rounds go.
+- `query`: §4's seed query (`bench/api.py`'s QUERY), after `bench/api.py`'s 100 seed articles.
+- `feed`: `GET /feed` without Accept-Encoding (§6), after `bench/feeds.py`'s 200 seed articles
+  (the same in both servers); `feed-gzip` the same with `Accept-Encoding: gzip`.
+"errors" counts wrk's non-2xx replies (and, for the feed loads, socket errors); it should be 0.
 
-With the same code in both slots, single rounds came out at 0.98-1.02: differences of a few
-percent are within the noise.
+With the same code in both slots, single rounds came out at 0.98-1.03 under every load (this
+checkout's slot a little ahead more often than not): differences of a few percent are noise.
 
-Run from the repo root:  python bench/compare.py BASE [--rounds 3] [--seconds 8]
+Run from the repo root:
+    python bench/compare.py BASE [--load create|query|feed|feed-gzip] [--rounds 3] [--seconds 8]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import random
 import shutil
 import signal
 import statistics
@@ -26,8 +36,11 @@ import tempfile
 import threading
 from pathlib import Path
 
-from api import wrk, wrk_script
+import api
+import feeds
 from machine import REPO, free_port, wait_ready
+
+UNITS = {"create": "creates/s", "query": "queries/s", "feed": "GETs/s", "feed-gzip": "GETs/s"}
 
 
 def _server(checkout: Path, folder: Path, port: int) -> subprocess.Popen[bytes]:
@@ -48,24 +61,44 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
         server.wait()
 
 
-def _round(ports: dict[str, int], script: Path, seconds: int) -> dict[str, float]:
-    """One round: every server loaded at the same time; their creates/s by name."""
-    rates: dict[str, float] = {}
+def _seed(load: str, port: int) -> None:
+    """Before a read load, the same articles into every server (none before creates)."""
+    if load == "query":
+        api._seed(f"http://127.0.0.1:{port}")
+    elif load.startswith("feed"):
+        feeds.seed(feeds.Client(port), feeds.Texts(random.Random(7)))
 
-    def load(name: str) -> None:
-        rates[name] = wrk(f"http://127.0.0.1:{ports[name]}/graphql", script, seconds)["rps"]
 
-    threads = [threading.Thread(target=load, args=(name,)) for name in ports]
+def _wrk(load: str, script: Path | None, port: int, pid: int, seconds: int) -> tuple[float, int]:
+    """One wrk run against one server: (requests/s, errors)."""
+    if script is None:  # GET /feed, as bench/feeds.py runs it
+        run = feeds.wrk(f"http://127.0.0.1:{port}/feed", seconds, pid, load == "feed-gzip")
+        return run.rps, run.errors
+    result = api.wrk(f"http://127.0.0.1:{port}/graphql", script, seconds)
+    return result["rps"], int(result["errors"])
+
+
+def _round(
+    load: str, script: Path | None, servers: dict[str, tuple[int, int]], seconds: int
+) -> dict[str, tuple[float, int]]:
+    """One round: every server (name: port, pid) loaded at the same time; rate, errors by name."""
+    results: dict[str, tuple[float, int]] = {}
+
+    def run(name: str) -> None:
+        results[name] = _wrk(load, script, *servers[name], seconds)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in servers]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return rates
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("base", help="the git ref to compare this checkout against")
+    parser.add_argument("--load", choices=UNITS, default="create", help="what both are sent")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=8)
     args = parser.parse_args()
@@ -84,14 +117,25 @@ def main() -> None:
         for name, port in ports.items():
             url = f"http://127.0.0.1:{port}"
             wait_ready(url, process=servers[name], name=f"the {name} server")
-        script = wrk_script(folder, "", token=True, counter=True)
-        print(f"| round | base {args.base}: creates/s | this checkout: creates/s | ratio |")
-        print("|---|---:|---:|---:|")
+            _seed(args.load, port)
+        script = None  # the feed loads need none
+        if args.load == "create":
+            script = api.wrk_script(folder, "", token=True, counter=True)
+        elif args.load == "query":
+            script = api.wrk_script(folder, json.dumps({"query": api.QUERY}), False, False)
+        unit = UNITS[args.load]
+        columns = f"base {args.base}: {unit} | this checkout: {unit} | ratio | errors (base, this)"
+        print(f"| round | {columns} |\n|---|---:|---:|---:|---:|")
         ratios = []
+        targets = {name: (port, servers[name].pid) for name, port in ports.items()}
         for number in range(1, args.rounds + 1):
-            rates = _round(ports, script, args.seconds)
-            ratios.append(rates["this"] / rates["base"])
-            print(f"| {number} | {rates['base']:,.0f} | {rates['this']:,.0f} | {ratios[-1]:.3f} |")
+            results = _round(args.load, script, targets, args.seconds)
+            (base_rate, base_errors), (rate, errors) = results["base"], results["this"]
+            ratios.append(rate / base_rate)
+            print(
+                f"| {number} | {base_rate:,.0f} | {rate:,.0f} | {ratios[-1]:.3f} "
+                f"| {base_errors}, {errors} |"
+            )
         print(f"\nmedian ratio {statistics.median(ratios):.3f} over {len(ratios)} rounds")
     finally:
         for server in servers.values():
