@@ -117,7 +117,7 @@ async def newsroom_start(path: Path) -> tuple[Timing, dict[str, int]]:
     newsroom = await Newsroom.start(Settings(store=f"sqlite:///{path}", demo=False))
     seconds = time.perf_counter() - started
     try:
-        articles = newsroom.articles
+        articles = newsroom.views.articles
         counts = {s: articles.count(s) for s in ("DRAFT", "PUBLISHED", "RETRACTED")}
         events = newsroom.started_at_head
     finally:

@@ -32,6 +32,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 from machine import CpuWatch, report, table
@@ -96,11 +97,10 @@ def recorded(events: list[ArticleCreated]) -> list[Recorded]:
 def build(log: list[Recorded], with_search: bool) -> tuple[float, Fts5Index, ArticlesProjection]:
     """Dispatch the log as a replay does (GC off, batches of 5,000); seconds taken."""
     articles = ArticlesProjection()
-    upstream = Projector(articles)
     index = Fts5Index()
-    projectors = [upstream]
+    projectors: list[Projector[Any]] = [Projector(articles)]
     if with_search:
-        projectors.append(Projector(SearchProjection(articles, index), reads=upstream))
+        projectors.append(Projector(SearchProjection(articles, index)))
     dispatcher = Dispatcher(projectors, subscribe=None)  # type: ignore[arg-type]
     gc.disable()
     started = time.perf_counter()

@@ -22,11 +22,12 @@ from newsroom.config import Settings
 from newsroom.demo import write_demo_articles
 from newsroom.errors import ConfigError
 from newsroom.projections.articles import ArticlesProjection
-from newsroom.projections.base import Dispatcher, Projector
+from newsroom.projections.base import Dispatcher
 from newsroom.projections.feeds import FeedsProjection
 from newsroom.projections.search import SearchProjection
 from newsroom.projections.search_fts5 import Fts5Index
 from newsroom.projections.sitemaps import SitemapsProjection
+from newsroom.projections.views import Views
 from newsroom.store import EventStore
 from newsroom.store.sqlite import SQLiteEventStore
 
@@ -54,19 +55,16 @@ class Newsroom:
     ) -> None:
         self.store = store
         self.bus = Bus(store)
-        self.articles = ArticlesProjection()
-        self.feeds = FeedsProjection(self.articles, settings.feed_items)
-        self.sitemaps = SitemapsProjection(self.articles)
-        self.search = SearchProjection(self.articles, Fts5Index())
-        articles = Projector(self.articles)
-        projectors = [
-            articles,
-            Projector(self.feeds, reads=articles),
-            Projector(self.sitemaps, reads=articles),
-            Projector(self.search, reads=articles),
-        ]
-        self.projectors = {p.name: p for p in projectors}
-        self.dispatcher = Dispatcher(projectors, self.bus.subscribe)
+        articles = ArticlesProjection()
+        feeds = FeedsProjection(articles, settings.feed_items)
+        sitemaps = SitemapsProjection(articles)
+        search = SearchProjection(articles, Fts5Index())
+        self.views = Views(articles, feeds, sitemaps, search)
+        self.dispatcher = Dispatcher(self.views.projectors, self.bus.subscribe)
+        # Until the web layer asks `views`, which checks each view's health, it reaches the
+        # views and their projectors directly, by these names.
+        self.projectors = {p.name: p for p in self.views.projectors}
+        self.articles, self.feeds, self.sitemaps, self.search = articles, feeds, sitemaps, search
         self.commands = CommandHandler(store, self.bus, clock)
         self.clock = clock
         self.started_at_head = 0
@@ -94,7 +92,9 @@ class Newsroom:
         self.started_at_head = head = await self.store.head()
         self._task = asyncio.create_task(self.dispatcher.run(), name="projections")
         if head:
-            log.info("replaying %s events into %d projections", f"{head:,}", len(self.projectors))
+            log.info(
+                "replaying %s events into %d projections", f"{head:,}", len(self.views.projectors)
+            )
         started = time.monotonic()
         caught_up = asyncio.ensure_future(self._catch_up(head))
         # A replay builds millions of objects without a reference cycle among them; the cyclic
@@ -119,7 +119,7 @@ class Newsroom:
     async def _catch_up(self, head: int) -> None:
         """Return when every projection reached `head` or stopped; raise if the store failed."""
         assert self._task is not None
-        for projector in self.projectors.values():
+        for projector in self.views.projectors:
             reached = asyncio.ensure_future(projector.wait_for(head, timeout=None))
             await asyncio.wait({reached, self._task}, return_when=asyncio.FIRST_COMPLETED)
             if self._task.done():
@@ -129,46 +129,41 @@ class Newsroom:
             reached.exception()  # ProjectionFailed if its apply raised: it stopped alone
 
     def _log_progress(self, head: int, started: float) -> None:
-        done = min(p.position for p in self.projectors.values())
+        done = min(p.position for p in self.views.projectors)
         rate = done / max(time.monotonic() - started, 1e-9)
         log.info("replay: %s of %s events (%s events/s)", f"{done:,}", f"{head:,}", f"{rate:,.0f}")
 
     async def wait_for(self, position: int, timeout: float) -> None:
-        """Wait until the views have applied `position` (read-your-writes).
-
-        Every other view reads the articles view and is applied in the same dispatch, so when
-        the articles view is at `position`, so is each view still running. A view that stopped
-        is not waited for here: whoever reads it calls its projector's `check()` and fails."""
-        await self.projectors["articles"].wait_for(position, timeout)
+        """Wait until the views have applied `position` (read-your-writes); see `Views`."""
+        await self.views.wait_for(position, timeout)
 
     @property
     def position(self) -> int:
         """The log position the views reflect (each one still running is at it)."""
-        return self.projectors["articles"].position
+        return self.views.position
 
     def ready(self) -> bool:
         """True once every projection reached the head seen at start and none has failed."""
         return self.store.alive and all(
-            p.failure is None and p.position >= self.started_at_head
-            for p in self.projectors.values()
+            p.failure is None and p.position >= self.started_at_head for p in self.views.projectors
         )
 
     async def health(self, fingerprints: bool = False) -> dict[str, Any]:
         """The state of the store and each projection, for /healthz and /readyz."""
-        views: dict[str, Any] = {}
-        for name, p in self.projectors.items():
+        reports: dict[str, Any] = {}
+        for p in self.views.projectors:
             view: dict[str, Any] = {"position": p.position, "status": "running"}
             if p.failure is not None:
                 view.update(status="failed", failed_at=p.failure.position, error=p.failure.error)
             if fingerprints:
                 view["fingerprint"] = p.projection.fingerprint()
-            views[name] = view
-        healthy = self.store.alive and all(p.failure is None for p in self.projectors.values())
+            reports[p.name] = view
+        healthy = self.store.alive and all(p.failure is None for p in self.views.projectors)
         return {
             "status": "ok" if healthy else "failing",
             "store": "running" if self.store.alive else "stopped",
             "head": await self.store.head(),
-            "projections": views,
+            "projections": reports,
         }
 
     async def stop(self) -> None:

@@ -7,14 +7,14 @@ No I/O and no asyncio here. The command handler loads an article's events, folds
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from newsroom import validation
 from newsroom.errors import AlreadyExists, InvalidTransition, NotFound, ValidationError
 from newsroom.events import (
+    EDITABLE,
     ArticleCreated,
     ArticleDraftCreated,
     ArticleDraftUpdated,
@@ -22,16 +22,8 @@ from newsroom.events import (
     ArticleRetracted,
     ArticleUpdated,
     Event,
+    Status,
 )
-
-
-class Status(StrEnum):
-    """Where an article is in its life. UNKNOWN is the seed's zero value and is never stored."""
-
-    UNKNOWN = "UNKNOWN"
-    DRAFT = "DRAFT"
-    PUBLISHED = "PUBLISHED"
-    RETRACTED = "RETRACTED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +98,6 @@ class RetractArticle:
 
 
 Command = CreateDraft | UpdateDraft | PublishArticle | RetractArticle
-_EDITABLE = ("title", "body", "category", "author_id", "author_name")
 
 
 # --- decide: command + past -> new events --------------------------------------------------------
@@ -141,7 +132,7 @@ def decide(state: ArticleState | None, command: Command, now: datetime) -> list[
 def _validated_new(command: CreateDraft) -> dict[str, Any]:
     return {
         "article_id": validation.positive_id("article id", command.article_id or 0),
-        **{name: _validated(name, getattr(command, name)) for name in _EDITABLE},
+        **{name: _validated(name, getattr(command, name)) for name in EDITABLE},
     }
 
 
@@ -157,7 +148,7 @@ def _validated(name: str, value: Any) -> Any:
 
 
 def _changes(current: ArticleState, command: UpdateDraft) -> dict[str, Any]:
-    given = {n: v for n in _EDITABLE if (v := getattr(command, n)) is not None}
+    given = {n: v for n in EDITABLE if (v := getattr(command, n)) is not None}
     if not given:
         raise ValidationError("give at least one field to change")
     changed = {n: v for n, v in given.items() if _validated(n, v) != getattr(current, n)}
@@ -200,7 +191,7 @@ def evolve(state: ArticleState | None, event: Event) -> ArticleState:
             published = isinstance(event, ArticleCreated)
             return ArticleState(
                 id=event.article_id,
-                **{name: getattr(event, name) for name in _EDITABLE},
+                **{name: getattr(event, name) for name in EDITABLE},
                 status=Status.PUBLISHED if published else Status.DRAFT,
                 version=1,
                 created=event.created_at,
@@ -211,11 +202,7 @@ def evolve(state: ArticleState | None, event: Event) -> ArticleState:
     version = state.version + 1
     match event:
         case ArticleDraftUpdated() | ArticleUpdated():
-            changes = {
-                f.name: v
-                for f in fields(event)
-                if f.name in _EDITABLE and (v := getattr(event, f.name)) is not None
-            }
+            changes = {n: v for n in EDITABLE if (v := getattr(event, n)) is not None}
             return replace(state, **changes, version=version, modified=event.updated_at)
         case ArticlePublished():
             return replace(

@@ -8,7 +8,6 @@ from newsroom.articles import (
     ArticleState,
     PublishArticle,
     RetractArticle,
-    Status,
     UpdateArticle,
     UpdateDraft,
     decide,
@@ -22,6 +21,7 @@ from newsroom.events import (
     ArticleRetracted,
     ArticleUpdated,
     Event,
+    Status,
 )
 from newsroom.validation import BODY_MAX, TITLE_MAX
 from tests.factories import (

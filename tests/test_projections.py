@@ -1,18 +1,24 @@
-"""Projections fed with event lists: the articles read model, and the runner that isolates failures."""
+"""Projections fed with event lists: the articles read model, and the dispatcher that orders the
+views, hands each the changes of those it reads, and isolates failures."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 
 import pytest
 
 from newsroom.errors import ProjectionFailed, ViewTimeout
-from newsroom.events import UnknownEvent
-from newsroom.projections.articles import ArticlesProjection
+from newsroom.events import Status, UnknownEvent
+from newsroom.projections.articles import ArticlesProjection, Change, Placement
 from newsroom.projections.base import Dispatcher, Projector
 from newsroom.projections.feeds import FeedsProjection
+from newsroom.projections.search import SearchProjection
+from newsroom.projections.search_fts5 import Fts5Index
+from newsroom.projections.sitemaps import SitemapsProjection
+from newsroom.projections.views import Views
 from newsroom.store import Recorded
 from tests.factories import (
     article_created,
@@ -120,13 +126,28 @@ def test_equal_histories_give_equal_fingerprints() -> None:
     assert projection_of(*log[:2]).fingerprint() != projection_of(*log).fingerprint()
 
 
-class _Exploding(ArticlesProjection):
-    name = "exploding"
+def test_apply_returns_what_the_event_did_to_its_article() -> None:
+    """apply() returns the article's placement before and after the event, None if new, and
+    returns None for an event that touches no article."""
+    log = recorded_log(draft_created(1, at(0)), published(1, at(3)))
+    view = ArticlesProjection()
+    draft = Placement("business", Status.DRAFT, (at(0).timestamp(), 1))
+    assert view.apply(log[0]) == Change(1, None, draft, at(0))
+    live = Placement("business", Status.PUBLISHED, (at(3).timestamp(), 1))
+    assert view.apply(log[1]) == Change(1, draft, live, at(3))
+    unknown = Recorded(3, "x-1", 1, "e", UnknownEvent("Syndicated", {}), log[1].recorded_at)
+    assert view.apply(unknown) is None
 
-    def apply(self, recorded: Recorded) -> None:
+
+class _Exploding(ArticlesProjection):
+    def __init__(self, name: str = "exploding") -> None:
+        super().__init__()
+        self.name = name
+
+    def apply(self, recorded: Recorded) -> Change | None:
         if recorded.position == 3:
             raise RuntimeError("bug in this projection")
-        super().apply(recorded)
+        return super().apply(recorded)
 
 
 def _feed(records: list[Recorded]) -> object:
@@ -156,14 +177,13 @@ async def test_a_failing_projection_stops_alone_and_says_where() -> None:
 async def test_a_projection_that_reads_a_failed_one_stops_with_it() -> None:
     """Feeds read the articles view: when that stops, feeds stop at the same position."""
     log = recorded_log(*[article_created(n) for n in range(1, 6)])
-    articles = _Exploding()
-    upstream = Projector(articles)
-    feeds = Projector(FeedsProjection(articles), reads=upstream)
+    articles = _Exploding(name="articles")
+    upstream, feeds = Projector(articles), Projector(FeedsProjection(articles))
     dispatcher = Dispatcher([upstream, feeds], _feed(log))  # type: ignore[arg-type]
     await asyncio.wait_for(dispatcher.run(), timeout=5)  # returns: nothing is left running
     assert feeds.failure is not None
     assert (feeds.position, feeds.failure.position) == (2, 3)
-    assert "reads the exploding view" in feeds.failure.error
+    assert "reads the articles view" in feeds.failure.error
 
 
 async def test_wait_for_times_out_with_a_clear_error() -> None:
@@ -213,3 +233,113 @@ async def test_a_cancelled_wait_leaves_no_waiter_behind() -> None:
     task.uncancel()
     assert waiters_when_cancelled == [1]
     assert projector._waiters == []
+
+
+# --- views that read views -----------------------------------------------------------------------
+
+
+@dataclass
+class _View:
+    """A view that reads the views named in `reads`, and notes every change it is handed."""
+
+    name: str
+    reads: tuple[str, ...] = ()
+    explodes_at: int | None = None
+    handed: list[tuple[object, ...]] = field(default_factory=list)
+
+    def apply(self, recorded: Recorded, *changes: object) -> str:
+        if recorded.position == self.explodes_at:
+            raise RuntimeError(f"bug in {self.name}")
+        self.handed.append(changes)
+        return f"{self.name}@{recorded.position}"
+
+    def fingerprint(self) -> str:
+        return repr(self.handed)
+
+
+def _dispatched(*views: _View) -> Dispatcher:
+    return Dispatcher([Projector(v) for v in views], subscribe=None)  # type: ignore[arg-type]
+
+
+def test_the_dispatcher_orders_views_after_the_views_they_read() -> None:
+    """Whatever order the views come in, each is dispatched after every view it reads."""
+    views = [_View("c", reads=("b", "a")), _View("b", reads=("a",)), _View("a")]
+    assert [p.name for p in _dispatched(*views).projectors] == ["a", "b", "c"]
+
+
+def test_a_view_is_handed_the_changes_of_the_views_it_reads_in_order() -> None:
+    """apply() gets the event, then what it did to each view in `reads`, in that order."""
+    a, b, c = _View("a"), _View("b", reads=("a",)), _View("c", reads=("b", "a"))
+    _dispatched(c, b, a).dispatch(recorded_log(article_created(1), article_created(2)))
+    assert a.handed == [(), ()]
+    assert b.handed == [("a@1",), ("a@2",)]
+    assert c.handed == [("b@1", "a@1"), ("b@2", "a@2")]
+
+
+@pytest.mark.parametrize(
+    ("views", "refusal"),
+    [
+        (
+            [_View("a", reads=("b",)), _View("b", reads=("a",))],
+            "first: (a reads b reads a|b reads a reads b)",
+        ),
+        ([_View("a", reads=("a",))], "first: a reads a$"),
+        (
+            [_View("feeds", reads=("articles",))],
+            "the feeds view reads the articles view, which is not",
+        ),
+        ([_View("a"), _View("a")], "two views are named 'a'"),
+    ],
+)
+def test_views_that_cannot_be_ordered_are_refused_at_construction(
+    views: list[_View], refusal: str
+) -> None:
+    """A cycle, a view read but not dispatched, or two views of one name stop the dispatcher
+    from being built, with a message that names the views."""
+    with pytest.raises(ValueError, match=refusal):
+        _dispatched(*views)
+
+
+def test_a_failure_stops_every_view_that_reads_it_however_indirectly() -> None:
+    """A view reading a view that reads the failed one stops too; a view beside them runs on."""
+    a, b = _View("a", explodes_at=2), _View("b", reads=("a",))
+    c, d = _View("c", reads=("b",)), _View("d")
+    dispatcher = _dispatched(a, b, c, d)
+    assert dispatcher.dispatch(recorded_log(*[article_created(n) for n in range(1, 4)]))
+    failed = {p.name: p.failure.position for p in dispatcher.projectors if p.failure}
+    assert failed == {"a": 2, "b": 2, "c": 2}
+    assert (c.handed, d.handed) == ([("b@1",)], [(), (), ()])
+
+
+def _views(articles: ArticlesProjection) -> Views:
+    return Views(
+        articles,
+        FeedsProjection(articles),
+        SitemapsProjection(articles),
+        SearchProjection(articles, Fts5Index()),
+    )
+
+
+def test_views_hands_out_each_healthy_view_in_dispatch_order() -> None:
+    """The accessor holds the projectors articles first and hands out each view while healthy."""
+    articles = ArticlesProjection()
+    views = _views(articles)
+    Dispatcher(views.projectors, subscribe=None).dispatch(recorded_log(article_created(1)))  # type: ignore[arg-type]
+    assert [p.name for p in views.projectors] == ["articles", "feeds", "sitemaps", "search"]
+    assert views.articles is articles and views.position == 1
+    assert [a.id for a in views.articles.latest(Status.PUBLISHED)] == [1]
+    assert views.feeds.feed(None) is not None and views.search.index.fingerprint()
+    assert views.sitemaps.article_file(1) is not None
+
+
+def test_views_refuses_a_view_that_stopped_and_those_that_read_it() -> None:
+    """Once the articles view failed, asking for it, or for any view reading it, raises
+    ProjectionFailed naming where it stopped."""
+    views = _views(_Exploding(name="articles"))
+    dispatcher = Dispatcher(views.projectors, subscribe=None)  # type: ignore[arg-type]
+    dispatcher.dispatch(recorded_log(*[article_created(n) for n in range(1, 4)]))
+    with pytest.raises(ProjectionFailed, match="articles view stopped at position 3"):
+        views.articles  # noqa: B018 (the property access is the check)
+    for name in ("feeds", "sitemaps", "search"):
+        with pytest.raises(ProjectionFailed, match=f"the {name} view stopped at position 3"):
+            getattr(views, name)

@@ -35,9 +35,8 @@ class Searcher:
 
     def __init__(self, *events: Event) -> None:
         self.articles = ArticlesProjection()
-        upstream = Projector(self.articles)
         self.view = SearchProjection(self.articles, Fts5Index())
-        projectors = [upstream, Projector(self.view, reads=upstream)]
+        projectors = [Projector(self.articles), Projector(self.view)]
         self.dispatcher = Dispatcher(projectors, subscribe=None)  # type: ignore[arg-type]
         self.events: list[Event] = []
         self.add(*FILLER, *events)

@@ -38,9 +38,8 @@ def views(*events: Event, feed_size: int = 3, per_file: int = 50_000) -> Views:
     articles = ArticlesProjection()
     feeds = FeedsProjection(articles, size=feed_size)
     sitemaps = SitemapsProjection(articles, per_file=per_file)
-    upstream = Projector(articles)
     dispatcher = Dispatcher(
-        [upstream, Projector(feeds, reads=upstream), Projector(sitemaps, reads=upstream)],
+        [Projector(articles), Projector(feeds), Projector(sitemaps)],
         subscribe=None,  # type: ignore[arg-type]  # fed by hand with dispatch()
     )
     result = Views(articles, feeds, sitemaps, dispatcher)

@@ -4,8 +4,8 @@ Lists are ordered by the time an article entered its status (created for drafts,
 published articles, retracted for retractions), newest first, ties broken by the higher id.
 Internally each article is a small mutable row, changed in place by `apply` (cheap during a
 replay of millions of events); queries hand out frozen `ArticleView`s, built once per change.
-After each event, `last_change` says which article moved where, for the views built on this one
-(feeds, sitemaps, search), which the dispatcher applies right after it.
+`apply` returns what the event did, a `Change` (which article moved where): the dispatcher hands
+it to the views that read this one (feeds, sitemaps, search).
 """
 
 from __future__ import annotations
@@ -18,18 +18,23 @@ from datetime import datetime
 from typing import Literal, NamedTuple
 
 from newsroom.events import (
+    DRAFT,
+    EDITABLE,
+    PUBLISHED,
+    RETRACTED,
     ArticleCreated,
     ArticleDraftCreated,
     ArticleDraftUpdated,
     ArticlePublished,
     ArticleRetracted,
     ArticleUpdated,
+    Status,
 )
 from newsroom.store import Recorded
 
-Status = Literal["DRAFT", "PUBLISHED", "RETRACTED"]
 Key = tuple[float, int]  # (time it entered its status, id): sorts oldest first
-_EDITABLE = ("title", "body", "category", "author_id", "author_name")
+StatusName = Status | Literal["DRAFT", "PUBLISHED", "RETRACTED"]
+"""What the queries take for a status: a `Status`, or its name while callers still pass names."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +86,7 @@ class _Row:
         self.id, self.title, self.body = event.article_id, event.title, event.body
         self.category, self.author_id = event.category, event.author_id
         self.author_name = event.author_name
-        self.status: Status = "PUBLISHED" if published else "DRAFT"
+        self.status = PUBLISHED if published else DRAFT
         self.created = self.modified = event.created_at
         self.published_at = event.created_at if published else None
         self.retracted_at: datetime | None = None
@@ -91,9 +96,9 @@ class _Row:
 
     def key(self) -> Key:
         """Where the row sorts in its status lists."""
-        if self.status == "PUBLISHED" and self.published_at is not None:
+        if self.status is PUBLISHED and self.published_at is not None:
             return (self.published_at.timestamp(), self.id)
-        if self.status == "RETRACTED" and self.retracted_at is not None:
+        if self.status is RETRACTED and self.retracted_at is not None:
             return (self.retracted_at.timestamp(), self.id)
         return (self.created.timestamp(), self.id)
 
@@ -114,12 +119,11 @@ class ArticlesProjection:
     """Articles by id, plus per-(category, status) lists sorted by the time they entered it."""
 
     name = "articles"
+    reads = ()  # the log alone
 
     def __init__(self) -> None:
         self._rows: dict[int, _Row] = {}
-        self._lists: dict[tuple[str | None, Status], list[Key]] = {}
-        self.last_change: Change | None = None
-        """What the last applied event did, or None if it touched no article."""
+        self._lists: dict[tuple[str | None, StatusName], list[Key]] = {}
 
     # --- queries -----------------------------------------------------------------------------
 
@@ -129,14 +133,14 @@ class ArticlesProjection:
         return row.view() if row else None
 
     def latest(
-        self, status: Status, category: str | None = None, count: int = 10
+        self, status: StatusName, category: str | None = None, count: int = 10
     ) -> list[ArticleView]:
         """The `count` newest articles in `status` (and `category`, if given), newest first."""
         keys = self._lists.get((category, status), [])
         return [self._rows[article_id].view() for _, article_id in reversed(keys[-count:])]
 
     def page(
-        self, status: Status, category: str | None, first: int, before: Key | None
+        self, status: StatusName, category: str | None, first: int, before: Key | None
     ) -> tuple[list[tuple[Key, ArticleView]], bool]:
         """Up to `first` articles older than the cursor key `before`, newest first, and whether
         more follow. Keys never change while an article stays in a list, so paging is stable
@@ -147,11 +151,11 @@ class ArticlesProjection:
         chosen = reversed(keys[start:end])
         return [(key, self._rows[key[1]].view()) for key in chosen], start > 0
 
-    def keys(self, status: Status, category: str | None = None) -> Sequence[Key]:
+    def keys(self, status: StatusName, category: str | None = None) -> Sequence[Key]:
         """The sort keys of the articles in `status` (and `category`), oldest first; read-only."""
         return self._lists.get((category, status), [])
 
-    def count(self, status: Status, category: str | None = None) -> int:
+    def count(self, status: StatusName, category: str | None = None) -> int:
         """How many articles are in `status` (and `category`, if given)."""
         return len(self._lists.get((category, status), []))
 
@@ -169,45 +173,45 @@ class ArticlesProjection:
 
     # --- apply ---------------------------------------------------------------------------------
 
-    def apply(self, recorded: Recorded) -> None:
-        self.last_change = None
+    def apply(self, recorded: Recorded) -> Change | None:
+        """Fold one event in; return what it did to its article (None: it touched none)."""
         match recorded.event:
             case ArticleDraftCreated() | ArticleCreated() as e:
                 row = self._rows[e.article_id] = _Row(e, recorded)
                 self._index(row)
-                self.last_change = Change(row.id, None, row.placement(), e.created_at)
+                return Change(row.id, None, row.placement(), e.created_at)
             case ArticleDraftUpdated() | ArticleUpdated() as e:
                 row = self._rows[e.article_id]
                 before = row.placement()
                 moves = e.category is not None and e.category != row.category
                 if moves:
                     self._unindex(row)
-                for name in _EDITABLE:
+                for name in EDITABLE:
                     if (value := getattr(e, name)) is not None:
                         setattr(row, name, value)
                 if moves:
                     self._index(row)
-                self._touched(row, before, recorded, e.updated_at)
+                return self._touched(row, before, recorded, e.updated_at)
             case ArticlePublished(article_id=article_id, published_at=at):
                 row = self._rows[article_id]
                 before = row.placement()
                 self._unindex(row)
-                row.status, row.published_at = "PUBLISHED", at
+                row.status, row.published_at = PUBLISHED, at
                 self._index(row)
-                self._touched(row, before, recorded, at)
+                return self._touched(row, before, recorded, at)
             case ArticleRetracted(article_id=article_id, retracted_at=at, reason=reason):
                 row = self._rows[article_id]
                 before = row.placement()
                 self._unindex(row)
-                row.status, row.retracted_at, row.retraction_reason = "RETRACTED", at, reason
+                row.status, row.retracted_at, row.retraction_reason = RETRACTED, at, reason
                 self._index(row)
-                self._touched(row, before, recorded, at)
+                return self._touched(row, before, recorded, at)
             case _:
-                pass  # an event this read model does not use
+                return None  # an event this read model does not use
 
-    def _touched(self, row: _Row, before: Placement, recorded: Recorded, at: datetime) -> None:
+    def _touched(self, row: _Row, before: Placement, recorded: Recorded, at: datetime) -> Change:
         row.touched(recorded, at)
-        self.last_change = Change(row.id, before, row.placement(), at)
+        return Change(row.id, before, row.placement(), at)
 
     def _index(self, row: _Row) -> None:
         key = row.key()

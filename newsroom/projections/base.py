@@ -1,24 +1,36 @@
 """What a projection is, and how the projections are fed from the bus and tracked.
 
-A projection is an in-memory read model with a synchronous, I/O-free `apply(recorded)`. A
-`Projector` holds one projection with its position and offers `wait_for(position)`. The
-`Dispatcher` subscribes to the bus once and hands every event to every projector in turn, in one
-synchronous step: no reader can ever see the articles view at one position and a feed at another.
-A projection may therefore read one that is dispatched before it (feeds and sitemaps read the
-articles view). A projection that raises stops alone, with its dependents: its projector records
-the failure and the offending position, and from then on refuses to answer as if it were healthy.
+A projection (a view) is an in-memory read model with a synchronous, I/O-free `apply`. Each
+view names the views it reads in its class, once: `reads = ("articles",)`. The `Dispatcher`
+orders the views from those declarations, each after the views it reads, subscribes to the bus
+once and hands every event to every view in turn, in one synchronous step: no reader can ever
+see the articles view at one position and a feed at another.
+
+What passes from a view to the views that read it is a change, handed over as an argument:
+`apply(recorded, *changes)` takes the event and then, one positional argument per name in
+`reads` and in that order, what this event did to that view: the value its own `apply` just
+returned (None when it changed nothing). So the articles view, which reads no other, is
+`apply(recorded) -> Change | None`, and the feeds view, which reads it, is
+`apply(recorded, change: Change | None) -> None`. A view is built with the views it reads and may
+also query them while applying: they have applied the event already.
+
+A `Projector` holds one view with the position it reached and offers `wait_for(position)`. A
+projection that raises stops alone, with the views that read it (and theirs): its projector
+records the failure and the offending position, and from then on refuses to answer as if it were
+healthy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import graphlib
 import heapq
 import itertools
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from newsroom.errors import ProjectionFailed, StoreError, ViewTimeout
 from newsroom.store import Recorded
@@ -31,8 +43,17 @@ class Projection(Protocol):
 
     name: str
 
-    def apply(self, recorded: Recorded) -> None:
-        """Fold one event into the model; synchronous, no I/O; ignore unknown event types."""
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The names of the views this one reads; their changes come to `apply`, in this order."""
+        ...
+
+    @property
+    def apply(self) -> Callable[..., object]:
+        """`apply(recorded, *changes) -> change or None`: fold one event into the model, given
+        what it did to each view in `reads`; synchronous, no I/O; ignore unknown event types.
+        (Typed loosely here, as the number of changes differs from view to view; each view
+        types its own.)"""
         ...
 
     def fingerprint(self) -> str:
@@ -58,13 +79,19 @@ class Failure:
 Subscribe = Callable[[int], AsyncIterator[Sequence[Recorded]]]
 
 
-class Projector:
+P = TypeVar("P", bound=Projection)
+
+
+class Projector(Generic[P]):
     """One projection, the position it reached, and `wait_for(position)` for read-your-writes."""
 
-    def __init__(self, projection: Projection, reads: Projector | None = None) -> None:
+    def __init__(self, projection: P) -> None:
         self.projection = projection
-        self.reads = reads
-        """The projector whose projection this one reads while applying (dispatched before it)."""
+        self.sources: tuple[Projector[Any], ...] = ()
+        """The projectors of the views this one reads, in `reads` order (the dispatcher links
+        them)."""
+        self.change: object = None
+        """What the event being dispatched did to this view, for the views that read it."""
         self.position = 0
         self.failure: Failure | None = None
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
@@ -76,9 +103,18 @@ class Projector:
 
     def apply(self, recorded: Recorded) -> bool:
         """Apply one event; False (and the projector stopped) if the projection raised."""
+        sources = self.sources
         try:
-            self.projection.apply(recorded)
+            # Spelled out for no and one source, the usual cases, so that the replay's hot loop
+            # builds no argument list per event.
+            if not sources:
+                self.change = self.projection.apply(recorded)
+            elif len(sources) == 1:
+                self.change = self.projection.apply(recorded, sources[0].change)
+            else:
+                self.change = self.projection.apply(recorded, *[s.change for s in sources])
         except Exception as e:  # a bug in one projection must not stop the others
+            self.change = None
             self.fail(recorded.position, f"{type(e).__name__}: {e}")
             return False
         self.position = recorded.position
@@ -104,6 +140,11 @@ class Projector:
         """Raise `ProjectionFailed` if this projection stopped; call before answering from it."""
         if self.failure is not None:
             raise self._failed()
+
+    def checked(self) -> P:
+        """The projection, once `check()` found it healthy."""
+        self.check()
+        return self.projection
 
     def wake(self) -> None:
         """Resolve the waiters whose position was reached."""
@@ -141,11 +182,37 @@ class Projector:
             heapq.heapify(self._waiters)
 
 
-class Dispatcher:
-    """Feeds every projector from one bus subscription, each event to all of them in turn."""
+def in_dispatch_order(projectors: Iterable[Projector[Any]]) -> list[Projector[Any]]:
+    """The projectors ordered so that each comes after those of the views it reads, and each
+    linked to those (`sources`). Raises ValueError when two views share a name, a view reads one
+    that is not there, or views read each other in a cycle."""
+    by_name: dict[str, Projector[Any]] = {}
+    for projector in projectors:
+        if projector.name in by_name:
+            raise ValueError(f"two views are named {projector.name!r}; each needs its own name")
+        by_name[projector.name] = projector
+    for projector in by_name.values():
+        for name in projector.projection.reads:
+            if name not in by_name:
+                raise ValueError(
+                    f"the {projector.name} view reads the {name} view, which is not among the "
+                    f"views dispatched ({', '.join(by_name)})"
+                )
+        projector.sources = tuple(by_name[name] for name in projector.projection.reads)
+    graph = {name: projector.projection.reads for name, projector in by_name.items()}
+    try:
+        return [by_name[name] for name in graphlib.TopologicalSorter(graph).static_order()]
+    except graphlib.CycleError as e:
+        cycle = " reads ".join(reversed(e.args[1]))  # graphlib lists each before its reader
+        raise ValueError(f"views read each other in a cycle, so none goes first: {cycle}") from e
 
-    def __init__(self, projectors: Sequence[Projector], subscribe: Subscribe) -> None:
-        self.projectors = list(projectors)
+
+class Dispatcher:
+    """Feeds every projector from one bus subscription, each event to all of them in turn, each
+    view after the views it reads."""
+
+    def __init__(self, projectors: Iterable[Projector[Any]], subscribe: Subscribe) -> None:
+        self.projectors = in_dispatch_order(projectors)
         self._subscribe = subscribe
 
     async def run(self) -> None:
@@ -175,14 +242,14 @@ class Dispatcher:
             projector.wake()
         return bool(running)
 
-    def _running(self) -> list[Projector]:
+    def _running(self) -> list[Projector[Any]]:
         return [p for p in self.projectors if p.failure is None]
 
-    def _stop_dependents(self, failed: Projector) -> None:
+    def _stop_dependents(self, failed: Projector[Any]) -> None:
         """Stop every projector that reads `failed`'s view (and theirs), at the same position."""
         assert failed.failure is not None
         for projector in self._running():
-            if projector.reads is failed:
+            if failed in projector.sources:
                 projector.fail(
                     failed.failure.position,
                     f"it reads the {failed.name} view, which stopped: {failed.failure.error}",

@@ -2,9 +2,10 @@
 
 There is one feed for all news (category None) and one per category that any article has used.
 A feed lists the newest published articles (by the time they were published); the articles
-themselves come from the articles view, which the dispatcher applies just before this one. What
-this view adds is the stamp of the last event that changed each feed, so that an edit in politics
-leaves the business feed's validators (ETag, Last-Modified) as they were.
+themselves come from the articles view, which this view reads: the dispatcher applies it first
+and hands over what each event changed there. What this view adds is the stamp of the last event
+that changed each feed, so that an edit in politics leaves the business feed's validators (ETag,
+Last-Modified) as they were.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import hashlib
 from bisect import bisect_right
 from typing import NamedTuple
 
-from newsroom.projections.articles import ArticlesProjection, ArticleView, Placement
+from newsroom.events import PUBLISHED
+from newsroom.projections.articles import ArticlesProjection, ArticleView, Change, Placement
 from newsroom.projections.base import Stamp
 from newsroom.store import Recorded
 
@@ -32,6 +34,7 @@ class FeedsProjection:
     """Per-feed change stamps over the articles view; `feed(category)` assembles one feed."""
 
     name = "feeds"
+    reads = ("articles",)
 
     def __init__(self, articles: ArticlesProjection, size: int = FEED_ITEMS) -> None:
         self._articles = articles
@@ -42,7 +45,7 @@ class FeedsProjection:
         """The feed for `category` (None: all news), or None if no article ever used it."""
         if category not in self._changed:
             return None
-        items = self._articles.latest("PUBLISHED", category, self._size)
+        items = self._articles.latest(PUBLISHED, category, self._size)
         return Feed(category, items, self._changed[category])
 
     def changed(self, category: str | None) -> Stamp | None:
@@ -56,15 +59,15 @@ class FeedsProjection:
     def fingerprint(self) -> str:
         return hashlib.sha256(repr(sorted(self._changed.items(), key=repr)).encode()).hexdigest()
 
-    def apply(self, recorded: Recorded) -> None:
-        change = self._articles.last_change
+    def apply(self, recorded: Recorded, change: Change | None) -> None:
+        """Stamp the feeds that `change` (what the event did in the articles view) touched."""
         if change is None:
             return
         stamp = Stamp(recorded.position, change.at)
         for feed in (None, change.after.category):
             self._changed.setdefault(feed, stamp)  # the feed exists from now on
         for placement in (change.before, change.after):
-            if placement is not None and placement.status == "PUBLISHED":
+            if placement is not None and placement.status is PUBLISHED:
                 for feed in (None, placement.category):
                     if self._listed(placement, feed):
                         self._changed[feed] = stamp
@@ -73,5 +76,5 @@ class FeedsProjection:
         """Whether an article placed so is (or was, just before this event) among the feed's
         newest. Articles newer than it are unaffected by its coming or going, so counting
         them in the list as it is now answers for both moments."""
-        keys = self._articles.keys("PUBLISHED", feed)
+        keys = self._articles.keys(PUBLISHED, feed)
         return len(keys) - bisect_right(keys, placement.key) < self._size

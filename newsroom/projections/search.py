@@ -2,8 +2,9 @@
 
 The projection decides *what* is searchable: an article is indexed when it is published,
 re-indexed when it is updated, and removed the moment it is retracted (in the same dispatch as
-every other view). *How* it is searched belongs to a `SearchIndex` (SQLite FTS5 in memory today);
-any engine with these four operations can replace it.
+every other view). It reads the articles view: the dispatcher applies that first and hands over
+what each event changed there. *How* it is searched belongs to a `SearchIndex` (SQLite FTS5 in
+memory today); any engine with these four operations can replace it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from newsroom.projections.articles import ArticlesProjection, ArticleView
+from newsroom.events import PUBLISHED
+from newsroom.projections.articles import ArticlesProjection, ArticleView, Change
 from newsroom.projections.search_query import Query
 from newsroom.store import Recorded
 
@@ -71,6 +73,7 @@ class SearchProjection:
     """Keeps a `SearchIndex` holding exactly the published articles, from the articles view."""
 
     name = "search"
+    reads = ("articles",)
 
     def __init__(self, articles: ArticlesProjection, index: SearchIndex) -> None:
         self._articles = articles
@@ -79,13 +82,13 @@ class SearchProjection:
     def fingerprint(self) -> str:
         return self.index.fingerprint()
 
-    def apply(self, recorded: Recorded) -> None:
-        change = self._articles.last_change
+    def apply(self, recorded: Recorded, change: Change | None) -> None:
+        """Index, re-index or remove the article `change` (from the articles view) is about."""
         if change is None:
             return
-        if change.after.status == "PUBLISHED":
+        if change.after.status is PUBLISHED:
             article = self._articles.get(change.article_id)
             assert article is not None  # the articles view has just applied it
             self.index.put(article)
-        elif change.before is not None and change.before.status == "PUBLISHED":
+        elif change.before is not None and change.before.status is PUBLISHED:
             self.index.remove(change.article_id)

@@ -4,7 +4,8 @@ Article sitemaps list the home page and then every published article, oldest fir
 files of at most 50,000 URLs. The Google News sitemap lists the articles published in the last
 48 hours by the server's clock, newest first, at most 1,000 per file; articles leave it as time
 passes, with no event, so its contents are worked out at the moment it is asked for. Articles
-come from the articles view, which the dispatcher applies just before this one.
+come from the articles view, which this view reads: the dispatcher applies it first and hands
+over what each event changed there.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from newsroom.events import PUBLISHED
 from newsroom.projections.articles import ArticlesProjection, ArticleView, Change, Key
 from newsroom.projections.base import Stamp
 from newsroom.store import Recorded
@@ -52,6 +54,7 @@ class SitemapsProjection:
     """Change stamps per article sitemap file and for the news window, over the articles view."""
 
     name = "sitemaps"
+    reads = ("articles",)
 
     def __init__(
         self,
@@ -83,7 +86,7 @@ class SitemapsProjection:
             return None
         first = (number - 1) * self._per_file - 1  # URL 0 is the home page, then the articles
         stop = first + self._per_file
-        keys = self._articles.keys("PUBLISHED")[max(first, 0) : stop]
+        keys = self._articles.keys(PUBLISHED)[max(first, 0) : stop]
         stamp = self._files[number - 1]
         return Sitemap(number, keys, number == 1, stamp.position, stamp.at, self._articles)
 
@@ -91,7 +94,7 @@ class SitemapsProjection:
         """The Google News sitemap files at `now`: the 48-hour window, newest first. There is
         always a first file; when nothing was published in the window it lists the home page
         alone (the schema wants one URL at least; a URL without news tags is no news item)."""
-        keys = self._articles.keys("PUBLISHED")
+        keys = self._articles.keys(PUBLISHED)
         # An article leaves the window at exactly 48 hours: then its time equals the cutoff.
         start = bisect_right(keys, ((now - NEWS_WINDOW).timestamp(), math.inf))
         window = keys[start:]
@@ -114,20 +117,20 @@ class SitemapsProjection:
 
     # --- apply -------------------------------------------------------------------------------
 
-    def apply(self, recorded: Recorded) -> None:
-        change = self._articles.last_change
+    def apply(self, recorded: Recorded, change: Change | None) -> None:
+        """Stamp the files that `change` (what the event did in the articles view) touched."""
         if change is None:
             return
-        was = change.before is not None and change.before.status == "PUBLISHED"
-        now = change.after.status == "PUBLISHED"
+        was = change.before is not None and change.before.status is PUBLISHED
+        now = change.after.status is PUBLISHED
         if was or now:
             self._mark(change, Stamp(recorded.position, change.at), in_place=was and now)
 
     def _mark(self, change: Change, stamp: Stamp, in_place: bool) -> None:
-        placed = change.after if change.after.status == "PUBLISHED" else change.before
+        placed = change.after if change.after.status is PUBLISHED else change.before
         assert placed is not None
         key = placed.key
-        keys = self._articles.keys("PUBLISHED")
+        keys = self._articles.keys(PUBLISHED)
         first = (bisect_left(keys, key) + 1) // self._per_file  # +1: the home page comes first
         count = len(keys) // self._per_file + 1
         if count != len(self._files):

@@ -1,0 +1,71 @@
+"""The views newsroom serves, held in dispatch order, each handed out only while it is healthy.
+
+Whoever answers from a view asks `views.articles`, `views.feeds`, `views.sitemaps` or
+`views.search`: the property checks the view has not stopped (raising `ProjectionFailed` if it
+has) before handing it out, so no handler has to remember to. A view that reads another stops
+with it, so a healthy `feeds` also vouches for the articles it lists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from newsroom.projections.articles import ArticlesProjection
+from newsroom.projections.base import Projector, in_dispatch_order
+from newsroom.projections.feeds import FeedsProjection
+from newsroom.projections.search import SearchProjection
+from newsroom.projections.sitemaps import SitemapsProjection
+
+
+class Views:
+    """The articles, feeds, sitemaps and search views with their projectors."""
+
+    def __init__(
+        self,
+        articles: ArticlesProjection,
+        feeds: FeedsProjection,
+        sitemaps: SitemapsProjection,
+        search: SearchProjection,
+    ) -> None:
+        self._articles = Projector(articles)
+        self._feeds = Projector(feeds)
+        self._sitemaps = Projector(sitemaps)
+        self._search = Projector(search)
+        self.projectors: list[Projector[Any]] = in_dispatch_order(
+            [self._articles, self._feeds, self._sitemaps, self._search]
+        )
+        """Every projector, each after those of the views it reads: for the dispatcher, and for
+        health reports."""
+
+    @property
+    def articles(self) -> ArticlesProjection:
+        """The articles view; raises `ProjectionFailed` if it stopped."""
+        return self._articles.checked()
+
+    @property
+    def feeds(self) -> FeedsProjection:
+        """The feeds view; raises `ProjectionFailed` if it (or the articles view) stopped."""
+        return self._feeds.checked()
+
+    @property
+    def sitemaps(self) -> SitemapsProjection:
+        """The sitemaps view; raises `ProjectionFailed` if it (or the articles view) stopped."""
+        return self._sitemaps.checked()
+
+    @property
+    def search(self) -> SearchProjection:
+        """The search view; raises `ProjectionFailed` if it (or the articles view) stopped."""
+        return self._search.checked()
+
+    @property
+    def position(self) -> int:
+        """The log position the views reflect (each one still running is at it)."""
+        return self._articles.position
+
+    async def wait_for(self, position: int, timeout: float | None) -> None:
+        """Wait until the views have applied `position` (read-your-writes).
+
+        Every other view reads the articles view and is applied in the same dispatch, so when
+        the articles view is at `position`, so is each view still running. A view that stopped
+        is not waited for here: its property refuses to hand it out."""
+        await self._articles.wait_for(position, timeout)
