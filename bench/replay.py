@@ -119,7 +119,7 @@ async def newsroom_start(path: Path) -> tuple[Timing, dict[str, int]]:
     try:
         articles = newsroom.views.articles
         counts = {s: articles.count(s) for s in ("DRAFT", "PUBLISHED", "RETRACTED")}
-        events = newsroom.started_at_head
+        events = newsroom.health.started_at_head
     finally:
         await newsroom.stop()
     name = "Newsroom.start in-process (open + quick_check + replay)"

@@ -135,15 +135,14 @@ async def http_latency(
     from aiohttp.test_utils import TestClient, TestServer
 
     from newsroom.config import Settings
-    from newsroom.web.app import create_app
-    from newsroom.web.http import NEWSROOM
+    from newsroom.web.app import NEWSROOM, create_app
 
     with tempfile.TemporaryDirectory() as folder:
         app = create_app(Settings(store=f"sqlite:///{folder}/db", demo=False))
         async with TestClient(TestServer(app)) as client:
             newsroom = app[NEWSROOM]
-            newsroom.search.index = index
-            newsroom.articles._rows = articles._rows  # read-only use: the hits' articles
+            newsroom.views.search.index = index
+            newsroom.views.articles._rows = articles._rows  # read-only use: the hits' articles
             samples = []
             for text in queries:
                 started = time.perf_counter()

@@ -1,26 +1,28 @@
-"""The composition root: builds the store, bus, projections and command handler, and runs them.
+"""The composition root: builds the store, bus, views, command handler and history, and runs them.
 
 The only module that names concrete adapters. `Newsroom.start` opens the store, replays the log
-into fresh projections (logging progress when it takes a while), writes the demo articles on an
-empty log, and returns the running system; `stop` finishes pending appends and closes the store.
+into fresh views (logging progress when it takes a while), writes the demo articles on an empty
+log, and returns the running system; `stop` finishes pending appends and closes the store. It
+composes and nothing more: what the web layer uses are the parts (`views`, `commands`,
+`history`, `health`), each handed to it on its own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from newsroom.bus import Bus
 from newsroom.commands import CommandHandler
 from newsroom.config import Settings
 from newsroom.demo import write_demo_articles
 from newsroom.errors import ConfigError
+from newsroom.health import Health
+from newsroom.history import History
 from newsroom.projections.articles import ArticlesProjection
 from newsroom.projections.base import Dispatcher
 from newsroom.projections.feeds import FeedsProjection
@@ -28,6 +30,7 @@ from newsroom.projections.search import SearchProjection
 from newsroom.projections.search_fts5 import Fts5Index
 from newsroom.projections.sitemaps import SitemapsProjection
 from newsroom.projections.views import Views
+from newsroom.runtime import collector_paused
 from newsroom.store import EventStore
 from newsroom.store.sqlite import SQLiteEventStore
 
@@ -47,27 +50,31 @@ async def open_store(url: str) -> EventStore:
     raise ConfigError(f"unknown store URL {url!r}; expected sqlite:///path/to/newsroom.db")
 
 
+def build_views(settings: Settings) -> Views:
+    """Fresh, empty views; search on SQLite FTS5 in memory."""
+    articles = ArticlesProjection()
+    return Views(
+        articles,
+        FeedsProjection(articles, settings.feed_items),
+        SitemapsProjection(articles),
+        SearchProjection(articles, Fts5Index()),
+    )
+
+
 class Newsroom:
-    """The running system: one store, one bus, the projections and the command handler."""
+    """The running system: the store, the bus, the views fed from it, the command handler (the
+    write side's door), the history (the read side's door to the log) and the health report."""
 
     def __init__(
         self, store: EventStore, settings: Settings, clock: Callable[[], datetime]
     ) -> None:
         self.store = store
         self.bus = Bus(store)
-        articles = ArticlesProjection()
-        feeds = FeedsProjection(articles, settings.feed_items)
-        sitemaps = SitemapsProjection(articles)
-        search = SearchProjection(articles, Fts5Index())
-        self.views = Views(articles, feeds, sitemaps, search)
-        self.dispatcher = Dispatcher(self.views.projectors, self.bus.subscribe)
-        # Until the web layer asks `views`, which checks each view's health, it reaches the
-        # views and their projectors directly, by these names.
-        self.projectors = {p.name: p for p in self.views.projectors}
-        self.articles, self.feeds, self.sitemaps, self.search = articles, feeds, sitemaps, search
+        self.views = build_views(settings)
         self.commands = CommandHandler(store, self.bus, clock)
-        self.clock = clock
-        self.started_at_head = 0
+        self.history = History(store, self.bus)
+        self.health = Health(store, self.views)
+        self._dispatcher = Dispatcher(self.views.projectors, self.bus.subscribe)
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -79,9 +86,9 @@ class Newsroom:
         newsroom = cls(store, settings, clock)
         try:
             await newsroom._run_projections()
-            if settings.demo and newsroom.started_at_head == 0:
+            if settings.demo and newsroom.health.started_at_head == 0:
                 position = await write_demo_articles(newsroom.commands)
-                await newsroom.wait_for(position, timeout=10)
+                await newsroom.views.wait_for(position, timeout=10)
                 log.info("wrote the demo articles (log position %d)", position)
         except BaseException:
             await newsroom.stop()
@@ -89,28 +96,18 @@ class Newsroom:
         return newsroom
 
     async def _run_projections(self) -> None:
-        self.started_at_head = head = await self.store.head()
-        self._task = asyncio.create_task(self.dispatcher.run(), name="projections")
+        self.health.started_at_head = head = await self.store.head()
+        self._task = asyncio.create_task(self._dispatcher.run(), name="projections")
         if head:
             log.info(
                 "replaying %s events into %d projections", f"{head:,}", len(self.views.projectors)
             )
         started = time.monotonic()
         caught_up = asyncio.ensure_future(self._catch_up(head))
-        # A replay builds millions of objects without a reference cycle among them; the cyclic
-        # GC would rescan them all, again and again (a third of the replay time). So it rests
-        # during the replay, and what was built is frozen out of its sight afterwards.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with collector_paused(freeze=head > 0):  # what the replay builds lives on: see runtime
             while not (await asyncio.wait({caught_up}, timeout=PROGRESS_EVERY))[0]:
                 self._log_progress(head, started)
             caught_up.result()  # a store failure during replay stops start-up
-        finally:
-            if collecting:
-                gc.enable()
-            if head:
-                gc.freeze()
         if head:
             elapsed = time.monotonic() - started
             log.info("replayed %s events in %.1f s (%s events/s)",
@@ -132,39 +129,6 @@ class Newsroom:
         done = min(p.position for p in self.views.projectors)
         rate = done / max(time.monotonic() - started, 1e-9)
         log.info("replay: %s of %s events (%s events/s)", f"{done:,}", f"{head:,}", f"{rate:,.0f}")
-
-    async def wait_for(self, position: int, timeout: float) -> None:
-        """Wait until the views have applied `position` (read-your-writes); see `Views`."""
-        await self.views.wait_for(position, timeout)
-
-    @property
-    def position(self) -> int:
-        """The log position the views reflect (each one still running is at it)."""
-        return self.views.position
-
-    def ready(self) -> bool:
-        """True once every projection reached the head seen at start and none has failed."""
-        return self.store.alive and all(
-            p.failure is None and p.position >= self.started_at_head for p in self.views.projectors
-        )
-
-    async def health(self, fingerprints: bool = False) -> dict[str, Any]:
-        """The state of the store and each projection, for /healthz and /readyz."""
-        reports: dict[str, Any] = {}
-        for p in self.views.projectors:
-            view: dict[str, Any] = {"position": p.position, "status": "running"}
-            if p.failure is not None:
-                view.update(status="failed", failed_at=p.failure.position, error=p.failure.error)
-            if fingerprints:
-                view["fingerprint"] = p.projection.fingerprint()
-            reports[p.name] = view
-        healthy = self.store.alive and all(p.failure is None for p in self.views.projectors)
-        return {
-            "status": "ok" if healthy else "failing",
-            "store": "running" if self.store.alive else "stopped",
-            "head": await self.store.head(),
-            "projections": reports,
-        }
 
     async def stop(self) -> None:
         """Stop the projections, then let the store finish pending appends and close."""

@@ -26,6 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "projections": {"errors", "events", "store", "projections"},
     "commands": {"articles", "bus", "errors", "events", "store", "validation"},
     "history": {"articles", "bus", "commands", "errors", "events", "store"},
+    "health": {"projections", "store"},
     "config": {"errors"},
     "demo": {"articles", "commands"},
     "app": {
@@ -34,6 +35,7 @@ ALLOWED: dict[str, set[str]] = {
         "config",
         "demo",
         "errors",
+        "health",
         "history",
         "projections",
         "runtime",
@@ -46,6 +48,7 @@ ALLOWED: dict[str, set[str]] = {
         "config",
         "errors",
         "events",
+        "health",
         "history",
         "projections",
         "slugs",
@@ -164,3 +167,22 @@ def test_the_graphql_rules_catch_a_violation(tmp_path: Path) -> None:
     bad.write_text("from graphql import Executor, parse\nimport ariadne\n")
     assert {"Executor", "parse", "ariadne"} <= _graphql_imports(bad)
     assert PIPELINE in MODULES
+
+
+RESOLVERS = ["web.graphql.queries", "web.graphql.mutations", "web.graphql.subscriptions",
+             "web.graphql.objects"]  # fmt: skip
+
+
+@pytest.mark.parametrize("module", RESOLVERS)
+def test_resolvers_do_not_import_the_store(module: str) -> None:
+    """Resolvers read through the views and History, write through the command handler."""
+    imported = _imports(PACKAGE / (module.replace(".", "/") + ".py"))
+    assert not {i for i in imported if _layer(i) == "store"}, f"newsroom.{module} imports the store"
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if _layer(m) == "web" and m != "web.app"])
+def test_only_the_web_app_knows_the_running_newsroom(module: str) -> None:
+    """Route handlers reach the parts they use (views, commands, history) by their own keys;
+    only web/app.py, which starts and stops it, imports the `Newsroom` composition."""
+    imported = _imports(PACKAGE / (module.replace(".", "/") + ".py"))
+    assert not {i for i in imported if _layer(i) == "app"}, f"newsroom.{module} imports app"

@@ -17,9 +17,11 @@ from newsroom.web import feeds, ops, pages, search, sitemaps
 from newsroom.web.documents import RENDERED, DocumentCache
 from newsroom.web.graphql import graphiql
 from newsroom.web.graphql import http as graphql
-from newsroom.web.http import NEWSROOM, SETTINGS, json_error
+from newsroom.web.http import CLOCK, COMMANDS, HEALTH, HISTORY, SETTINGS, VIEWS, json_error
 
 log = logging.getLogger(__name__)
+NEWSROOM = web.AppKey("newsroom", Newsroom)
+"""The running system; only its life (start, stop) is handled here. Routes use its parts."""
 BODY_MAX = 64 * 1024  # bytes; the largest request body newsroom reads
 
 
@@ -61,11 +63,14 @@ def create_app(
     """Build the application; the newsroom starts with it and stops with it."""
     app = web.Application(client_max_size=BODY_MAX)
     app[SETTINGS] = settings
+    app[CLOCK] = clock
     app[RENDERED] = DocumentCache()
     graphql.setup(app)
 
     async def run_newsroom(app: web.Application) -> AsyncIterator[None]:
-        app[NEWSROOM] = await Newsroom.start(settings, clock)
+        newsroom = app[NEWSROOM] = await Newsroom.start(settings, clock)
+        app[VIEWS], app[COMMANDS] = newsroom.views, newsroom.commands
+        app[HISTORY], app[HEALTH] = newsroom.history, newsroom.health
         yield
         await app[NEWSROOM].stop()
 

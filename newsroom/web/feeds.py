@@ -15,7 +15,7 @@ from newsroom.config import Settings
 from newsroom.errors import NotFound
 from newsroom.projections.feeds import Feed
 from newsroom.web.documents import RENDERED, respond
-from newsroom.web.http import NEWSROOM, SETTINGS, wait_for_min_position
+from newsroom.web.http import SETTINGS, VIEWS, wait_for_min_position
 from newsroom.web.xml import atom, rss
 
 Writer = Callable[[Feed, Settings, str], bytes]
@@ -48,15 +48,14 @@ async def _serve(request: web.Request, category: str | None, suffix: str) -> web
     """The feed from the document cache, rendered again only if it changed since. (This is the
     most requested route: what does not change between renders is worked out in `render`.)"""
     position = await wait_for_min_position(request)
-    newsroom = request.app[NEWSROOM]
-    newsroom.projectors["feeds"].check()
-    changed = newsroom.feeds.changed(category)
+    feeds = request.app[VIEWS].feeds
+    changed = feeds.changed(category)
     if changed is None:
         raise NotFound("there is no feed by that name; /feed has all news")
     writer, media_type = _FORMATS[suffix]
 
     def render() -> bytes:
-        feed, settings = newsroom.feeds.feed(category), request.app[SETTINGS]
+        feed, settings = feeds.feed(category), request.app[SETTINGS]
         assert feed is not None  # it has a change stamp, so it exists
         path = "/feed" if category is None else f"/feed/{category}"
         return writer(feed, settings, f"{settings.public_url}{path}{suffix}")

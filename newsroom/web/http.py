@@ -1,22 +1,36 @@
-"""Shared HTTP pieces: the typed application keys, JSON replies, and strict JSON request bodies."""
+"""Shared HTTP pieces: the typed application keys, JSON replies, and strict JSON request bodies.
+
+Route handlers reach each part of the running newsroom through its own key: the views (each
+checked for health as it is handed out), the command handler, the history of the log, the
+health report and the settings."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
 import json
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 from multidict import istr
 
-from newsroom.app import Newsroom
+from newsroom.commands import CommandHandler
 from newsroom.config import Settings
 from newsroom.errors import ValidationError
+from newsroom.health import Health
+from newsroom.history import History
+from newsroom.projections.views import Views
 
-NEWSROOM = web.AppKey("newsroom", Newsroom)
 SETTINGS = web.AppKey("settings", Settings)
+VIEWS = web.AppKey("views", Views)
+COMMANDS = web.AppKey("commands", CommandHandler)
+HISTORY = web.AppKey("history", History)
+HEALTH = web.AppKey("health", Health)
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
+"""The time now, as the server sees it (injected: tests fix it)."""
 # Header names as multidict's case-insensitive strings, folded once here rather than per lookup.
 POSITION_HEADER = istr("Newsroom-Position")
 MIN_POSITION_HEADER = istr("Newsroom-Min-Position")
@@ -25,16 +39,16 @@ MIN_POSITION_HEADER = istr("Newsroom-Min-Position")
 async def wait_for_min_position(request: web.Request) -> int:
     """Wait (bounded) until the views reached the request's `Newsroom-Min-Position`; return the
     position they are at. A malformed header is a ValidationError (400)."""
-    newsroom = request.app[NEWSROOM]
+    views = request.app[VIEWS]
     text = request.headers.get(MIN_POSITION_HEADER)
     if text is None:
-        return newsroom.position
+        return views.position
     text = text.strip()
     if not text.isascii() or not text.isdigit() or len(text) > 18:
         raise ValidationError(f"{MIN_POSITION_HEADER} must be a log position (a whole number)")
     if minimum := int(text):
-        await newsroom.wait_for(minimum, request.app[SETTINGS].view_wait)
-    return newsroom.position
+        await views.wait_for(minimum, request.app[SETTINGS].view_wait)
+    return views.position
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from newsroom.web.http import NEWSROOM, json_response, unauthorized
+from newsroom.web.http import HEALTH, json_response, unauthorized
 
 routes = web.RouteTableDef()
 """The health routes."""
@@ -20,15 +20,15 @@ async def healthz(request: web.Request) -> web.Response:
     fingerprints = "fingerprint" in request.query
     if fingerprints and (denied := unauthorized(request, "view fingerprints")):
         return denied
-    report = await request.app[NEWSROOM].health(fingerprints=fingerprints)
+    report = await request.app[HEALTH].report(fingerprints=fingerprints)
     return json_response(report, 200 if report["status"] == "ok" else 503)
 
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
     """200 once every projection reached the log head seen at start (and none failed)."""
-    newsroom = request.app[NEWSROOM]
-    report = await newsroom.health()
-    ready = newsroom.ready()
+    health = request.app[HEALTH]
+    report = await health.report()
+    ready = health.ready()
     report["status"] = "ready" if ready else "not ready"
     return json_response(report, 200 if ready else 503)

@@ -20,7 +20,7 @@ from newsroom.config import Settings
 from newsroom.projections.articles import ArticleView
 from newsroom.slugs import article_path, slugify
 from newsroom.validation import ID_MAX
-from newsroom.web.http import NEWSROOM, POSITION_HEADER, SETTINGS, wait_for_min_position
+from newsroom.web.http import POSITION_HEADER, SETTINGS, VIEWS, wait_for_min_position
 from newsroom.web.text import paragraphs, xml_text
 from newsroom.web.urls import article_url
 from newsroom.web.xml import w3c
@@ -39,12 +39,10 @@ routes = web.RouteTableDef()
 async def home(request: web.Request) -> web.Response:
     """GET /: the latest published articles, and where to go next."""
     position = await wait_for_min_position(request)
-    newsroom, settings = request.app[NEWSROOM], request.app[SETTINGS]
-    for view in ("articles", "feeds"):
-        newsroom.projectors[view].check()
-    latest = newsroom.articles.latest("PUBLISHED", count=HOME_COUNT)
+    views, settings = request.app[VIEWS], request.app[SETTINGS]
+    latest = views.articles.latest("PUBLISHED", count=HOME_COUNT)
     feeds = [E.LI(E.A("All news", href="/feed"), " (", E.A("Atom", href="/feed.atom"), ")")]
-    for category in newsroom.feeds.categories():
+    for category in views.feeds.categories():
         feed = f"/feed/{category}"
         feeds.append(E.LI(E.A(category, href=feed), " (", E.A("Atom", href=f"{feed}.atom"), ")"))
     body = [
@@ -76,12 +74,11 @@ async def home(request: web.Request) -> web.Response:
 async def article_page(request: web.Request) -> web.Response:
     """GET /{category}/{slug}-{id}: the article, a redirect to its canonical URL, 404 or 410."""
     position = await wait_for_min_position(request)
-    newsroom, settings = request.app[NEWSROOM], request.app[SETTINGS]
-    newsroom.projectors["articles"].check()
+    articles, settings = request.app[VIEWS].articles, request.app[SETTINGS]
     match = _PAGE.fullmatch(request.match_info["page"])
     article = None
     if match is not None and int(match.group(2)) <= ID_MAX:
-        article = newsroom.articles.get(int(match.group(2)))
+        article = articles.get(int(match.group(2)))
     if article is None or article.status == "DRAFT":
         return _not_found(settings, position)
     if article.status == "RETRACTED":

@@ -12,14 +12,14 @@ from typing import Any
 
 from aiohttp import web
 
-from newsroom.app import Newsroom
 from newsroom.config import Settings
 from newsroom.errors import ValidationError
 from newsroom.projections.articles import ArticleView
 from newsroom.projections.search import Results, SortKey
 from newsroom.projections.search_query import Query
+from newsroom.projections.views import Views
 from newsroom.web import inputs
-from newsroom.web.http import NEWSROOM, SETTINGS, positioned_json, wait_for_min_position
+from newsroom.web.http import SETTINGS, VIEWS, positioned_json, wait_for_min_position
 from newsroom.web.inputs import COUNT_MAX
 from newsroom.web.urls import article_url
 from newsroom.web.xml import w3c
@@ -28,15 +28,14 @@ FIRST_DEFAULT = 10
 
 
 def run(
-    newsroom: Newsroom, query: Query, category: str | None, first: int, after: SortKey | None
+    views: Views, query: Query, category: str | None, first: int, after: SortKey | None
 ) -> tuple[Results, list[dict[str, Any]]]:
     """Search, and pair every hit with its article view and cursor."""
-    for name in ("articles", "search"):
-        newsroom.projectors[name].check()
-    results = newsroom.search.index.search(query, category, first, after)
+    results = views.search.index.search(query, category, first, after)
+    articles = views.articles
     hits = []
     for hit in results.hits:
-        if (article := newsroom.articles.get(hit.article_id)) is not None:
+        if (article := articles.get(hit.article_id)) is not None:
             cursor = inputs.encode_cursor(hit.key)
             hits.append(
                 {"article": article, "score": hit.score, "snippet": hit.snippet, "cursor": cursor}
@@ -65,8 +64,8 @@ async def search_route(request: web.Request) -> web.Response:
     after = params.get("after")
     key = inputs.search_cursor("after", after) if after is not None else None
     query = inputs.search_text("q", params["q"])
-    newsroom, settings = request.app[NEWSROOM], request.app[SETTINGS]
-    results, hits = run(newsroom, query, category, first, key)
+    results, hits = run(request.app[VIEWS], query, category, first, key)
+    settings = request.app[SETTINGS]
     body = {
         "total": results.total,
         "exact": results.exact,

@@ -11,11 +11,10 @@ import re
 
 from aiohttp import web
 
-from newsroom.app import Newsroom
 from newsroom.errors import NotFound
-from newsroom.projections.sitemaps import Sitemap
+from newsroom.projections.sitemaps import Sitemap, SitemapsProjection
 from newsroom.web.documents import RENDERED, Rendered, respond
-from newsroom.web.http import NEWSROOM, SETTINGS, wait_for_min_position
+from newsroom.web.http import CLOCK, SETTINGS, VIEWS, wait_for_min_position
 from newsroom.web.xml import news_urlset, sitemap_index, urlset
 
 MEDIA_TYPE = "application/xml"
@@ -28,44 +27,44 @@ routes = web.RouteTableDef()
 @routes.get("/sitemap.xml")
 async def index(request: web.Request) -> web.Response:
     """GET /sitemap.xml: every article sitemap file, and the news files that have articles."""
-    newsroom, base = await _ready(request), request.app[SETTINGS].public_url
-    files = newsroom.sitemaps.article_files()
-    news = newsroom.sitemaps.news_files(newsroom.clock())
+    (sitemaps, position), base = await _ready(request), request.app[SETTINGS].public_url
+    files = sitemaps.article_files()
+    news = sitemaps.news_files(request.app[CLOCK]())
     listed_news = [n for n in news if n.keys]
     entries = [(f"{base}/sitemaps/articles-{n}.xml", s.at) for n, s in enumerate(files, 1)]
     entries += [(f"{base}/sitemaps/news-{n.number}.xml", n.modified) for n in listed_news]
     version = (tuple(s.position for s in files), news[0].version, len(listed_news))
-    modified = max(newsroom.sitemaps.files_changed(), news[0].modified)
+    modified = max(sitemaps.files_changed(), news[0].modified)
     document = request.app[RENDERED].get(
         "sitemap-index", version, modified, MEDIA_TYPE, lambda: sitemap_index(entries)
     )
-    return respond(request, document, newsroom.position)
+    return respond(request, document, position)
 
 
 @routes.get("/sitemaps/{name}")
 async def sitemap_file(request: web.Request) -> web.Response:
     """GET /sitemaps/articles-N.xml and /sitemaps/news-N.xml."""
-    newsroom = await _ready(request)
+    sitemaps, position = await _ready(request)
     match = _FILE.fullmatch(request.match_info["name"])
     if match is None:
         raise NotFound("there is no such sitemap; /sitemap.xml lists them all")
     kind, number = match.group(1), int(match.group(2))
     if kind == "articles":
-        sitemap = newsroom.sitemaps.article_file(number)
+        sitemap = sitemaps.article_file(number)
     else:
-        news = newsroom.sitemaps.news_files(newsroom.clock())
+        news = sitemaps.news_files(request.app[CLOCK]())
         sitemap = news[number - 1] if number <= len(news) else None
     if sitemap is None:
         raise NotFound("there is no such sitemap; /sitemap.xml lists them all")
-    return respond(request, _render(request, kind, sitemap), newsroom.position)
+    return respond(request, _render(request, kind, sitemap), position)
 
 
 @routes.get("/sitemap")
 async def seed_sitemap(request: web.Request) -> web.Response:
     """GET /sitemap: the seed's news sitemap, now the first Google News sitemap file."""
-    newsroom = await _ready(request)
-    first = newsroom.sitemaps.news_files(newsroom.clock())[0]
-    return respond(request, _render(request, "news", first), newsroom.position)
+    sitemaps, position = await _ready(request)
+    first = sitemaps.news_files(request.app[CLOCK]())[0]
+    return respond(request, _render(request, "news", first), position)
 
 
 @routes.get("/robots.txt")
@@ -75,11 +74,10 @@ async def robots(request: web.Request) -> web.Response:
     return web.Response(text=f"User-agent: *\nAllow: /\n\nSitemap: {url}/sitemap.xml\n")
 
 
-async def _ready(request: web.Request) -> Newsroom:
-    await wait_for_min_position(request)
-    newsroom = request.app[NEWSROOM]
-    newsroom.projectors["sitemaps"].check()
-    return newsroom
+async def _ready(request: web.Request) -> tuple[SitemapsProjection, int]:
+    """The sitemaps view once it reached the request's minimum position, and its position."""
+    position = await wait_for_min_position(request)
+    return request.app[VIEWS].sitemaps, position
 
 
 def _render(request: web.Request, kind: str, sitemap: Sitemap) -> Rendered:

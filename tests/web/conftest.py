@@ -12,8 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from newsroom.app import Newsroom
 from newsroom.config import Settings
-from newsroom.web.app import create_app
-from newsroom.web.http import NEWSROOM
+from newsroom.web.app import NEWSROOM, create_app
 from tests.factories import FakeClock
 
 Query = Callable[..., Awaitable[dict[str, Any]]]

@@ -251,7 +251,8 @@ async def test_timed_out_waits_leave_no_waiter_behind(client: Client, newsroom: 
             headers={"Newsroom-Min-Position": "999999"},
         )
         assert response.status == 503
-    assert newsroom.projectors["articles"]._waiters == []
+    articles = next(p for p in newsroom.views.projectors if p.name == "articles")
+    assert articles._waiters == []
 
 
 async def test_log_event_data_holds_only_business_fields(gql: Query) -> None:

@@ -202,7 +202,7 @@ async def test_text_xml_cannot_carry_is_cleaned_when_rendered(site: Client) -> N
     )  # fmt: skip
     result = await newsroom.store.append("article-7", [event], expected_version=0)
     newsroom.bus.publish(result.records)
-    await newsroom.wait_for(result.last_position, timeout=5)
+    await newsroom.views.wait_for(result.last_position, timeout=5)
     for path in FEEDS:
         parsed = feedparser.parse((await fetch(site, path))[2])
         assert parsed.bozo == 0

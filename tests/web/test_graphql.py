@@ -200,7 +200,7 @@ async def test_a_failed_projection_is_reported_not_served(
     def broken(_: object) -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(newsroom.articles, "apply", broken)
+    monkeypatch.setattr(newsroom.views.articles, "apply", broken)
     reply = (await gql(CREATE, {"article": create()}))["data"]["createArticle"]
     assert reply["status"] == "SUCCEEDED"
     health = await client.get("/healthz")

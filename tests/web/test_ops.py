@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from lxml import html
 from yarl import URL
 
-from newsroom.web.http import NEWSROOM
+from newsroom.web.app import NEWSROOM
 
 Client = TestClient[web.Request, web.Application]
 
@@ -93,8 +93,8 @@ async def test_an_unexpected_error_is_a_json_500_without_internals(
     def broken(*args: object) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(newsroom.feeds, "changed", broken)
-    monkeypatch.setattr(newsroom.sitemaps, "article_files", broken)
+    monkeypatch.setattr(newsroom.views.feeds, "changed", broken)
+    monkeypatch.setattr(newsroom.views.sitemaps, "article_files", broken)
     for path in ("/feed", "/feed/politics.atom", "/sitemap.xml"):
         response = await client.get(path)
         text = await response.text()

@@ -14,9 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from newsroom.config import Settings, load
 from newsroom.errors import ConfigError
-from newsroom.web.app import create_app
+from newsroom.web.app import NEWSROOM, create_app
 from newsroom.web.graphql import pipeline
-from newsroom.web.http import NEWSROOM
 from tests.factories import FakeClock
 
 Client = TestClient[web.Request, web.Application]

@@ -10,26 +10,33 @@ from typing import Any, TypeAlias, TypeVar
 from aiohttp import web
 from graphql import GraphQLResolveInfo
 
-from newsroom.app import Newsroom
+from newsroom.commands import CommandHandler
 from newsroom.config import Settings
+from newsroom.history import History
+from newsroom.projections.views import Views
 from newsroom.web.graphql.arguments import Checked
-from newsroom.web.http import NEWSROOM, SETTINGS
+from newsroom.web.http import COMMANDS, HISTORY, SETTINGS, VIEWS
 
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """One operation's context: the request, the settings, the newsroom, checked arguments."""
+    """One operation's context: what resolvers may use, and their checked arguments."""
 
     request: web.Request
     settings: Settings
-    newsroom: Newsroom
+    views: Views
+    """The read models; each property checks the view is healthy before handing it out."""
+    commands: CommandHandler
+    """The write side's door: mutations hand their commands to it."""
+    history: History
+    """The log, read-only: time travel, `history`, `events` and subscriptions read it."""
     checked: Checked
     """The root fields' arguments as `arguments.RULES` converted them."""
 
     @classmethod
     def of(cls, request: web.Request, checked: Checked) -> Context:
         app = request.app
-        return cls(request, app[SETTINGS], app[NEWSROOM], checked)
+        return cls(request, app[SETTINGS], app[VIEWS], app[COMMANDS], app[HISTORY], checked)
 
 
 Info: TypeAlias = GraphQLResolveInfo[Context]

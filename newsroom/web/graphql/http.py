@@ -15,8 +15,8 @@ from newsroom.web.graphql import pipeline, websocket
 from newsroom.web.graphql.graphiql import graphiql_page
 from newsroom.web.graphql.pipeline import OPERATIONS, Operations
 from newsroom.web.http import (
-    NEWSROOM,
     SETTINGS,
+    VIEWS,
     json_error,
     positioned_json,
     read_json_object,
@@ -41,16 +41,16 @@ async def handle_graphql(request: web.Request) -> web.Response:
     if not isinstance(operation_name or "", str):
         return json_error(400, "'operationName' must be a string")
     prepared = request.app[OPERATIONS].prepare(text, operation_name, variables or {})
-    newsroom = request.app[NEWSROOM]
+    views = request.app[VIEWS]
     if isinstance(prepared, list):
-        return positioned_json({"errors": pipeline.formatted(prepared)}, newsroom.position, 400)
+        return positioned_json({"errors": pipeline.formatted(prepared)}, views.position, 400)
     if prepared.kind is OperationType.SUBSCRIPTION:
         return json_error(400, "subscriptions run over a WebSocket on /graphql")
     if prepared.kind is OperationType.MUTATION and (denied := unauthorized(request, "mutations")):
         return denied
     await wait_for_min_position(request)
     reply = await pipeline.execute(prepared, request)
-    return positioned_json(reply, newsroom.position)
+    return positioned_json(reply, views.position)
 
 
 @routes.get("/graphql")

@@ -9,6 +9,7 @@ and a `code`: a mutation's arguments are therefore checked here, with the rules 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -30,6 +31,7 @@ from newsroom.errors import (
     InvalidTransition,
     NewsroomError,
     NotFound,
+    ProjectionFailed,
     ValidationError,
 )
 from newsroom.web import inputs
@@ -51,29 +53,32 @@ async def _handle(
     idempotency_key: str | None = None,
     creates: bool = False,
 ) -> dict[str, Any]:
-    newsroom = info.context.newsroom
+    context = info.context
     try:
         if expected_version is not None and expected_version < 0:
             raise ValidationError(f"expected_version must be 0 or more, got {expected_version}")
         if creates and expected_version not in (None, 0):
             raise ValidationError("a new article has no version yet: expected_version must be 0")
         command: Command = build()
-        outcome = await newsroom.commands.handle(
+        outcome = await context.commands.handle(
             command, expected_version=expected_version, idempotency_key=idempotency_key
         )
     except USER_ERRORS as e:
         return {"status": "FAILED", "error": str(e), "code": e.code}
     try:
-        await newsroom.wait_for(outcome.position, info.context.settings.view_wait)
+        await context.views.wait_for(outcome.position, context.settings.view_wait)
     except NewsroomError as e:
         log.warning("a write is durable but not yet visible: %s", e)
+    article = None  # a stopped view shows nothing rather than what it held when it stopped
+    with contextlib.suppress(ProjectionFailed):
+        article = context.views.articles.get(outcome.article_id)
     return {
         "status": "SUCCEEDED",
         "id": str(outcome.article_id),
         "name": outcome.event_names[-1] if outcome.event_names else None,
         "position": outcome.position,
         "version": outcome.version,
-        "article": newsroom.articles.get(outcome.article_id),
+        "article": article,
     }
 
 

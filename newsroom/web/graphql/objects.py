@@ -12,9 +12,8 @@ from typing import Any
 
 from ariadne import ObjectType, ScalarType
 
-from newsroom.commands import stream_for
 from newsroom.events import Event, UnknownEvent
-from newsroom.store import Recorded
+from newsroom.history import Entry
 from newsroom.web.graphql.context import Info
 from newsroom.web.inputs import global_id
 from newsroom.web.urls import article_url
@@ -41,7 +40,7 @@ def resolve_url(article: Any, info: Info) -> str:
 
 @article_type.field("history")
 async def resolve_history(article: Any, info: Info) -> list[dict[str, Any]]:
-    records = await info.context.newsroom.store.read_stream(stream_for(article.id))
+    entries = await info.context.history.of_article(article.id)
     return [
         {
             "position": r.position,
@@ -50,20 +49,20 @@ async def resolve_history(article: Any, info: Info) -> list[dict[str, Any]]:
             "time": r.recorded_at,
             "changes": {k: v for k, v in event_data(r.event).items() if k != "article_id"},
         }
-        for r in records[: article.version]
+        for r in entries[: article.version]
     ]
 
 
-def log_event(recorded: Recorded) -> dict[str, Any]:
+def log_event(entry: Entry) -> dict[str, Any]:
     """One log entry in the shape of the `LogEvent` type."""
     return {
-        "position": recorded.position,
-        "stream": recorded.stream,
-        "version": recorded.version,
-        "event_id": recorded.event_id,
-        "type": recorded.type,
-        "time": recorded.recorded_at,
-        "data": event_data(recorded.event),
+        "position": entry.position,
+        "stream": entry.stream,
+        "version": entry.version,
+        "event_id": entry.event_id,
+        "type": entry.type,
+        "time": entry.recorded_at,
+        "data": event_data(entry.event),
     }
 
 

@@ -7,10 +7,7 @@ from typing import Any
 
 from ariadne import QueryType
 
-from newsroom.articles import fold
-from newsroom.commands import stream_for
-from newsroom.errors import ValidationError
-from newsroom.events import Event, UnknownEvent
+from newsroom.events import Status
 from newsroom.projections.articles import ArticleView, Key
 from newsroom.projections.search import SortKey
 from newsroom.projections.search_query import Query
@@ -25,14 +22,10 @@ query = QueryType()
 @query.field("article")
 @checked_arguments
 async def resolve_article(_: None, info: Info, id: int, version: int | None = None) -> Any:
-    newsroom = info.context.newsroom
     if version is None:
-        newsroom.projectors["articles"].check()
-        return newsroom.articles.get(id)
-    history = await newsroom.store.read_stream(stream_for(id))
-    if version > len(history):
-        return None  # no such version, as there is no such article: a missing record
-    return fold(_known(r.event) for r in history[:version])
+        return info.context.views.articles.get(id)
+    # no such version (or article) is a missing record: None
+    return await info.context.history.article_at(id, version)
 
 
 @query.field("articles")
@@ -40,11 +33,10 @@ async def resolve_article(_: None, info: Info, id: int, version: int | None = No
 def resolve_articles(
     _: None, info: Info, count: int, status: str, category: str | None = None
 ) -> list[ArticleView]:
-    newsroom = info.context.newsroom
-    newsroom.projectors["articles"].check()
+    articles = info.context.views.articles
     if status == "UNKNOWN":
         return []  # the seed's zero value: no article is ever in it
-    return newsroom.articles.latest(status, category, count)  # type: ignore[arg-type]
+    return articles.latest(Status(status), category, count)
 
 
 @query.field("articleConnection")
@@ -53,13 +45,11 @@ def resolve_connection(
     _: None, info: Info, first: int, status: str, after: Key | None = None,
     category: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    newsroom = info.context.newsroom
-    newsroom.projectors["articles"].check()
+    view = info.context.views.articles
     if status == "UNKNOWN":
         return _connection([], False, after is not None, 0)
-    view = newsroom.articles
-    page, more = view.page(status, category, first, after)  # type: ignore[arg-type]
-    return _connection(page, more, after is not None, view.count(status, category))  # type: ignore[arg-type]
+    page, more = view.page(Status(status), category, first, after)
+    return _connection(page, more, after is not None, view.count(Status(status), category))
 
 
 def _connection(
@@ -83,12 +73,8 @@ def _connection(
 async def resolve_events(
     _: None, info: Info, after: int, count: int, stream: str | None = None
 ) -> list[dict[str, Any]]:
-    store = info.context.newsroom.store
-    if stream is None:
-        records = await store.read_all(after=after, limit=count)
-    else:
-        records = [r for r in await store.read_stream(stream) if r.position > after][:count]
-    return [log_event(r) for r in records]
+    entries = await info.context.history.events(after, count, stream)
+    return [log_event(entry) for entry in entries]
 
 
 @query.field("search")
@@ -97,7 +83,7 @@ def resolve_search(
     _: None, info: Info, query: Query, first: int, category: str | None = None,
     after: SortKey | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    results, hits = search.run(info.context.newsroom, query, category, first, after)
+    results, hits = search.run(info.context.views, query, category, first, after)
     return {
         "total": results.total,
         "exact": results.exact,
@@ -105,9 +91,3 @@ def resolve_search(
         "hits": hits,
         "next": hits[-1]["cursor"] if results.more and hits else None,
     }
-
-
-def _known(event: Event | UnknownEvent) -> Event:
-    if isinstance(event, UnknownEvent):
-        raise ValidationError(f"this newsroom cannot read {event.type_name} events; upgrade it")
-    return event

@@ -1,0 +1,43 @@
+"""Health: whether the store and each view are running, and whether the views caught up with the
+log seen at start; what `/healthz` and `/readyz` report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from newsroom.projections.views import Views
+from newsroom.store import EventStore
+
+
+class Health:
+    """Reports on the store and the views."""
+
+    def __init__(self, store: EventStore, views: Views) -> None:
+        self._store = store
+        self._views = views
+        self.started_at_head = 0
+        """The log head when the replay began; the views are ready once each reached it."""
+
+    def ready(self) -> bool:
+        """True once every view reached the head seen at start and none has failed."""
+        return self._store.alive and all(
+            p.failure is None and p.position >= self.started_at_head for p in self._views.projectors
+        )
+
+    async def report(self, fingerprints: bool = False) -> dict[str, Any]:
+        """The state of the store and each view; with `fingerprints`, a digest of each view."""
+        reports: dict[str, Any] = {}
+        for p in self._views.projectors:
+            view: dict[str, Any] = {"position": p.position, "status": "running"}
+            if p.failure is not None:
+                view.update(status="failed", failed_at=p.failure.position, error=p.failure.error)
+            if fingerprints:
+                view["fingerprint"] = p.projection.fingerprint()
+            reports[p.name] = view
+        healthy = self._store.alive and all(p.failure is None for p in self._views.projectors)
+        return {
+            "status": "ok" if healthy else "failing",
+            "store": "running" if self._store.alive else "stopped",
+            "head": await self._store.head(),
+            "projections": reports,
+        }
