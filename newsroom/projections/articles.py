@@ -34,7 +34,8 @@ from newsroom.store import Recorded
 
 Key = tuple[float, int]  # (time it entered its status, id): sorts oldest first
 StatusName = Status | Literal["DRAFT", "PUBLISHED", "RETRACTED"]
-"""What the queries take for a status: a `Status`, or its name while callers still pass names."""
+"""What the queries take for a status: a `Status`, or its name (a `Status` is a `StrEnum`, so both
+find the same list). GraphQL hands resolvers the name; converting it per request is needless."""
 
 
 @dataclass(frozen=True, slots=True)

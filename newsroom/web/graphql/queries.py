@@ -7,8 +7,7 @@ from typing import Any
 
 from ariadne import QueryType
 
-from newsroom.events import Status
-from newsroom.projections.articles import ArticleView, Key
+from newsroom.projections.articles import ArticleView, Key, StatusName
 from newsroom.projections.search import SortKey
 from newsroom.projections.search_query import Query
 from newsroom.web import search
@@ -31,25 +30,25 @@ async def resolve_article(_: None, info: Info, id: int, version: int | None = No
 @query.field("articles")
 @checked_arguments
 def resolve_articles(
-    _: None, info: Info, count: int, status: str, category: str | None = None
+    _: None, info: Info, count: int, status: StatusName, category: str | None = None
 ) -> list[ArticleView]:
     articles = info.context.views.articles
     if status == "UNKNOWN":
         return []  # the seed's zero value: no article is ever in it
-    return articles.latest(Status(status), category, count)
+    return articles.latest(status, category, count)
 
 
 @query.field("articleConnection")
 @checked_arguments
 def resolve_connection(
-    _: None, info: Info, first: int, status: str, after: Key | None = None,
+    _: None, info: Info, first: int, status: StatusName, after: Key | None = None,
     category: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     view = info.context.views.articles
     if status == "UNKNOWN":
         return _connection([], False, after is not None, 0)
-    page, more = view.page(Status(status), category, first, after)
-    return _connection(page, more, after is not None, view.count(Status(status), category))
+    page, more = view.page(status, category, first, after)
+    return _connection(page, more, after is not None, view.count(status, category))
 
 
 def _connection(
