@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 from aiohttp import web
 from graphql import GraphQLResolveInfo
@@ -18,25 +17,34 @@ from newsroom.web.graphql.arguments import Checked
 from newsroom.web.http import COMMANDS, HISTORY, SETTINGS, VIEWS
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
-    """One operation's context: what resolvers may use, and their checked arguments."""
+class Context(NamedTuple):
+    """One operation's context: what resolvers may use, and their checked arguments.
+
+    Built for every operation, so it is a tuple holding the request, and each part is looked up
+    on the application only when a resolver asks for it."""
 
     request: web.Request
-    settings: Settings
-    views: Views
-    """The read models; each property checks the view is healthy before handing it out."""
-    commands: CommandHandler
-    """The write side's door: mutations hand their commands to it."""
-    history: History
-    """The log, read-only: time travel, `history`, `events` and subscriptions read it."""
     checked: Checked
     """The root fields' arguments as `arguments.RULES` converted them."""
 
-    @classmethod
-    def of(cls, request: web.Request, checked: Checked) -> Context:
-        app = request.app
-        return cls(request, app[SETTINGS], app[VIEWS], app[COMMANDS], app[HISTORY], checked)
+    @property
+    def settings(self) -> Settings:
+        return self.request.app[SETTINGS]
+
+    @property
+    def views(self) -> Views:
+        """The read models; each property checks the view is healthy before handing it out."""
+        return self.request.app[VIEWS]
+
+    @property
+    def commands(self) -> CommandHandler:
+        """The write side's door: mutations hand their commands to it."""
+        return self.request.app[COMMANDS]
+
+    @property
+    def history(self) -> History:
+        """The log, read-only: time travel, `history`, `events` and subscriptions read it."""
+        return self.request.app[HISTORY]
 
 
 Info: TypeAlias = GraphQLResolveInfo[Context]
