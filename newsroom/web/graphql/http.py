@@ -44,9 +44,10 @@ async def handle_graphql(request: web.Request) -> web.Response:
     views = request.app[VIEWS]
     if isinstance(prepared, list):
         return positioned_json({"errors": pipeline.formatted(prepared)}, views.position, 400)
-    if prepared.kind is OperationType.SUBSCRIPTION:
+    kind = prepared.kind
+    if kind is OperationType.SUBSCRIPTION:
         return json_error(400, "subscriptions run over a WebSocket on /graphql")
-    if prepared.kind is OperationType.MUTATION and (denied := unauthorized(request, "mutations")):
+    if kind is OperationType.MUTATION and (denied := unauthorized(request, "mutations")):
         return denied
     await wait_for_min_position(request)
     reply = await pipeline.execute(prepared, request)
