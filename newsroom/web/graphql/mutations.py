@@ -9,7 +9,6 @@ and a `code`: a mutation's arguments are therefore checked here, with the rules 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import Any
 
@@ -65,13 +64,15 @@ async def _handle(
         )
     except USER_ERRORS as e:
         return {"status": "FAILED", "error": str(e), "code": e.code}
+    views = context.views
     try:
-        await context.views.wait_for(outcome.position, context.settings.view_wait)
+        await views.wait_for(outcome.position, context.settings.view_wait)
     except NewsroomError as e:
         log.warning("a write is durable but not yet visible: %s", e)
-    article = None  # a stopped view shows nothing rather than what it held when it stopped
-    with contextlib.suppress(ProjectionFailed):
-        article = context.views.articles.get(outcome.article_id)
+    try:
+        article = views.articles.get(outcome.article_id)
+    except ProjectionFailed:
+        article = None  # a stopped view shows nothing rather than what it held when it stopped
     return {
         "status": "SUCCEEDED",
         "id": str(outcome.article_id),
