@@ -69,7 +69,7 @@ def serve(store: str, port: int) -> None:
         data = await request.json()
         # Ariadne's path runs none of our checks: resolvers get the raw values (the same
         # for the seed query's `count`).
-        context = Context(request, defaultdict(dict))
+        context = Context.of(request, defaultdict(dict))
         success, result = await ariadne_graphql(schema, data, context_value=context)
         return web.json_response(result, status=200 if success else 400)
 

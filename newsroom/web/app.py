@@ -17,6 +17,7 @@ from newsroom.web import feeds, ops, pages, search, sitemaps
 from newsroom.web.documents import RENDERED, DocumentCache
 from newsroom.web.graphql import graphiql
 from newsroom.web.graphql import http as graphql
+from newsroom.web.graphql.context import RESOLVERS_USE
 from newsroom.web.http import CLOCK, COMMANDS, HEALTH, HISTORY, SETTINGS, VIEWS, json_error
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ def create_app(
         newsroom = app[NEWSROOM] = await Newsroom.start(settings, clock)
         app[VIEWS], app[COMMANDS] = newsroom.views, newsroom.commands
         app[HISTORY], app[HEALTH] = newsroom.history, newsroom.health
+        app[RESOLVERS_USE] = (settings, newsroom.views, newsroom.commands, newsroom.history)
         yield
         await app[NEWSROOM].stop()
 

@@ -51,7 +51,8 @@ RULES: dict[str, dict[str, Rule]] = {
 ONCE_PER_REQUEST = ("search",)
 
 Checked = dict[int, dict[str, Any]]
-"""Converted argument values by root field (the `id()` of its FieldNode), for the resolvers."""
+"""Converted argument values by root field (the `id()` of its FieldNode), for the resolvers of
+the fields in `RULES` (each decorated with `checked_arguments`)."""
 
 
 def check_arguments(
@@ -68,7 +69,8 @@ def check_arguments(
             message = f"a request may run one {name}; send the others as separate requests"
             errors.append(_error(message, repeated[1]))
     for field in fields:
-        rules = RULES.get(field.name.value, {})
+        if (rules := RULES.get(field.name.value)) is None:
+            continue  # a field without rules takes its arguments as GraphQL coerced them
         values = checked[id(field)] = {}
         for argument in field.arguments or ():
             if (rule := rules.get(argument.name.value)) is None:

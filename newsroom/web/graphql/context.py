@@ -14,37 +14,34 @@ from newsroom.config import Settings
 from newsroom.history import History
 from newsroom.projections.views import Views
 from newsroom.web.graphql.arguments import Checked
-from newsroom.web.http import COMMANDS, HISTORY, SETTINGS, VIEWS
 
 
 class Context(NamedTuple):
     """One operation's context: what resolvers may use, and their checked arguments.
 
-    Built for every operation, so it is a tuple holding the request, and each part is looked up
-    on the application only when a resolver asks for it."""
+    Built for every operation, so it is a plain tuple: reading a part costs no call."""
 
     request: web.Request
+    settings: Settings
+    views: Views
+    """The read models; each property checks the view is healthy before handing it out."""
+    commands: CommandHandler
+    """The write side's door: mutations hand their commands to it."""
+    history: History
+    """The log, read-only: time travel, `history`, `events` and subscriptions read it."""
     checked: Checked
     """The root fields' arguments as `arguments.RULES` converted them."""
 
-    @property
-    def settings(self) -> Settings:
-        return self.request.app[SETTINGS]
+    @classmethod
+    def of(cls, request: web.Request, checked: Checked) -> Context:
+        settings, views, commands, history = request.app[RESOLVERS_USE]
+        return cls(request, settings, views, commands, history, checked)
 
-    @property
-    def views(self) -> Views:
-        """The read models; each property checks the view is healthy before handing it out."""
-        return self.request.app[VIEWS]
 
-    @property
-    def commands(self) -> CommandHandler:
-        """The write side's door: mutations hand their commands to it."""
-        return self.request.app[COMMANDS]
-
-    @property
-    def history(self) -> History:
-        """The log, read-only: time travel, `history`, `events` and subscriptions read it."""
-        return self.request.app[HISTORY]
+RESOLVERS_USE: web.AppKey[tuple[Settings, Views, CommandHandler, History]] = web.AppKey(
+    "what resolvers use"
+)
+"""The parts of the running newsroom that resolvers use, put together once at start."""
 
 
 Info: TypeAlias = GraphQLResolveInfo[Context]

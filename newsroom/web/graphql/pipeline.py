@@ -165,7 +165,7 @@ async def execute(prepared: Prepared, request: web.Request) -> Reply:
         fragment_definitions=parsed.fragments,
         fragments=parsed.fragment_details,
         root_value=None,
-        context_value=Context(request, prepared.checked),
+        context_value=Context.of(request, prepared.checked),
         operation=prepared.operation,
         variable_values=prepared.variables,
         field_resolver=default_field_resolver,
@@ -193,7 +193,7 @@ async def execute(prepared: Prepared, request: web.Request) -> Reply:
 async def results(prepared: Prepared, request: web.Request) -> AsyncIterator[Reply] | Errors:
     """The replies of a subscription that `Operations.prepare` let through, one per event; or
     the errors that stop it before its first event."""
-    context = Context(request, prepared.checked)
+    context = Context.of(request, prepared.checked)
     stream = subscribe(
         schema, prepared.parsed.document, None, context, prepared.variables.coerced,
         prepared.operation.name.value if prepared.operation.name else None,
