@@ -118,6 +118,8 @@ async def read_json_object(request: web.Request, timeout: float) -> dict[str, An
         raise _bad_request(f"the body is not valid JSON: {e.msg} at line {e.lineno}") from None
     except ValueError as e:  # e.g. an integer with more digits than Python converts
         raise _bad_request(f"the body is not usable JSON: {e}") from None
+    except RecursionError:  # the stdlib parser recurses once per level of nesting
+        raise _bad_request("the body's JSON nests too deeply to be a GraphQL request") from None
     if not isinstance(body, dict):
         raise _bad_request("the body must be one JSON object (batched arrays are not accepted)")
     return body

@@ -42,6 +42,8 @@ BROKEN_REQUESTS = [
     ("unknown field", b'{"query": "{ articles { id salary } }"}', "application/json"),
     ("body over the size cap", b'{"query": "' + b" " * (65 * 1024) + b'{ articles { id } }"}',
      "application/json"),
+    ("JSON nested 1,500 levels", b'{"query": "{ articles { id } }", "variables": {"a": '
+     + b"[" * 1500 + b"]" * 1500 + b"}}", "application/json"),
 ]  # fmt: skip
 
 # (field the error must name, overrides of a good article): commands the domain must refuse.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient
 
@@ -150,3 +151,17 @@ async def test_a_ping_does_not_skip_the_init_deadline(client: Client) -> None:
     while (await ws.receive(timeout=10)).type != WSMsgType.CLOSE:
         pass
     assert ws.close_code == 4408
+
+
+async def test_a_deeply_nested_message_closes_with_4400_and_logs_no_traceback(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A message nested 1,500 levels is an invalid message (4400), not a server error."""
+    ws = await client.ws_connect("/graphql", protocols=(PROTOCOL,))
+    await ws.send_str('{"type": "connection_init", "payload": ' + "[" * 1500 + "]" * 1500 + "}")
+    ended = (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR)
+    while (await ws.receive(timeout=5)).type not in ended:
+        pass
+    assert ws.close_code == 4400
+    assert "Traceback" not in caplog.text and "RecursionError" not in caplog.text
+    assert (await client.get("/healthz")).status == 200

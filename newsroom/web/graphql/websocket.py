@@ -107,7 +107,7 @@ class _Session:
         try:
             data = json.loads(message.data)
             kind = data["type"]
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, RecursionError):  # nesting: one frame a level
             raise _Close(4400, "Invalid message: expected a JSON object with a type") from None
         await self.dispatch(kind, data)
 
