@@ -4,6 +4,7 @@ views, hands each the changes of those it reads, and isolates failures."""
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -233,6 +234,22 @@ async def test_a_cancelled_wait_leaves_no_waiter_behind() -> None:
     task.uncancel()
     assert waiters_when_cancelled == [1]
     assert projector._waiters == []
+
+
+async def test_many_waits_giving_up_together_rebuild_the_queue_rarely(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """2,000 reads timing out on a far position leave no waiter behind, and rebuilding the waiting
+    queue touches a number of entries linear in the waiters (removing each in turn, as before,
+    was quadratic: about 2,000,000 entries here)."""
+    projector = Projector(ArticlesProjection())
+    rebuilds = []
+    monkeypatch.setattr(heapq, "heapify", lambda heap: rebuilds.append(len(heap)) or None)
+    waits = [projector.wait_for(10**9, timeout=0.01) for _ in range(2_000)]
+    results = await asyncio.gather(*waits, return_exceptions=True)
+    assert all(isinstance(r, ViewTimeout) for r in results)
+    assert projector._waiters == []
+    assert sum(rebuilds) <= 3 * 2_000, rebuilds
 
 
 # --- views that read views -----------------------------------------------------------------------

@@ -75,12 +75,14 @@ def at_least(minimum: int) -> Rule:
 
 
 def category(name: str, value: str) -> str:
-    """A category filter: a slug, or there is nothing it could match."""
+    """A category filter: a slug, or there is nothing it could match. (`name` is unused: the
+    domain's rule names the category itself; every rule takes it, to share one signature.)"""
     return validation.category(value)
 
 
 def search_text(name: str, value: str) -> Query:
-    """What a reader typed into a search box, parsed into terms."""
+    """What a reader typed into a search box, parsed into terms. (`name` is unused: the parser's
+    messages speak of "the search"; every rule takes it, to share one signature.)"""
     return parse(value)
 
 

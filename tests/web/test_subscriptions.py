@@ -8,6 +8,7 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient
 
+from newsroom.web.app import NEWSROOM
 from tests.web.conftest import Query
 
 Client = TestClient[web.Request, web.Application]
@@ -165,3 +166,31 @@ async def test_a_deeply_nested_message_closes_with_4400_and_logs_no_traceback(
     assert ws.close_code == 4400
     assert "Traceback" not in caplog.text and "RecursionError" not in caplog.text
     assert (await client.get("/healthz")).status == 200
+
+
+async def test_a_subscription_on_a_stopped_view_ends_with_that_error(
+    client: Client, gql: Query, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the articles view has stopped, a subscription that needs it ends with an error that
+    says so (and its code), not with "internal error" and a logged traceback."""
+    log = (await gql("{ events(count: 100) { position type stream } }"))["data"]["events"]
+    later = next(e for e in log if e["type"] in ("ArticlePublished", "ArticleRetracted"))
+    created = next(e["position"] for e in log if e["stream"] == later["stream"])
+    newsroom = client.app[NEWSROOM]
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(newsroom.views.articles, "apply", broken)
+    await gql(
+        'mutation { createArticle(article: {title: "t", body: "b", category: "news", author_id: 1, author_name: "n"}) { status } }'
+    )  # the articles view stops on this event
+    ws = await _connect(client)
+    query = 'subscription($a: Int) { articleEvents(after: $a, category: "news") { position } }'
+    payload = {"query": query, "variables": {"a": created}}
+    await ws.send_json({"id": "e", "type": "subscribe", "payload": payload})
+    message = await ws.receive_json(timeout=5)
+    assert (message["id"], message["type"]) == ("e", "error"), message
+    assert "articles view stopped" in message["payload"][0]["message"]
+    assert message["payload"][0]["extensions"]["code"] == "VIEW_FAILED"
+    await ws.close()

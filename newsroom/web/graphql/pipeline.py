@@ -68,6 +68,8 @@ class Prepared(NamedTuple):
     operation: OperationDefinitionNode
     variables: VariableValues
     checked: Checked
+    given: dict[str, Any]
+    """The variables as the client sent them (a subscription coerces them itself)."""
 
     @property
     def kind(self) -> OperationType:
@@ -82,8 +84,9 @@ class Operations:
         self.limits = limits
         self._size = size
         self._cache: OrderedDict[str, Parsed | Errors] = OrderedDict()
-        # documents whose cost does not depend on variables: their cost errors, computed once
-        self._static_costs: dict[int, Errors] = {}
+        # Cost errors of the cached documents whose cost does not depend on variables, computed
+        # once, by document text: they leave with their document.
+        self._static_costs: dict[str, Errors] = {}
 
     def prepare(self, text: str, name: str | None, variables: dict[str, Any]) -> Prepared | Errors:
         """The operation to run from a request's document, or every reason it may not run.
@@ -101,12 +104,12 @@ class Operations:
         given = get_variable_values(schema, operation.variable_definitions or (), variables)
         if isinstance(given, list):
             return given
-        if errors := self._cost_errors(parsed.document, given.coerced):
+        if errors := self._cost_errors(text, parsed.document, given.coerced):
             return errors
         checked = check_arguments(operation, parsed.fragments, given.coerced)
         if isinstance(checked, list):
             return checked
-        return Prepared(parsed, operation, given, checked)
+        return Prepared(parsed, operation, given, checked, variables)
 
     def document(self, text: str) -> Parsed | Errors:
         """The document for `text`, or the errors that make it unusable."""
@@ -114,8 +117,8 @@ class Operations:
         if found is None:
             found = self._cache[text] = self._parse(text)
             if len(self._cache) > self._size:
-                _, dropped = self._cache.popitem(last=False)
-                self._static_costs.pop(id(dropped), None)
+                dropped, _ = self._cache.popitem(last=False)
+                self._static_costs.pop(dropped, None)
         else:
             self._cache.move_to_end(text)
         return found
@@ -135,16 +138,17 @@ class Operations:
         details = {name: FragmentDetails(fragment) for name, fragment in fragments.items()}
         return Parsed(document, fragments, details)
 
-    def _cost_errors(self, document: DocumentNode, variables: dict[str, Any]) -> Errors:
-        """Errors if running `document` with `variables` would cost more than the limit."""
-        if (known := self._static_costs.get(id(document))) is not None:
+    def _cost_errors(self, text: str, document: DocumentNode, variables: dict[str, Any]) -> Errors:
+        """Errors if running `document` (parsed from `text`, which is cached) with `variables`
+        would cost more than the limit."""
+        if (known := self._static_costs.get(text)) is not None:
             return known
         rule = cost_validator(
             self.limits.max_cost, default_cost=1, variables=variables, cost_map=COST_MAP
         )
         errors = validate(schema, document, [rule])
         if not sizes_from_variables(document):
-            self._static_costs[id(document)] = errors
+            self._static_costs[text] = errors
         return errors
 
 
@@ -195,7 +199,7 @@ async def results(prepared: Prepared, request: web.Request) -> AsyncIterator[Rep
     the errors that stop it before its first event."""
     context = Context.of(request, prepared.checked)
     stream = subscribe(
-        schema, prepared.parsed.document, None, context, prepared.variables.coerced,
+        schema, prepared.parsed.document, None, context, prepared.given,
         prepared.operation.name.value if prepared.operation.name else None,
     )  # fmt: skip
     if inspect.isawaitable(stream):  # graphql-core answers either way, by source kind

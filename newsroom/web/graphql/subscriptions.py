@@ -13,7 +13,7 @@ from typing import Any
 
 from ariadne import SubscriptionType
 
-from newsroom.events import ArticleCreated, ArticlePublished, UnknownEvent
+from newsroom.events import ArticleCreated, ArticlePublished, Status, UnknownEvent
 from newsroom.history import Entry
 from newsroom.projections.articles import ArticleView
 from newsroom.projections.views import Views
@@ -55,7 +55,7 @@ async def article_published(
             await views.wait_for(entry.position, view_wait)
             article = views.articles.get(entry.event.article_id)
             wanted = article is not None and category in (None, article.category)
-            if article is not None and wanted and article.status == "PUBLISHED":
+            if article is not None and wanted and article.status is Status.PUBLISHED:
                 yield article
 
 

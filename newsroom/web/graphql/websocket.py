@@ -5,7 +5,8 @@ Spec: https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md. The clien
 start operations (results come as `next`, the end as `complete`, failures as `error`), and
 `complete` from the client stops one. `ping` gets `pong`. Protocol violations close the socket
 with the spec's 44xx codes; a client that stops reading is closed with 1008 instead of being
-buffered for without bound. Mutations are refused here: they go over POST, with their token.
+buffered for without bound. Queries and mutations are refused here: they go over POST (mutations
+with their token).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from graphql import GraphQLError, OperationType
 
+from newsroom.errors import NewsroomError
 from newsroom.web.graphql import pipeline
 from newsroom.web.graphql.pipeline import OPERATIONS, Reply
 
@@ -160,6 +162,11 @@ class _Session:
             await self.send({"id": op_id, "type": "complete"})
         except _Close as close:
             await self.close(close.code, close.reason)
+        except NewsroomError as e:  # e.g. a view stopped: say so, as a query would
+            log.warning("subscription %s ended: %s", op_id, e)
+            error = {"message": str(e), "extensions": {"code": e.code}}
+            with contextlib.suppress(_Close):
+                await self.send({"id": op_id, "type": "error", "payload": [error]})
         except Exception:  # a bug must not leave the client waiting forever
             log.exception("subscription %s failed", op_id)
             with contextlib.suppress(_Close):
