@@ -41,18 +41,25 @@ class Declaration:
     shown: str  # the default as --help and the README show it
 
 
-def setting(default: T, help: str, parse: Parse[T] | None = None, shown: str | None = None) -> T:
+def setting(
+    default: T,
+    help: str,
+    parse: Parse[T] | None = None,
+    shown: str | None = None,
+    secret: bool = False,
+) -> T:
     """Declare a setting: a `Settings` field with its help text and the parser of its text.
 
     A `bool` default makes a switch that flips it: `--no-demo` for `demo=True`,
     `--allow-anonymous-writes` for `allow_anonymous_writes=False`. Other settings need `parse`,
     except text, which is taken as given. `shown` replaces the default in `--help` and the README.
+    A `secret` is left out of the settings' repr, so printing or logging them never shows it.
     """
     if isinstance(default, bool):
         declaration = Declaration(help, None, shown or "off")
     else:
         declaration = Declaration(help, parse or str, str(default) if shown is None else shown)
-    return field(default=default, metadata={"setting": declaration})
+    return field(default=default, repr=not secret, metadata={"setting": declaration})
 
 
 def _port(text: str) -> int:
@@ -139,6 +146,7 @@ class Settings:
         "bearer token that mutations and /healthz?fingerprint must carry, never logged; without "
         "one writes are open, so a non-loopback host also needs --allow-anonymous-writes",
         shown="none",
+        secret=True,
     )
     allow_anonymous_writes: bool = setting(
         False, "listen on a non-loopback address without a token (anyone may write)"

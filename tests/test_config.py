@@ -162,3 +162,10 @@ def test_bad_variables_are_refused_naming_the_variable(env: dict[str, str], prob
     """A bad value from the environment is refused with the variable it came from."""
     with pytest.raises(ConfigError, match=problem):
         load([], env=env)
+
+
+def test_the_token_never_shows_in_the_settings_repr() -> None:
+    """Printing or logging the settings leaves the token out."""
+    settings = load(["--token", "s3cret-value-for-the-test"], env={})
+    assert settings.token == "s3cret-value-for-the-test"
+    assert "s3cret-value-for-the-test" not in repr(settings)
