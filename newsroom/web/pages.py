@@ -20,7 +20,7 @@ from newsroom.config import Settings
 from newsroom.projections.articles import ArticleView
 from newsroom.slugs import article_path, slugify
 from newsroom.validation import ID_MAX
-from newsroom.web.http import POSITION_HEADER, SETTINGS, VIEWS, wait_for_min_position
+from newsroom.web.http import SETTINGS, VIEWS, html_response, wait_for_min_position
 from newsroom.web.text import paragraphs, xml_text
 from newsroom.web.urls import article_url
 from newsroom.web.xml import w3c
@@ -162,6 +162,4 @@ def _page(
 
 def _html(page: html.HtmlElement, position: int, status: int = 200) -> web.Response:
     text = etree.tostring(page, method="html", encoding="unicode", doctype="<!DOCTYPE html>")
-    response = web.Response(text=text, status=status, content_type="text/html")
-    response.headers[POSITION_HEADER] = str(position)
-    return response
+    return html_response(text, status, position=position)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from typing import Any
 
@@ -124,3 +126,44 @@ async def test_the_home_page_links_articles_feeds_sitemap_and_graphiql(site: Cli
     assert expected | {"/graphql"} <= links
     alternate = doc.find(".//link[@rel='alternate']")
     assert alternate is not None and alternate.get("type") == "application/rss+xml"
+
+
+def _directives(policy: str) -> dict[str, list[str]]:
+    """A Content-Security-Policy header as directive -> sources."""
+    parts = (part.split() for part in policy.split(";") if part.strip())
+    return {name: sources for name, *sources in parts}
+
+
+async def test_every_page_carries_the_security_headers(site: Client) -> None:
+    """Home, article, 404 and 410 pages: a CSP that allows no script, no framing, no sniffing."""
+    outcome = await publish(site, title="Kept")
+    gone = await publish(site, title="Gone")
+    await newsroom_of(site).commands.handle(RetractArticle(gone.article_id, reason="wrong"))
+    paths = [
+        "/",
+        f"/business/kept-{outcome.article_id}",
+        "/business/nothing-99",
+        f"/business/gone-{gone.article_id}",
+    ]
+    for path in paths:
+        response = await site.get(path, allow_redirects=False)
+        policy = _directives(response.headers["Content-Security-Policy"])
+        assert policy["default-src"] == ["'none'"] and "script-src" not in policy, path
+        assert policy["frame-ancestors"] == ["'none'"], path
+        assert response.headers["X-Content-Type-Options"] == "nosniff", path
+        assert response.headers["X-Frame-Options"] == "DENY", path
+        assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin", path
+
+
+async def test_graphiql_allows_its_own_inline_script_by_hash_and_no_other(site: Client) -> None:
+    """GraphiQL's CSP names the SHA-256 of the page's one inline script, and scripts otherwise
+    only from this origin: an injected inline script would not run."""
+    response = await site.get("/graphql", headers={"Accept": "text/html"})
+    policy = _directives(response.headers["Content-Security-Policy"])
+    doc = html.fromstring(await response.text())
+    inline = [s.text for s in doc.iter("script") if s.get("src") is None]
+    assert len(inline) == 1
+    digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
+    assert policy["script-src"] == ["'self'", f"'sha256-{digest}'"]
+    assert policy["connect-src"] == ["'self'"] and policy["frame-ancestors"] == ["'none'"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
