@@ -144,9 +144,16 @@ class Settings:
     token: str = setting(
         "",
         "bearer token that mutations and /healthz?fingerprint must carry, never logged; without "
-        "one writes are open, so a non-loopback host also needs --allow-anonymous-writes",
+        "one writes are open, so a non-loopback host also needs --allow-anonymous-writes. On the "
+        "command line it shows in the process list: prefer --token-file or the variable",
         shown="none",
         secret=True,
+    )
+    token_file: str = setting(
+        "",
+        "file whose content is the bearer token (trailing white space ignored); the way to pass "
+        "it without showing it in the process list",
+        shown="none",
     )
     allow_anonymous_writes: bool = setting(
         False, "listen on a non-loopback address without a token (anyone may write)"
@@ -222,6 +229,10 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     given = vars(parser().parse_args(argv))
     env = os.environ if env is None else env
     values: dict[str, Any] = {f.name: _value(f, given[f.name], env) for f in declared()}
+    if values["token_file"]:
+        if values["token"]:
+            raise ConfigError("give the token once: --token (NEWSROOM_TOKEN) or --token-file")
+        values["token"] = _token_from(values["token_file"])
     settings = Settings(**values)
     if not settings.token and not settings.allow_anonymous_writes and not _loopback(settings.host):
         raise ConfigError(
@@ -254,6 +265,22 @@ def _switched_on(given: str | bool) -> bool:
     if given.lower() in _OFF:
         return False
     raise ValueError(f"{'/'.join(_ON)} to turn it on or {'/'.join(_OFF[1:])} (or empty) not to")
+
+
+TOKEN_FILE_MAX = 4096  # bytes; a token is a line, not a document
+
+
+def _token_from(path: str) -> str:
+    """The token held in the file at `path`; a `ConfigError` saying why it cannot be used."""
+    try:
+        with open(path, "rb") as file:
+            raw = file.read(TOKEN_FILE_MAX + 1)
+    except OSError as e:
+        raise ConfigError(f"cannot read the token file {path!r}: {e.strerror}") from None
+    token = raw.decode("utf-8", "replace").strip()
+    if len(raw) > TOKEN_FILE_MAX or not token or not token.isprintable():
+        raise ConfigError(f"the token file {path!r} must hold one line: the token")
+    return token
 
 
 def _loopback(host: str) -> bool:

@@ -31,6 +31,8 @@ SAMPLES = {
     "language": ("de", "zh-tw"),
     "feed_items": ("50", "500"),
 }
+# Settings that name a file: two contents, written to files whose paths are the samples.
+FILE_SAMPLES = {"token_file": ("token-a", "token-b")}
 
 
 def readme_table() -> dict[str, list[str]]:
@@ -94,7 +96,7 @@ def test_help_never_shows_the_token_set_in_the_environment() -> None:
 
 @pytest.mark.parametrize("f", declared(), ids=settings_ids)
 def test_each_setting_reaches_settings_by_flag_and_by_variable_and_the_flag_wins(
-    f: Field[Any],
+    f: Field[Any], tmp_path: Path
 ) -> None:
     """Each declared setting is read from its variable, from its flag, and the flag wins over both."""
     parse = declaration(f).parse
@@ -104,8 +106,13 @@ def test_each_setting_reaches_settings_by_flag_and_by_variable_and_the_flag_wins
         assert getattr(load([flag(f)], env={variable(f): "0"}), f.name) is not f.default
         assert getattr(load([], env={variable(f): "0"}), f.name) is f.default
         return
-    assert f.name in SAMPLES, f"add two sample values for {f.name} to SAMPLES"
-    by_env, by_flag = SAMPLES[f.name]
+    if f.name in FILE_SAMPLES:
+        for name, content in zip(("env", "flag"), FILE_SAMPLES[f.name], strict=True):
+            (tmp_path / name).write_text(content)
+        by_env, by_flag = str(tmp_path / "env"), str(tmp_path / "flag")
+    else:
+        assert f.name in SAMPLES, f"add two sample values for {f.name} to SAMPLES"
+        by_env, by_flag = SAMPLES[f.name]
     from_env = getattr(load([], env={variable(f): by_env}), f.name)
     from_flag = getattr(load([flag(f), by_flag], env={variable(f): by_env}), f.name)
     assert from_env == parse(by_env) != f.default
@@ -169,3 +176,37 @@ def test_the_token_never_shows_in_the_settings_repr() -> None:
     settings = load(["--token", "s3cret-value-for-the-test"], env={})
     assert settings.token == "s3cret-value-for-the-test"
     assert "s3cret-value-for-the-test" not in repr(settings)
+
+
+def test_the_token_can_come_from_a_file(tmp_path: Path) -> None:
+    """--token-file (or NEWSROOM_TOKEN_FILE) reads the token, trailing newline ignored."""
+    secret = tmp_path / "token"
+    secret.write_text("from-a-file\n")
+    assert load(["--token-file", str(secret)], env={}).token == "from-a-file"
+    assert load([], env={"NEWSROOM_TOKEN_FILE": str(secret)}).token == "from-a-file"
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "problem"),
+    [
+        (None, [], "cannot read the token file"),
+        ("", [], "must hold one line"),
+        ("two\nlines", [], "must hold one line"),
+        ("fine", ["--token", "also"], "give the token once"),
+    ],
+)
+def test_a_token_file_that_cannot_serve_is_refused(
+    tmp_path: Path, content: str | None, extra: list[str], problem: str
+) -> None:
+    """A missing, empty or multi-line token file, or a token given twice, stops start-up."""
+    secret = tmp_path / "token"
+    if content is not None:
+        secret.write_text(content)
+    with pytest.raises(ConfigError, match=problem):
+        load(["--token-file", str(secret), *extra], env={})
+
+
+def test_help_warns_that_a_token_flag_shows_in_the_process_list() -> None:
+    """--help tells operators to prefer --token-file over --token."""
+    text = " ".join(parser().format_help().split())
+    assert "process list" in text and "--token-file" in text
