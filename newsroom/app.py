@@ -73,7 +73,7 @@ class Newsroom:
         self.views = build_views(settings)
         self.commands = CommandHandler(store, self.bus, clock)
         self.history = History(store, self.bus)
-        self.health = Health(store, self.views)
+        self.health = Health(store, self.views, self.commands.write_fault)
         self._dispatcher = Dispatcher(self.views.projectors, self.bus.subscribe)
         self._task: asyncio.Task[None] | None = None
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
@@ -21,14 +24,48 @@ from newsroom.errors import (
     CodecError,
     ConcurrencyError,
     IdempotencyKeyReused,
+    StoreError,
     ValidationError,
 )
 from newsroom.events import Event, UnknownEvent
 from newsroom.store import AppendResult, EventStore
 
+log = logging.getLogger(__name__)
 STREAM_PREFIX = "article-"
 IDEMPOTENCY_KEY_MAX = 200  # characters
 MAX_ATTEMPTS = 5  # tries when the caller gave no expected version and writers keep colliding
+
+
+class WriteFault:
+    """The store's last failed append, until one succeeds: for `/healthz` and the log.
+
+    A full disk fails every write; so the log gets the first failure and then at most one line
+    every `LOG_EVERY` seconds with how many failed meanwhile, rather than one line per request."""
+
+    LOG_EVERY = 10.0  # seconds
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.since: float | None = None
+        """When appends began to fail (monotonic seconds), or None while they succeed."""
+        self._clock = clock
+        self._logged_at = -math.inf
+        self._unlogged = 0
+
+    def failed(self, error: StoreError) -> None:
+        now = self._clock()
+        if self.since is None:
+            self.since = now
+        if now - self._logged_at < self.LOG_EVERY:
+            self._unlogged += 1
+            return
+        more = f" ({self._unlogged} more failed since the last line)" if self._unlogged else ""
+        log.error("an append failed: %s%s", error, more)
+        self._logged_at, self._unlogged = now, 0
+
+    def cleared(self) -> None:
+        if self.since is not None:
+            log.warning("appends succeed again")
+            self.since = None
 
 
 def stream_for(article_id: int) -> str:
@@ -60,6 +97,8 @@ class CommandHandler:
         self._bus = bus
         self._clock = clock
         self._last_id = 0  # highest article id seen; refreshed from the store when needed
+        self.write_fault = WriteFault()
+        """Whether the last append failed, for health reports; logged, at most every 10 s."""
 
     async def handle(
         self,
@@ -125,10 +164,15 @@ class CommandHandler:
         fingerprint: str,
         command: str,
     ) -> AppendResult:
-        result = await self._store.append(
-            stream, events, version, idempotency_key=key, fingerprint=fingerprint,
-            metadata={"command": command},
-        )  # fmt: skip
+        try:
+            result = await self._store.append(
+                stream, events, version, idempotency_key=key, fingerprint=fingerprint,
+                metadata={"command": command},
+            )  # fmt: skip
+        except StoreError as e:
+            self.write_fault.failed(e)
+            raise
+        self.write_fault.cleared()
         self._bus.publish(result.records)
         return result
 

@@ -49,6 +49,8 @@ class StoreError(NewsroomError):
     """Raised when the event store cannot do its work (disk, driver, closed store)."""
 
     code = "STORE_UNAVAILABLE"
+    public = "the event store cannot do this right now; try again shortly (the server logs why)"
+    """What a client is told: the message itself names files and driver errors, for the log."""
 
 
 class StoreCorrupted(StoreError):

@@ -5,22 +5,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from newsroom.commands import WriteFault
 from newsroom.projections.views import Views
 from newsroom.store import EventStore
 
 
 class Health:
-    """Reports on the store and the views."""
+    """Reports on the store (open, and taking writes) and the views."""
 
-    def __init__(self, store: EventStore, views: Views) -> None:
+    def __init__(self, store: EventStore, views: Views, writes: WriteFault) -> None:
         self._store = store
         self._views = views
+        self._writes = writes
         self.started_at_head = 0
         """The log head when the replay began; the views are ready once each reached it."""
 
     def ready(self) -> bool:
-        """True once every view reached the head seen at start and none has failed."""
-        return self._store.alive and all(
+        """True once every view reached the head seen at start, none has failed, and the store
+        takes writes."""
+        return self._store_state() == "running" and all(
             p.failure is None and p.position >= self.started_at_head for p in self._views.projectors
         )
 
@@ -34,10 +37,17 @@ class Health:
             if fingerprints:
                 view["fingerprint"] = p.projection.fingerprint()
             reports[p.name] = view
-        healthy = self._store.alive and all(p.failure is None for p in self._views.projectors)
+        store = self._store_state()
+        healthy = store == "running" and all(p.failure is None for p in self._views.projectors)
         return {
             "status": "ok" if healthy else "failing",
-            "store": "running" if self._store.alive else "stopped",
+            "store": store,
             "head": await self._store.head(),
             "projections": reports,
         }
+
+    def _store_state(self) -> str:
+        """running, stopped, or "writes failing" (its last append failed; the log says why)."""
+        if not self._store.alive:
+            return "stopped"
+        return "running" if self._writes.since is None else "writes failing"

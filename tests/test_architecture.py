@@ -26,7 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "projections": {"errors", "events", "store", "projections"},
     "commands": {"articles", "bus", "errors", "events", "store", "validation"},
     "history": {"articles", "bus", "commands", "errors", "events", "store"},
-    "health": {"projections", "store"},
+    "health": {"commands", "projections", "store"},
     "config": {"errors"},
     "demo": {"articles", "commands"},
     "app": {

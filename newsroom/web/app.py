@@ -12,7 +12,14 @@ from aiohttp.typedefs import Handler
 
 from newsroom.app import Newsroom
 from newsroom.config import Settings
-from newsroom.errors import NewsroomError, NotFound, ProjectionFailed, ValidationError, ViewTimeout
+from newsroom.errors import (
+    NewsroomError,
+    NotFound,
+    ProjectionFailed,
+    StoreError,
+    ValidationError,
+    ViewTimeout,
+)
 from newsroom.web import feeds, ops, pages, search, sitemaps
 from newsroom.web.documents import RENDERED, DocumentCache
 from newsroom.web.graphql import graphiql
@@ -48,6 +55,9 @@ def error_boundary(handler: Handler) -> Handler:
             return json_error(404 if isinstance(e, NotFound) else 400, str(e))
         except (ProjectionFailed, ViewTimeout) as e:
             return json_error(503, str(e), **{"Retry-After": "1"})
+        except StoreError as e:  # its message names files: for the log, not the client
+            log.error("%s %s failed: %s", request.method, request.path, e)
+            return json_error(503, e.public, **{"Retry-After": "1"})
         except NewsroomError as e:
             log.error("%s %s failed: %s", request.method, request.path, e)
             return json_error(503, str(e))

@@ -80,6 +80,15 @@ def category(name: str, value: str) -> str:
     return validation.category(value)
 
 
+STREAM_MAX = 200  # characters; streams are named `article-<id>`
+
+
+def stream_name(name: str, value: str) -> str:
+    """A log stream's name: one line of text the log can hold (no lone surrogates, no control
+    characters), else the store would fail on it as if it were broken."""
+    return validation.text(name, value, limit=STREAM_MAX)
+
+
 def search_text(name: str, value: str) -> Query:
     """What a reader typed into a search box, parsed into terms. (`name` is unused: the parser's
     messages speak of "the search"; every rule takes it, to share one signature.)"""

@@ -235,9 +235,11 @@ async def test_a_waiting_read_sees_a_later_write(client: Client, gql: Query) -> 
 
 
 async def test_unencodable_text_does_not_stop_the_store(gql: Query) -> None:
-    """A lone surrogate sent to the store fails that read alone; writes keep working."""
-    body = await gql("query($s: String) { events(stream: $s) { position } }", {"s": "\ud800"})
-    assert body["errors"]
+    """A lone surrogate as a stream name is refused (400, naming it) before the store sees it;
+    writes keep working."""
+    query = "query($s: String) { events(stream: $s) { position } }"
+    body = await gql(query, {"s": "\ud800"}, status=400)
+    assert "stream contains the character U+D800" in body["errors"][0]["message"]
     created = (await gql(CREATE_ID, {"a": article_input()}))["data"]["createArticle"]
     assert created["status"] == "SUCCEEDED"
 

@@ -36,7 +36,11 @@ RULES: dict[str, dict[str, Rule]] = {
     "article": {"id": inputs.article_id, "version": inputs.at_least(1)},
     "articles": {"count": inputs.count(COUNT_MAX)},
     "articleConnection": {"first": inputs.count(COUNT_MAX), "after": inputs.list_cursor},
-    "events": {"count": inputs.count(EVENTS_MAX), "after": inputs.at_least(0)},
+    "events": {
+        "count": inputs.count(EVENTS_MAX),
+        "after": inputs.at_least(0),
+        "stream": inputs.stream_name,
+    },
     "articleEvents": {"after": inputs.at_least(0)},
     "search": {
         "query": inputs.search_text,

@@ -51,6 +51,10 @@ async def handle_graphql(request: web.Request) -> web.Response:
         return denied
     await wait_for_min_position(request)
     reply = await pipeline.execute(prepared, request)
+    if pipeline.store_failed(reply):
+        response = positioned_json(reply, views.position, 503)
+        response.headers["Retry-After"] = "1"
+        return response
     return positioned_json(reply, views.position)
 
 

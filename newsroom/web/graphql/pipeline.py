@@ -39,7 +39,7 @@ from graphql.execution.collect_fields import FragmentDetails
 from graphql.execution.values import VariableValues, get_variable_values
 
 from newsroom.config import GraphQLLimits
-from newsroom.errors import NewsroomError
+from newsroom.errors import NewsroomError, StoreCorrupted, StoreError
 from newsroom.web.graphql.arguments import Checked, check_arguments
 from newsroom.web.graphql.context import Context
 from newsroom.web.graphql.limits import COST_MAP, check_shape, fragments_of, sizes_from_variables
@@ -220,6 +220,15 @@ async def _replies(stream: AsyncIterator[ExecutionResult]) -> AsyncIterator[Repl
             await aclose()
 
 
+def store_failed(reply: Reply) -> bool:
+    """Whether the reply reports that the event store could not do its part (so HTTP answers
+    503, and a client retries later)."""
+    return any(
+        error.get("extensions", {}).get("code") in (StoreError.code, StoreCorrupted.code)
+        for error in reply.get("errors", ())
+    )
+
+
 def reply(result: ExecutionResult) -> Reply:
     """An execution result as the GraphQL response shape (errors formatted for clients)."""
     body: Reply = {"data": result.data}
@@ -240,6 +249,8 @@ def _format(error: GraphQLError) -> dict[str, Any]:
         shown: dict[str, Any] = format_error(error, debug=False)
         if isinstance(original, NewsroomError):
             shown["extensions"] = {"code": original.code}
+        if isinstance(original, StoreError):  # its message names files: for the server only
+            shown["message"] = original.public  # (a failed append is logged where it failed)
         return shown
     log.error("unexpected error in a resolver at %s", error.path, exc_info=original)
     return {"message": "internal error", "path": error.path, "extensions": {"code": "INTERNAL"}}
