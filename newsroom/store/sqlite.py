@@ -251,8 +251,10 @@ class SQLiteEventStore:
     def _connect(self) -> sqlite3.Connection:
         path = self._path
         self._lock_exclusively()
-        wal = path.with_name(path.name + "-wal")
-        fresh = not path.exists() or (path.stat().st_size == 0 and not wal.exists())
+        # Only a missing file starts a new log. An existing empty one may be a log that lost its
+        # contents (truncated by a tool or a failing disk): starting afresh over it would bury
+        # every article without a word, so check_existing refuses it.
+        fresh = not path.exists()
         try:
             if not fresh:
                 check_existing(path)

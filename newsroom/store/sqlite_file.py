@@ -67,6 +67,11 @@ def check_existing(path: Path) -> None:
 
 def _check_header(path: Path) -> None:
     size = path.stat().st_size
+    if size == 0:
+        raise StoreCorrupted(
+            f"{path}: the file is empty (0 bytes). If it held a log, restore it from a backup; "
+            "if it is meant to be a new log, delete it and start again"
+        )
     with path.open("rb") as f:
         header = f.read(100)
     if len(header) < 100 or not header.startswith(_MAGIC):

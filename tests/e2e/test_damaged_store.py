@@ -114,6 +114,12 @@ def foreign_database(path: Path) -> None:
         conn.close()
 
 
+def emptied(path: Path) -> None:
+    """What a truncating tool or a failing disk can leave: the file at 0 bytes, no WAL."""
+    path.write_bytes(b"")
+    path.with_name(path.name + "-wal").unlink(missing_ok=True)
+
+
 def text_file(path: Path) -> None:
     path.write_text("These are my notes, not a database.\n" * 200, encoding="utf-8")
 
@@ -127,6 +133,7 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
     "altered row payload": (alter_row_payload, r"checksum|altered|damaged"),
     "foreign SQLite database": (foreign_database, r"another program|not a newsroom"),
     "text file": (text_file, r"not an SQLite database"),
+    "emptied to 0 bytes": (emptied, r"empty \(0 bytes\).*restore it from a backup"),
 }
 
 

@@ -212,3 +212,13 @@ async def test_a_log_killed_before_its_first_checkpoint_opens(tmp_path: Path) ->
         assert [r.type for r in await reopened.read_all(after=0, limit=10)] == ["ArticleCreated"]
     finally:
         await reopened.close()
+
+
+async def test_an_existing_empty_file_is_refused_not_taken_for_a_new_log(tmp_path: Path) -> None:
+    """Only a missing file starts a new log: a 0-byte one (a log that lost its contents) is
+    refused with what to do, and left as it was."""
+    path = tmp_path / "newsroom.db"
+    path.write_bytes(b"")
+    with pytest.raises(StoreCorrupted, match=r"empty \(0 bytes\)"):
+        await SQLiteEventStore.open(path)
+    assert path.read_bytes() == b""
