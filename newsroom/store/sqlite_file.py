@@ -85,7 +85,12 @@ def _check_header(path: Path) -> None:
         raise StoreCorrupted(f"{path}: the file header is damaged (page size {page_size})")
     pages = int.from_bytes(header[28:32], "big")
     header_size_valid = header[24:28] == header[92:96]
-    if size % page_size or (header_size_valid and size < pages * page_size):
+    # With a WAL beside it, a short main file is what a checkpoint cut short leaves (a full disk
+    # at shutdown: the header page written, the rest not): the pages are still in the WAL, and
+    # SQLite copies them over when it opens the log. Only without one is the file truncated.
+    wal = path.with_name(path.name + "-wal")
+    recoverable = wal.exists() and wal.stat().st_size > 0
+    if size % page_size or (header_size_valid and size < pages * page_size and not recoverable):
         raise StoreCorrupted(
             f"{path}: the file is truncated: {size:,} bytes, but its header describes "
             f"{pages:,} pages of {page_size:,} bytes"

@@ -222,3 +222,19 @@ async def test_an_existing_empty_file_is_refused_not_taken_for_a_new_log(tmp_pat
     with pytest.raises(StoreCorrupted, match=r"empty \(0 bytes\)"):
         await SQLiteEventStore.open(path)
     assert path.read_bytes() == b""
+
+
+async def test_a_truncated_file_is_refused_even_beside_a_wal_that_cannot_restore_it(
+    tmp_path: Path,
+) -> None:
+    """A WAL lets a short main file through the header check (a checkpoint cut short by a full
+    disk), but one that does not hold the missing pages does not save a truly truncated log."""
+    path = tmp_path / "newsroom.db"
+    store = await SQLiteEventStore.open(path)
+    for n in range(1, 60):
+        await store.append(f"article-{n}", [article_created(n, body="x" * 2000)], 0)
+    await store.close()
+    os.truncate(path, 4096)
+    Path(f"{path}-wal").write_bytes(b"not a WAL" * 1000)
+    with pytest.raises(StoreCorrupted, match="malformed|damaged|truncated"):
+        await SQLiteEventStore.open(path)
