@@ -77,6 +77,17 @@ class ViewTimeout(NewsroomError):
     code = "VIEW_TIMEOUT"
 
 
+class Busy(NewsroomError):
+    """Raised when expensive work is at its concurrency or rate limit; the client retries later."""
+
+    code = "BUSY"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        """Seconds after which a retry has a fair chance (HTTP `Retry-After`)."""
+
+
 class ConfigError(NewsroomError):
     """Raised when a setting (flag or NEWSROOM_* variable) has a value newsroom cannot use."""
 

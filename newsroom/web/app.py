@@ -13,6 +13,7 @@ from aiohttp.typedefs import Handler
 from newsroom.app import Newsroom
 from newsroom.config import Settings
 from newsroom.errors import (
+    Busy,
     NewsroomError,
     NotFound,
     ProjectionFailed,
@@ -53,6 +54,8 @@ def error_boundary(handler: Handler) -> Handler:
             raise  # the client went away mid-request; aiohttp closes quietly
         except (ValidationError, NotFound) as e:
             return json_error(404 if isinstance(e, NotFound) else 400, str(e))
+        except Busy as e:
+            return json_error(503, str(e), **{"Retry-After": str(e.retry_after)})
         except (ProjectionFailed, ViewTimeout) as e:
             return json_error(503, str(e), **{"Retry-After": "1"})
         except StoreError as e:  # its message names files: for the log, not the client

@@ -39,7 +39,7 @@ from graphql.execution.collect_fields import FragmentDetails
 from graphql.execution.values import VariableValues, get_variable_values
 
 from newsroom.config import GraphQLLimits
-from newsroom.errors import NewsroomError, StoreCorrupted, StoreError
+from newsroom.errors import Busy, NewsroomError, StoreCorrupted, StoreError
 from newsroom.web.graphql.arguments import Checked, check_arguments
 from newsroom.web.graphql.context import Context
 from newsroom.web.graphql.limits import COST_MAP, check_shape, fragments_of, sizes_from_variables
@@ -220,12 +220,14 @@ async def _replies(stream: AsyncIterator[ExecutionResult]) -> AsyncIterator[Repl
             await aclose()
 
 
+UNAVAILABLE = frozenset((StoreError.code, StoreCorrupted.code, Busy.code))
+
+
 def store_failed(reply: Reply) -> bool:
-    """Whether the reply reports that the event store could not do its part (so HTTP answers
-    503, and a client retries later)."""
+    """Whether the reply reports that the server could not do its part now (the event store
+    failed, or the work was at its limit), so HTTP answers 503 and a client retries later."""
     return any(
-        error.get("extensions", {}).get("code") in (StoreError.code, StoreCorrupted.code)
-        for error in reply.get("errors", ())
+        error.get("extensions", {}).get("code") in UNAVAILABLE for error in reply.get("errors", ())
     )
 
 

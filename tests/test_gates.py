@@ -1,0 +1,53 @@
+"""Gates: a bounded number of holders, a bounded wait, then `Busy`."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from newsroom.errors import Busy
+from newsroom.gates import Gate
+
+
+async def test_a_full_gate_refuses_after_its_wait() -> None:
+    """With every turn taken, the next caller waits `wait` seconds and gets Busy naming the work."""
+    gate = Gate("replays", capacity=2, wait=0.01)
+    await gate.acquire()
+    await gate.acquire()
+    with pytest.raises(Busy, match="busy with replays"):
+        await gate.acquire()
+    assert gate.held == 2
+    assert gate.refused == 1
+
+
+async def test_a_released_turn_goes_to_a_waiter() -> None:
+    """A caller waiting for a turn gets the one released within its wait."""
+    gate = Gate("searches", capacity=1, wait=5)
+    await gate.acquire()
+    waiter = asyncio.ensure_future(gate.acquire())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    gate.release()
+    await waiter
+    assert gate.held == 1
+    assert gate.refused == 0
+
+
+async def test_turn_gives_the_turn_back_when_the_block_raises() -> None:
+    """`async with gate.turn()` releases its turn however the block ends."""
+    gate = Gate("mutations", capacity=1, wait=0)
+    with pytest.raises(RuntimeError):
+        async with gate.turn():
+            raise RuntimeError("boom")
+    async with gate.turn():
+        assert gate.held == 1
+    assert gate.held == 0
+
+
+async def test_zero_wait_refuses_at_once_when_full() -> None:
+    """A gate with no wait refuses immediately when every turn is taken."""
+    gate = Gate("documents", capacity=1, wait=0)
+    await gate.acquire()
+    with pytest.raises(Busy):
+        await gate.acquire()
