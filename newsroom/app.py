@@ -21,6 +21,7 @@ from newsroom.commands import CommandHandler
 from newsroom.config import Settings
 from newsroom.demo import write_demo_articles
 from newsroom.errors import ConfigError
+from newsroom.gates import Gate
 from newsroom.health import Health
 from newsroom.history import History
 from newsroom.projections.articles import ArticlesProjection
@@ -36,6 +37,7 @@ from newsroom.store.sqlite import SQLiteEventStore
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 2.0  # seconds between replay progress lines
+SHORT_WAIT = 1.0  # seconds work waits for a turn at its gate before the client is told "busy"
 
 
 async def open_store(url: str) -> EventStore:
@@ -72,7 +74,12 @@ class Newsroom:
         self.bus = Bus(store)
         self.views = build_views(settings)
         self.commands = CommandHandler(store, self.bus, clock)
-        self.history = History(store, self.bus)
+        self.history = History(
+            store,
+            self.bus,
+            reads=Gate("reading the log", settings.max_log_reads, SHORT_WAIT),
+            replays=Gate("subscriptions replaying the log", settings.max_replays, SHORT_WAIT),
+        )
         self.health = Health(store, self.views, self.commands.write_fault)
         self._dispatcher = Dispatcher(self.views.projectors, self.bus.subscribe)
         self._task: asyncio.Task[None] | None = None

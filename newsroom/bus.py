@@ -10,11 +10,11 @@ so a subscriber that sees a gap knows it missed something and reads it from the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
 from newsroom.store import EventStore, Recorded
 
-PAGE_SIZE = 5_000  # events per store read while catching up
+PAGE_SIZE = 5_000  # events per store read while catching up (the views' replay at start)
 
 
 class _Subscriber:
@@ -52,15 +52,18 @@ class Bus:
             for subscriber in self._subscribers:
                 subscriber.offer(records)
 
-    async def subscribe(self, after: int = 0) -> AsyncIterator[Sequence[Recorded]]:
-        """Yield batches of every event with position > `after`, in order, forever."""
+    async def subscribe(
+        self, after: int = 0, page_size: int = PAGE_SIZE
+    ) -> AsyncGenerator[Sequence[Recorded], None]:
+        """Yield batches of every event with position > `after`, in order, forever; backlog
+        read from the store comes in pages of at most `page_size` events."""
         subscriber = _Subscriber(self._queue_size)
         self._subscribers.add(subscriber)  # before reading the store, so nothing falls between
         last = after
         try:
             while True:
                 subscriber.overflowed = False
-                while page := await self._store.read_all(after=last, limit=PAGE_SIZE):
+                while page := await self._store.read_all(after=last, limit=page_size):
                     last = page[-1].position
                     yield page
                 async for batch in self._live(subscriber, last):

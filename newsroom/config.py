@@ -70,6 +70,11 @@ def _feed_items(text: str) -> int:
     return _whole(text, 1, FEED_ITEMS_MAX)
 
 
+def _between(low: int, high: int) -> Callable[[str], int]:
+    """A parser for a whole number from `low` to `high`."""
+    return lambda text: _whole(text, low, high)
+
+
 def _whole(text: str, low: int, high: int) -> int:
     if not (text.isascii() and text.isdigit() and low <= int(text) <= high):
         raise ValueError(f"a number from {low} to {high}")
@@ -174,6 +179,30 @@ class Settings:
     )
     feed_items: int = setting(
         20, f"how many of the newest articles each feed lists, 1 to {FEED_ITEMS_MAX}", _feed_items
+    )
+    max_replays: int = setting(
+        8,
+        "subscriptions that may replay the log at once (articleEvents with an old `after`); "
+        "more wait a second, then get a BUSY error",
+        _between(1, 1_000),
+    )
+    max_log_reads: int = setting(
+        8,
+        "reads of the log (the `events` query, `history`, past versions) that may run at once; "
+        "more wait a second, then get 503",
+        _between(1, 1_000),
+    )
+    max_reply_bytes: int = setting(
+        4 * 1024 * 1024,
+        "bytes of text (bodies, event data) one GraphQL reply may carry, counted while it is "
+        "built; a query that asks for more gets an error instead",
+        _between(64 * 1024, 1024**3),
+    )
+    max_websockets: int = setting(
+        1_000, "WebSocket connections open at once; more get 503", _between(1, 100_000)
+    )
+    max_subscriptions: int = setting(
+        4_000, "subscriptions running at once over all WebSockets", _between(1, 1_000_000)
     )
 
     @property

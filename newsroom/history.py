@@ -2,7 +2,9 @@
 versions, and following the log live (GraphQL `events`, `history`, time travel, subscriptions).
 
 The read side's one door to the store and the bus, as the command handler is the write side's:
-resolvers ask here, and never hold the store itself.
+resolvers ask here, and never hold the store itself. Reading the log is work anyone may ask
+for, so it is bounded here: at most a few reads and a few replays run at once (`Gate`s; the
+rest are told to retry), and a follower replaying the log holds one small page at a time.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from newsroom.bus import Bus
 from newsroom.commands import stream_for
 from newsroom.errors import ValidationError
 from newsroom.events import Event, UnknownEvent
+from newsroom.gates import Gate
 from newsroom.store import EventStore, Recorded
+
+REPLAY_PAGE = 100  # events a follower replaying the log holds at a time
 
 Entry: TypeAlias = Recorded
 """One event as the log holds it, with its envelope (position, stream, version, time)."""
@@ -24,9 +29,13 @@ Entry: TypeAlias = Recorded
 class History:
     """Reads the log for readers; follows it through the bus."""
 
-    def __init__(self, store: EventStore, bus: Bus) -> None:
+    def __init__(self, store: EventStore, bus: Bus, reads: Gate, replays: Gate) -> None:
         self._store = store
         self._bus = bus
+        self.reads = reads
+        """Turns for reading pages and streams of the log (`events`, `history`, time travel)."""
+        self.replays = replays
+        """Turns for followers that start behind the head and replay the log to catch up."""
 
     async def head(self) -> int:
         """The position of the newest event in the log."""
@@ -34,13 +43,16 @@ class History:
 
     async def events(self, after: int, count: int, stream: str | None = None) -> list[Entry]:
         """Up to `count` events after position `after`, oldest first; of one stream if given."""
-        if stream is None:
-            return await self._store.read_all(after=after, limit=count)
-        return [r for r in await self._store.read_stream(stream) if r.position > after][:count]
+        async with self.reads.turn():
+            if stream is None:
+                return await self._store.read_all(after=after, limit=count)
+            entries = await self._store.read_stream(stream)
+        return [r for r in entries if r.position > after][:count]
 
     async def of_article(self, article_id: int) -> list[Entry]:
         """Every event of one article, in version order (empty if there is no such article)."""
-        return await self._store.read_stream(stream_for(article_id))
+        async with self.reads.turn():
+            return await self._store.read_stream(stream_for(article_id))
 
     async def article_at(self, article_id: int, version: int) -> ArticleState | None:
         """The article as it stood at `version`; None if it never had that version."""
@@ -49,9 +61,27 @@ class History:
             return None
         return fold(_known(entry.event) for entry in entries[:version])
 
-    def follow(self, after: int) -> AsyncIterator[Sequence[Entry]]:
-        """Every event after `after`, in batches, in order: the backlog, then live, forever."""
-        return self._bus.subscribe(after=after)
+    async def follow(self, after: int) -> AsyncIterator[Sequence[Entry]]:
+        """Every event after `after`, in batches, in order: the backlog, then live, forever.
+
+        A follower that starts behind the head holds a replay turn until it has caught up to
+        where the head was (`Busy` if no turn comes free), reading REPLAY_PAGE events at a time.
+        """
+        head = await self._store.head()
+        replaying = after < head
+        if replaying:
+            await self.replays.acquire()
+        batches = self._bus.subscribe(after=after, page_size=REPLAY_PAGE)
+        try:
+            async for batch in batches:
+                if replaying and batch[-1].position >= head:
+                    replaying = False
+                    self.replays.release()
+                yield batch
+        finally:
+            if replaying:
+                self.replays.release()
+            await batches.aclose()
 
 
 def _known(event: Event | UnknownEvent) -> Event:

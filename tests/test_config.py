@@ -30,6 +30,11 @@ SAMPLES = {
     "site_description": ("All of it", "Some of it"),
     "language": ("de", "zh-tw"),
     "feed_items": ("50", "500"),
+    "max_replays": ("2", "100"),
+    "max_log_reads": ("3", "50"),
+    "max_reply_bytes": ("65536", "1000000"),
+    "max_websockets": ("10", "20000"),
+    "max_subscriptions": ("16", "100000"),
 }
 # Settings that name a file: two contents, written to files whose paths are the samples.
 FILE_SAMPLES = {"token_file": ("token-a", "token-b")}

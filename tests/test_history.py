@@ -9,15 +9,16 @@ import pytest
 from newsroom.articles import Status, UpdateArticle
 from newsroom.bus import Bus
 from newsroom.commands import CommandHandler
-from newsroom.errors import ValidationError
-from newsroom.history import History
+from newsroom.errors import Busy, ValidationError
+from newsroom.gates import Gate
+from newsroom.history import REPLAY_PAGE, History
 from newsroom.store.memory import InMemoryEventStore
 from tests.factories import article_created, create_article
 
 
 @pytest.fixture
 def history(store: InMemoryEventStore, bus: Bus) -> History:
-    return History(store, bus)
+    return History(store, bus, reads=Gate("reads", 2, 0), replays=Gate("replays", 1, 0))
 
 
 async def test_pages_of_the_log_follow_positions(handler: CommandHandler, history: History) -> None:
@@ -64,4 +65,50 @@ async def test_following_yields_the_backlog_then_live_events(
     assert [e.position for e in await anext(batches)] == [2]
     await handler.handle(create_article(title="New"))
     assert [e.position for e in await anext(batches)] == [3]
-    await batches.aclose()  # type: ignore[attr-defined]
+    await batches.aclose()
+
+
+async def test_a_replay_holds_a_turn_until_it_reaches_the_head(
+    store: InMemoryEventStore, history: History
+) -> None:
+    """A follower behind the head takes a replay turn, reads small pages, and gives the turn back
+    once it has caught up; a second replay meanwhile is told the server is busy."""
+    for n in range(1, REPLAY_PAGE * 2 + 2):
+        await store.append(f"article-{n}", [article_created(n)], 0)
+    replay = history.follow(after=0)
+    assert len(await anext(replay)) == REPLAY_PAGE  # one small page at a time
+    with pytest.raises(Busy, match="replays"):
+        await anext(history.follow(after=0))
+    assert len(await anext(replay)) == REPLAY_PAGE
+    assert history.replays.held == 1
+    assert [e.position for e in await anext(replay)] == [REPLAY_PAGE * 2 + 1]  # the head
+    assert history.replays.held == 0
+    again = history.follow(after=0)  # the turn is free again
+    assert len(await anext(again)) == REPLAY_PAGE
+    await again.aclose()
+    await replay.aclose()
+
+
+async def test_a_replay_closed_early_gives_its_turn_back(
+    store: InMemoryEventStore, history: History
+) -> None:
+    """A subscriber that leaves in the middle of its replay frees the turn for the next one."""
+    for n in range(1, REPLAY_PAGE + 2):
+        await store.append(f"article-{n}", [article_created(n)], 0)
+    replay = history.follow(after=0)
+    await anext(replay)
+    await replay.aclose()
+    assert history.replays.held == 0
+
+
+async def test_reads_of_the_log_are_limited_at_once(
+    store: InMemoryEventStore, history: History
+) -> None:
+    """With every read turn taken, one more read of the log is told the server is busy."""
+    await store.append("article-1", [article_created(1)], 0)
+    await history.reads.acquire()
+    await history.reads.acquire()
+    with pytest.raises(Busy, match="reads"):
+        await history.events(after=0, count=10)
+    history.reads.release()
+    assert [e.position for e in await history.events(after=0, count=10)] == [1]

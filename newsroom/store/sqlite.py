@@ -1,10 +1,13 @@
-"""The SQLite event store: one connection, owned by one thread, with group commit.
+"""The SQLite event store: one writing connection, owned by one thread, with group commit.
 
 Why one thread: the SQLite linked into many Pythons (3.40 here) can corrupt a WAL database when
 two connections write or checkpoint it, and sqlite3 calls block. So a single worker thread owns
-the only connection; coroutines hand it jobs and await futures. Appends that queue up while a
-transaction is being written go into the next transaction together (group commit): one fsync
-for many commands. Durability: WAL with synchronous=FULL, and a reply only after COMMIT.
+the only connection that writes; coroutines hand it jobs and await futures. Appends that queue
+up while a transaction is being written go into the next transaction together (group commit):
+one fsync for many commands. Durability: WAL with synchronous=FULL, and a reply only after
+COMMIT. Every read (streams for commands, pages of the log for replays and subscribers) goes to
+a read-only connection on a second thread (`sqlite_reader.py`), so an append never waits behind
+a read, however many readers there are.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from newsroom.errors import (
 from newsroom.events import Event, codec
 from newsroom.store.base import AppendResult, Recorded
 from newsroom.store.sqlite_file import SCHEMA, check_existing
+from newsroom.store.sqlite_reader import Reader
 from newsroom.store.sqlite_rows import COLUMNS, checksum, decode_rows, stream_number, translate
 
 log = logging.getLogger(__name__)
@@ -75,6 +79,7 @@ class SQLiteEventStore:
         self._closed = False
         self._ready: asyncio.Future[None] = loop.create_future()
         self._thread = threading.Thread(target=self._work, name=f"sqlite:{path.name}", daemon=True)
+        self._reader = Reader(path, loop)
         self.transactions = 0  # commits written so far (observable group commit)
 
     @classmethod
@@ -83,6 +88,7 @@ class SQLiteEventStore:
         store = cls(path, asyncio.get_running_loop())
         store._thread.start()
         await store._ready  # the worker thread opens and checks the file first
+        store._reader.start()
         return store
 
     @property
@@ -127,11 +133,13 @@ class SQLiteEventStore:
 
     async def read_stream(self, stream: str) -> list[Recorded]:
         sql = f"SELECT {COLUMNS}, checksum FROM events WHERE stream = ? ORDER BY version"
-        return await self._call(lambda c: decode_rows(self._path, c.execute(sql, (stream,))))
+        return await self._reader.call(
+            lambda c: decode_rows(self._path, c.execute(sql, (stream,))), first=True
+        )
 
     async def read_all(self, after: int, limit: int) -> list[Recorded]:
         sql = f"SELECT {COLUMNS}, checksum FROM events WHERE position > ? ORDER BY position LIMIT ?"
-        return await self._call(
+        return await self._reader.call(
             lambda c: decode_rows(self._path, c.execute(sql, (after, limit)), after=after)
         )
 
@@ -139,17 +147,20 @@ class SQLiteEventStore:
         return self._head
 
     async def find_idempotent(self, key: str) -> tuple[str, AppendResult] | None:
-        return await self._call(lambda c: self._find_idempotent(c, key))
+        return await self._reader.call(lambda c: self._find_idempotent(c, key), first=True)
 
     async def max_stream_number(self, prefix: str) -> int:
         sql = "SELECT max(number) FROM streams WHERE substr(stream, 1, ?) = ?"
-        row = await self._call(lambda c: c.execute(sql, (len(prefix), prefix)).fetchone())
+        row = await self._reader.call(
+            lambda c: c.execute(sql, (len(prefix), prefix)).fetchone(), first=True
+        )
         return int(row[0] or 0)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True  # from here on `_submit` refuses, so _STOP is the last job queued
+        await self._reader.close()  # first: the writer must be the last connection to close
         self._jobs.put(_STOP)
         await asyncio.to_thread(self._thread.join)
 

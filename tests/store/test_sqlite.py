@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -238,3 +239,47 @@ async def test_a_truncated_file_is_refused_even_beside_a_wal_that_cannot_restore
     Path(f"{path}-wal").write_bytes(b"not a WAL" * 1000)
     with pytest.raises(StoreCorrupted, match="malformed|damaged|truncated"):
         await SQLiteEventStore.open(path)
+
+
+async def test_an_append_never_waits_behind_a_read_of_the_log(
+    sqlite_store: SQLiteEventStore,
+) -> None:
+    """While a read of the log is stuck on the read connection, appends still commit."""
+    await sqlite_store.append("article-1", [article_created(1)], 0)
+    release = threading.Event()
+    stuck = asyncio.ensure_future(sqlite_store._reader.call(lambda _: release.wait(30)))
+    try:
+        reading = asyncio.ensure_future(sqlite_store.read_all(after=0, limit=10))
+        result = await asyncio.wait_for(
+            sqlite_store.append("article-2", [article_created(2)], 0), 10
+        )
+        assert result.last_position == 2
+        assert not reading.done()  # it waits behind the stuck read, not the append
+    finally:
+        release.set()
+    await stuck
+    assert [r.position for r in await reading] == [1, 2]
+
+
+async def test_the_read_connection_cannot_write(sqlite_store: SQLiteEventStore) -> None:
+    """The log's read connection is read-only: the writer stays the only one that changes it."""
+    with pytest.raises(StoreError, match="readonly|read-only"):
+        await sqlite_store._reader.call(lambda c: c.execute("DELETE FROM events"))
+
+
+async def test_a_commands_read_goes_before_waiting_pages_of_the_log(
+    sqlite_store: SQLiteEventStore,
+) -> None:
+    """A stream read (a command waits for it) is served before pages of the log queued earlier."""
+    await sqlite_store.append("article-1", [article_created(1)], 0)
+    release = threading.Event()
+    stuck = asyncio.ensure_future(sqlite_store._reader.call(lambda _: release.wait(30)))
+    finished: list[str] = []
+    pages = [asyncio.ensure_future(sqlite_store.read_all(after=0, limit=10)) for _ in range(3)]
+    stream = asyncio.ensure_future(sqlite_store.read_stream("article-1"))
+    for name, task in [*(("page", p) for p in pages), ("stream", stream)]:
+        task.add_done_callback(lambda _, name=name: finished.append(name))
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(stuck, stream, *pages)
+    assert finished == ["stream", "page", "page", "page"]

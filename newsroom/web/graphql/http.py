@@ -11,6 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 from graphql import OperationType
 
+from newsroom.gates import Gate
 from newsroom.web.graphql import pipeline, websocket
 from newsroom.web.graphql.graphiql import graphiql_page
 from newsroom.web.graphql.pipeline import OPERATIONS, Operations
@@ -72,4 +73,5 @@ def setup(app: web.Application) -> None:
     """The endpoint's state: prepared documents, and the open WebSockets (closed at shutdown)."""
     app[OPERATIONS] = Operations(app[SETTINGS].graphql_limits)
     app[websocket.SOCKETS] = set()
+    app[websocket.SUBSCRIPTIONS] = Gate("subscriptions", app[SETTINGS].max_subscriptions, 0)
     app.on_shutdown.append(websocket.close_all)

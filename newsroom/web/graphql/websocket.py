@@ -6,7 +6,9 @@ start operations (results come as `next`, the end as `complete`, failures as `er
 `complete` from the client stops one. `ping` gets `pong`. Protocol violations close the socket
 with the spec's 44xx codes; a client that stops reading is closed with 1008 instead of being
 buffered for without bound. Queries and mutations are refused here: they go over POST (mutations
-with their token).
+with their token). Bounds: `max_websockets` connections (more get 503 before the upgrade),
+MAX_OPERATIONS operations per connection and `max_subscriptions` over all of them (more get an
+`error` message with code BUSY).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from aiohttp import WSMsgType, web
 from graphql import GraphQLError, OperationType
 
 from newsroom.errors import NewsroomError
+from newsroom.gates import Gate
 from newsroom.web.graphql import pipeline
 from newsroom.web.graphql.pipeline import OPERATIONS, Reply
+from newsroom.web.http import SETTINGS, json_error
 
 log = logging.getLogger(__name__)
 PROTOCOL = "graphql-transport-ws"
@@ -43,10 +47,18 @@ class _Close(Exception):
 
 
 SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("open websockets")
+SUBSCRIPTIONS = web.AppKey("subscriptions running", Gate)
+"""Turns for running subscriptions, over all connections; none waits (wait 0)."""
 
 
-async def handle_websocket(request: web.Request) -> web.WebSocketResponse:
+async def handle_websocket(request: web.Request) -> web.StreamResponse:
     """Serve one WebSocket connection until either side closes it."""
+    limit = request.app[SETTINGS].max_websockets
+    if len(request.app[SOCKETS]) >= limit:
+        return json_error(
+            503, f"the server has its {limit:,} WebSocket connections open; retry later",
+            **{"Retry-After": "5"},
+        )  # fmt: skip
     ws = web.WebSocketResponse(protocols=(PROTOCOL,), max_msg_size=MESSAGE_MAX, autoping=True)
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
@@ -151,7 +163,11 @@ class _Session:
         self.operations[op_id] = asyncio.create_task(self.operate(op_id, payload))
 
     async def operate(self, op_id: str, payload: dict[str, Any]) -> None:
+        subscriptions = self.request.app[SUBSCRIPTIONS]
+        turn = False
         try:
+            await subscriptions.acquire()
+            turn = True
             replies = await self.replies(payload)
             if isinstance(replies, list):
                 errors = pipeline.formatted(replies)
@@ -174,6 +190,8 @@ class _Session:
                     {"id": op_id, "type": "error", "payload": [{"message": "internal error"}]}
                 )
         finally:
+            if turn:
+                subscriptions.release()
             self.operations.pop(op_id, None)
 
     async def replies(self, payload: dict[str, Any]) -> AsyncIterator[Reply] | list[GraphQLError]:
