@@ -77,6 +77,12 @@ class ViewTimeout(NewsroomError):
     code = "VIEW_TIMEOUT"
 
 
+class ReplyTooLarge(NewsroomError):
+    """Raised when a query asks for more text than one reply may carry (`max_reply_bytes`)."""
+
+    code = "REPLY_TOO_LARGE"
+
+
 class Busy(NewsroomError):
     """Raised when expensive work is at its concurrency or rate limit; the client retries later."""
 

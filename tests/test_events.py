@@ -96,7 +96,7 @@ def test_missing_upcaster_and_future_versions_are_clear_errors() -> None:
     versioned = Codec([_Retitled])  # type: ignore[list-item]
     with pytest.raises(CodecError, match="no upcaster lifts Retitled from schema version 1"):
         versioned.decode("Retitled", 1, b'{"article_id": 4, "headline": "Old"}')
-    with pytest.raises(CodecError, match="schema version 3.*up to version 2"):
+    with pytest.raises(CodecError, match=r"schema version 3.*up to version 2"):
         versioned.decode("Retitled", 3, b'{"article_id": 4, "title": "x"}')
 
 

@@ -14,6 +14,7 @@ from newsroom.config import Settings
 from newsroom.history import History
 from newsroom.projections.views import Views
 from newsroom.web.graphql.arguments import Checked
+from newsroom.web.graphql.reply_size import ReplyBudget
 
 
 class Context(NamedTuple):
@@ -31,11 +32,15 @@ class Context(NamedTuple):
     """The log, read-only: time travel, `history`, `events` and subscriptions read it."""
     checked: Checked
     """The root fields' arguments as `arguments.RULES` converted them."""
+    budget: ReplyBudget | None
+    """The text the reply may still carry (None for a subscription: each event is one reply)."""
 
     @classmethod
-    def of(cls, request: web.Request, checked: Checked) -> Context:
+    def of(cls, request: web.Request, checked: Checked, capped: bool = True) -> Context:
+        """The context of one operation; `capped`: its one reply is held to `max_reply_bytes`."""
         settings, views, commands, history = request.app[RESOLVERS_USE]
-        return cls(request, settings, views, commands, history, checked)
+        budget = ReplyBudget(settings.max_reply_bytes) if capped else None
+        return cls(request, settings, views, commands, history, checked, budget)
 
 
 RESOLVERS_USE: web.AppKey[tuple[Settings, Views, CommandHandler, History]] = web.AppKey(

@@ -29,7 +29,12 @@ from graphql import (
 from newsroom.config import GraphQLLimits
 
 # What each field costs: lists cost per item asked for (count / first), the log browser too,
-# and a history reads the article's stream.
+# and a history reads the article's stream. A field that carries article text (a body, an
+# event's data or changes: up to 100 KB each, where an id is a few bytes) costs TEXT per item,
+# so a query cannot ask for thousands of them: 1,000 events with their data is the most one
+# query may ask (cost 5,000). What the text really weighs is counted as the reply is built
+# (reply_size.py).
+TEXT = 4
 COST_MAP: dict[str, dict[str, Any]] = {
     "Query": {
         "articles": {"complexity": 1, "multipliers": ["count"]},
@@ -37,7 +42,9 @@ COST_MAP: dict[str, dict[str, Any]] = {
         "events": {"complexity": 1, "multipliers": ["count"]},
         "search": {"complexity": 5, "multipliers": ["first"]},
     },
-    "Article": {"history": {"complexity": 5}},
+    "Article": {"history": {"complexity": 5}, "body": {"complexity": TEXT}},
+    "LogEvent": {"data": {"complexity": TEXT}},
+    "ArticleEvent": {"changes": {"complexity": TEXT}},
 }
 
 

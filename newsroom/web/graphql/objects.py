@@ -1,5 +1,8 @@
 """GraphQL object types and scalars: how an `Article` and a log entry (`LogEvent`) are shaped.
 
+The fields that carry article text (`body`, `data`, `changes`) count their size against the
+reply's budget as they resolve (reply_size.py).
+
 `Article` fields resolve from either a projection's `ArticleView` or, for time travel, the
 domain's `ArticleState` folded from the stream; both carry the same field names.
 """
@@ -15,12 +18,39 @@ from ariadne import ObjectType, ScalarType
 from newsroom.events import Event, UnknownEvent
 from newsroom.history import Entry
 from newsroom.web.graphql.context import Info
+from newsroom.web.graphql.reply_size import data_size, text_size
 from newsroom.web.inputs import global_id
 from newsroom.web.urls import article_url
 
 article_type = ObjectType("Article")
+log_event_type = ObjectType("LogEvent")
+article_event_type = ObjectType("ArticleEvent")
 datetime_scalar = ScalarType("DateTime")
 json_scalar = ScalarType("JSON")
+
+
+@article_type.field("body")
+def resolve_body(article: Any, info: Info) -> str:
+    body: str = article.body
+    if (budget := info.context.budget) is not None:
+        budget.charge(text_size(body))
+    return body
+
+
+@log_event_type.field("data")
+def resolve_data(entry: dict[str, Any], info: Info) -> dict[str, Any]:
+    data: dict[str, Any] = entry["data"]
+    if (budget := info.context.budget) is not None:
+        budget.charge(data_size(data))
+    return data
+
+
+@article_event_type.field("changes")
+def resolve_changes(entry: dict[str, Any], info: Info) -> dict[str, Any]:
+    changes: dict[str, Any] = entry["changes"]
+    if (budget := info.context.budget) is not None:
+        budget.charge(data_size(changes))
+    return changes
 
 
 @article_type.field("author_id")

@@ -39,7 +39,7 @@ from graphql.execution.collect_fields import FragmentDetails
 from graphql.execution.values import VariableValues, get_variable_values
 
 from newsroom.config import GraphQLLimits
-from newsroom.errors import Busy, NewsroomError, StoreCorrupted, StoreError
+from newsroom.errors import Busy, NewsroomError, ReplyTooLarge, StoreCorrupted, StoreError
 from newsroom.web.graphql.arguments import Checked, check_arguments
 from newsroom.web.graphql.context import Context
 from newsroom.web.graphql.limits import COST_MAP, check_shape, fragments_of, sizes_from_variables
@@ -197,7 +197,7 @@ async def execute(prepared: Prepared, request: web.Request) -> Reply:
 async def results(prepared: Prepared, request: web.Request) -> AsyncIterator[Reply] | Errors:
     """The replies of a subscription that `Operations.prepare` let through, one per event; or
     the errors that stop it before its first event."""
-    context = Context.of(request, prepared.checked)
+    context = Context.of(request, prepared.checked, capped=False)
     stream = subscribe(
         schema, prepared.parsed.document, None, context, prepared.given,
         prepared.operation.name.value if prepared.operation.name else None,
@@ -232,10 +232,17 @@ def store_failed(reply: Reply) -> bool:
 
 
 def reply(result: ExecutionResult) -> Reply:
-    """An execution result as the GraphQL response shape (errors formatted for clients)."""
+    """An execution result as the GraphQL response shape (errors formatted for clients).
+
+    A reply that grew past its size cap is only the error that says so: no partial data, and
+    not the error repeated for every field that came after the cap."""
+    errors = result.errors or []
+    for error in errors:
+        if isinstance(error.original_error, ReplyTooLarge):
+            return {"data": None, "errors": formatted([error])}
     body: Reply = {"data": result.data}
-    if result.errors:
-        body["errors"] = formatted(result.errors)
+    if errors:
+        body["errors"] = formatted(errors)
     return body
 
 

@@ -1,0 +1,149 @@
+"""What one client may claim through the API: reply bytes, replays, WebSockets, subscriptions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import WSMsgType
+from aiohttp.test_utils import TestClient, TestServer
+
+from newsroom.config import Settings
+from newsroom.web.app import create_app
+from tests.factories import create_article
+from tests.web.conftest import Client, newsroom_of
+
+PROTOCOL = "graphql-transport-ws"
+BODY = "Ünïcode text. " * 700  # 9,800 characters, 11,200 bytes of UTF-8
+REPLAY = "subscription { articleEvents(after: 0) { position } }"
+
+
+@pytest.fixture
+async def small(tmp_path: Path) -> AsyncIterator[Client]:
+    """A newsroom of 20 articles with 11 KB bodies, and small limits."""
+    settings = Settings(
+        store=f"sqlite:///{tmp_path}/bounds.db",
+        demo=False,
+        max_reply_bytes=64 * 1024,
+        max_replays=1,
+        max_websockets=2,
+        max_subscriptions=3,
+    )
+    async with TestClient(TestServer(create_app(settings))) as client:
+        commands = newsroom_of(client).commands
+        for n in range(20):
+            await commands.handle(create_article(title=f"Story {n}", body=BODY))
+        yield client
+
+
+async def _post(client: Client, query: str) -> tuple[int, dict[str, Any]]:
+    response = await client.post("/graphql", json={"query": query})
+    body: dict[str, Any] = await response.json()
+    return response.status, body
+
+
+async def test_a_reply_within_the_cap_carries_its_bodies(small: Client) -> None:
+    """Five 11 KB bodies fit in 64 KiB: the reply carries them all."""
+    status, body = await _post(small, "{ articles(count: 5) { body } }")
+    assert status == 200
+    assert [a["body"] for a in body["data"]["articles"]] == [BODY] * 5
+
+
+async def test_a_reply_past_the_cap_is_one_error_without_data(small: Client) -> None:
+    """Ten 11 KB bodies would pass 64 KiB (counted in UTF-8 bytes): one error names the cap."""
+    status, body = await _post(small, "{ articles(count: 10) { id title body } }")
+    assert status == 200
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "REPLY_TOO_LARGE"
+    assert "65,536 bytes" in error["message"]
+
+
+async def test_event_data_counts_against_the_cap(small: Client) -> None:
+    """The log's `data` counts too: twenty events with 11 KB bodies are refused."""
+    _, body = await _post(small, "{ events(count: 20) { position data } }")
+    assert body["errors"][0]["extensions"]["code"] == "REPLY_TOO_LARGE"
+    _, body = await _post(small, "{ events(count: 20) { position } }")  # no text: fine
+    assert len(body["data"]["events"]) == 20
+
+
+async def test_text_fields_cost_more_than_small_ones(small: Client) -> None:
+    """Asking for the data of 1,000 events is the most one query may cost; twice that is refused
+    before anything is read."""
+    status, body = await _post(
+        small, "{ a: events(count: 1000) { data } b: events(count: 1000) { data } }"
+    )
+    assert status == 400
+    assert "maximum cost" in body["errors"][0]["message"]
+    status, _ = await _post(
+        small, "{ a: events(count: 1000) { position } b: events(count: 1000) { position } }"
+    )
+    assert status == 200
+
+
+async def _connect(client: Client) -> Any:
+    ws = await client.ws_connect("/graphql", protocols=(PROTOCOL,))
+    await ws.send_json({"type": "connection_init"})
+    assert (await ws.receive_json(timeout=5)) == {"type": "connection_ack"}
+    return ws
+
+
+async def test_a_replay_without_a_free_turn_is_told_busy(small: Client) -> None:
+    """With every replay turn taken, a subscription that would replay the log waits its second,
+    then gets an error message with code BUSY; once a turn is free, it replays every event."""
+    replays = newsroom_of(small).history.replays
+    await replays.acquire()  # the one turn, held as a long replay would hold it
+    ws = await _connect(small)
+    await ws.send_json({"id": "a", "type": "subscribe", "payload": {"query": REPLAY}})
+    refused = await ws.receive_json(timeout=5)
+    assert (refused["id"], refused["type"]) == ("a", "error")
+    assert refused["payload"][0]["extensions"]["code"] == "BUSY"
+    replays.release()
+    await ws.send_json({"id": "b", "type": "subscribe", "payload": {"query": REPLAY}})
+    positions = [
+        (await ws.receive_json(timeout=5))["payload"]["data"]["articleEvents"]["position"]
+        for _ in range(20)
+    ]
+    assert positions == list(range(1, 21))
+    assert replays.held == 0  # caught up: the turn is given back while it follows live
+    await ws.close()
+
+
+async def test_subscriptions_are_capped_over_all_connections(small: Client) -> None:
+    """max_subscriptions counts every connection's subscriptions; one more gets BUSY at once."""
+    live = "subscription { articlePublished { id } }"
+    first, second = await _connect(small), await _connect(small)
+    for n, ws in enumerate((first, first, second)):
+        await ws.send_json({"id": f"s{n}", "type": "subscribe", "payload": {"query": live}})
+    await second.send_json({"id": "over", "type": "subscribe", "payload": {"query": live}})
+    refused = await second.receive_json(timeout=5)
+    assert (refused["id"], refused["type"]) == ("over", "error")
+    assert refused["payload"][0]["extensions"]["code"] == "BUSY"
+    await first.close()
+    await second.close()
+
+
+async def test_websockets_past_the_cap_get_503(small: Client) -> None:
+    """With max_websockets 2, a third upgrade is answered 503 with Retry-After; once one closes,
+    a new one is accepted."""
+    first, second = await _connect(small), await _connect(small)
+    response = await small.get(
+        "/graphql",
+        headers={
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Protocol": PROTOCOL,
+        },
+    )
+    assert response.status == 503
+    assert response.headers["Retry-After"]
+    assert "WebSocket" in (await response.json())["errors"][0]["message"]
+    await first.close()
+    assert (await first.receive()).type in (WSMsgType.CLOSED, WSMsgType.CLOSE)
+    third = await _connect(small)
+    await third.close()
+    await second.close()
