@@ -21,7 +21,7 @@ from newsroom.commands import CommandHandler
 from newsroom.config import Settings
 from newsroom.demo import write_demo_articles
 from newsroom.errors import ConfigError
-from newsroom.gates import Gate
+from newsroom.gates import Gate, Pace
 from newsroom.health import Health
 from newsroom.history import History
 from newsroom.projections.articles import ArticlesProjection
@@ -79,6 +79,7 @@ class Newsroom:
             self.bus,
             reads=Gate("reading the log", settings.max_log_reads, SHORT_WAIT),
             replays=Gate("subscriptions replaying the log", settings.max_replays, SHORT_WAIT),
+            pace=Pace(settings.replay_rate),
         )
         self.health = Health(store, self.views, self.commands.write_fault)
         self._dispatcher = Dispatcher(self.views.projectors, self.bus.subscribe)

@@ -186,6 +186,12 @@ class Settings:
         "more wait a second, then get a BUSY error",
         _between(1, 1_000),
     )
+    replay_rate: int = setting(
+        2_000,
+        "events a second that replaying subscriptions may send, all of them together; keeps "
+        "replays from taking the event loop from other requests",
+        _between(1, 1_000_000),
+    )
     max_log_reads: int = setting(
         8,
         "reads of the log (the `events` query, `history`, past versions) that may run at once; "

@@ -1,15 +1,20 @@
-"""Gates: at most N of one kind of expensive work at a time, and a short, bounded wait for a turn.
+"""Gates and paces: bounds on expensive work that anyone may ask for.
 
-A request that finds its gate full waits up to `wait` seconds, then gets `Busy` (HTTP 503 with
-`Retry-After`) instead of joining an unbounded queue: under a flood, the server answers "later"
-quickly and keeps serving everything else, rather than holding every waiting request in memory.
+A `Gate` admits at most N of one kind of work at a time. A request that finds its gate full
+waits up to `wait` seconds, then gets `Busy` (HTTP 503 with `Retry-After`) instead of joining an
+unbounded queue: under a flood, the server answers "later" quickly and keeps serving everything
+else, rather than holding every waiting request in memory.
+
+A `Pace` spreads work over time: at most `rate` units a second over everyone who takes from it
+(replayed events, say), so long-running work cannot take more than its share of the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 from newsroom.errors import Busy
 
@@ -59,3 +64,32 @@ class Gate:
         raise Busy(
             f"the server is busy with {self.what} ({self.capacity} at a time); retry in a second"
         )
+
+
+class Pace:
+    """At most `rate` units a second over all takers; a taker waits until its units are due.
+
+    Each `take` reserves the next free stretch of time on one shared timeline (the "virtual
+    scheduling" of a generic cell rate algorithm), so takers are served in turn, and a quiet
+    pace allows a burst of at most `burst` seconds' worth of units."""
+
+    def __init__(
+        self, rate: float, burst: float = 0.1, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rate <= 0:
+            raise ValueError(f"a pace needs a rate above 0, got {rate}")
+        self.rate = rate
+        self._burst = burst
+        self._clock = clock
+        self._free_at = clock()  # when the timeline is free again
+
+    def reserve(self, units: int) -> float:
+        """Reserve `units`; return how many seconds the taker must wait before using them."""
+        now = self._clock()
+        start = max(self._free_at, now - self._burst)
+        self._free_at = start + units / self.rate
+        return max(0.0, start - now)
+
+    async def take(self, units: int) -> None:
+        """Wait until `units` are due; yield to the event loop even when they are due now."""
+        await asyncio.sleep(self.reserve(units))

@@ -17,7 +17,7 @@ from newsroom.bus import Bus
 from newsroom.commands import stream_for
 from newsroom.errors import ValidationError
 from newsroom.events import Event, UnknownEvent
-from newsroom.gates import Gate
+from newsroom.gates import Gate, Pace
 from newsroom.store import EventStore, Recorded
 
 REPLAY_PAGE = 100  # events a follower replaying the log holds at a time
@@ -29,13 +29,15 @@ Entry: TypeAlias = Recorded
 class History:
     """Reads the log for readers; follows it through the bus."""
 
-    def __init__(self, store: EventStore, bus: Bus, reads: Gate, replays: Gate) -> None:
+    def __init__(self, store: EventStore, bus: Bus, reads: Gate, replays: Gate, pace: Pace) -> None:
         self._store = store
         self._bus = bus
         self.reads = reads
         """Turns for reading pages and streams of the log (`events`, `history`, time travel)."""
         self.replays = replays
         """Turns for followers that start behind the head and replay the log to catch up."""
+        self.pace = pace
+        """How fast replays may go, all of them together (events a second)."""
 
     async def head(self) -> int:
         """The position of the newest event in the log."""
@@ -65,7 +67,8 @@ class History:
         """Every event after `after`, in batches, in order: the backlog, then live, forever.
 
         A follower that starts behind the head holds a replay turn until it has caught up to
-        where the head was (`Busy` if no turn comes free), reading REPLAY_PAGE events at a time.
+        where the head was (`Busy` if no turn comes free), reading REPLAY_PAGE events at a time,
+        at the pace all replays share.
         """
         head = await self._store.head()
         replaying = after < head
@@ -74,10 +77,17 @@ class History:
         batches = self._bus.subscribe(after=after, page_size=REPLAY_PAGE)
         try:
             async for batch in batches:
-                if replaying and batch[-1].position >= head:
-                    replaying = False
-                    self.replays.release()
-                yield batch
+                if not replaying:
+                    yield batch
+                    continue
+                for i, entry in enumerate(batch):  # one at a time, when the shared pace allows
+                    await self.pace.take(1)
+                    if entry.position >= head:  # caught up: the rest comes as it is written
+                        replaying = False
+                        self.replays.release()
+                        yield batch[i:]
+                        break
+                    yield (entry,)
         finally:
             if replaying:
                 self.replays.release()

@@ -32,6 +32,7 @@ SAMPLES = {
     "feed_items": ("50", "500"),
     "max_replays": ("2", "100"),
     "max_log_reads": ("3", "50"),
+    "replay_rate": ("500", "100000"),
     "max_reply_bytes": ("65536", "1000000"),
     "max_websockets": ("10", "20000"),
     "max_subscriptions": ("16", "100000"),

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from newsroom.errors import Busy
-from newsroom.gates import Gate
+from newsroom.gates import Gate, Pace
 
 
 async def test_a_full_gate_refuses_after_its_wait() -> None:
@@ -51,3 +51,19 @@ async def test_zero_wait_refuses_at_once_when_full() -> None:
     await gate.acquire()
     with pytest.raises(Busy):
         await gate.acquire()
+
+
+def test_a_pace_spreads_takers_over_time() -> None:
+    """At 100 units a second, each taker of 10 units waits 0.1 s more than the one before it."""
+    now = [100.0]
+    pace = Pace(100, burst=0, clock=lambda: now[0])
+    assert [pace.reserve(10) for _ in range(3)] == pytest.approx([0.0, 0.1, 0.2])
+
+
+def test_a_quiet_pace_allows_only_a_short_burst() -> None:
+    """After a quiet spell, a pace lets `burst` seconds' worth through at once, no more."""
+    now = [100.0]
+    pace = Pace(100, burst=0.1, clock=lambda: now[0])
+    now[0] = 200.0  # quiet for 100 s
+    waits = [pace.reserve(5) for _ in range(4)]
+    assert waits == pytest.approx([0.0, 0.0, 0.0, 0.05])

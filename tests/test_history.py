@@ -10,15 +10,18 @@ from newsroom.articles import Status, UpdateArticle
 from newsroom.bus import Bus
 from newsroom.commands import CommandHandler
 from newsroom.errors import Busy, ValidationError
-from newsroom.gates import Gate
+from newsroom.gates import Gate, Pace
 from newsroom.history import REPLAY_PAGE, History
+from newsroom.store import Recorded
 from newsroom.store.memory import InMemoryEventStore
 from tests.factories import article_created, create_article
 
 
 @pytest.fixture
 def history(store: InMemoryEventStore, bus: Bus) -> History:
-    return History(store, bus, reads=Gate("reads", 2, 0), replays=Gate("replays", 1, 0))
+    return History(
+        store, bus, reads=Gate("reads", 2, 0), replays=Gate("replays", 1, 0), pace=Pace(10**9)
+    )
 
 
 async def test_pages_of_the_log_follow_positions(handler: CommandHandler, history: History) -> None:
@@ -69,22 +72,35 @@ async def test_following_yields_the_backlog_then_live_events(
 
 
 async def test_a_replay_holds_a_turn_until_it_reaches_the_head(
-    store: InMemoryEventStore, history: History
+    store: InMemoryEventStore, history: History, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A follower behind the head takes a replay turn, reads small pages, and gives the turn back
-    once it has caught up; a second replay meanwhile is told the server is busy."""
-    for n in range(1, REPLAY_PAGE * 2 + 2):
+    """A follower behind the head takes a replay turn, reads the log in small pages and hands
+    it on one event at a time, and gives the turn back once it has caught up; a second replay
+    meanwhile is told the server is busy."""
+    head = REPLAY_PAGE * 2 + 1
+    for n in range(1, head + 1):
         await store.append(f"article-{n}", [article_created(n)], 0)
+    limits: list[int] = []
+    read_all = store.read_all
+
+    async def counted(after: int, limit: int) -> list[Recorded]:
+        limits.append(limit)
+        return await read_all(after, limit)
+
+    monkeypatch.setattr(store, "read_all", counted)
     replay = history.follow(after=0)
-    assert len(await anext(replay)) == REPLAY_PAGE  # one small page at a time
+    assert [e.position for e in await anext(replay)] == [1]
     with pytest.raises(Busy, match="replays"):
         await anext(history.follow(after=0))
-    assert len(await anext(replay)) == REPLAY_PAGE
-    assert history.replays.held == 1
-    assert [e.position for e in await anext(replay)] == [REPLAY_PAGE * 2 + 1]  # the head
+    positions = [1]
+    while positions[-1] < head:
+        assert history.replays.held == 1
+        positions += [e.position for e in await anext(replay)]
+    assert positions == list(range(1, head + 1))
     assert history.replays.held == 0
+    assert set(limits) == {REPLAY_PAGE}
     again = history.follow(after=0)  # the turn is free again
-    assert len(await anext(again)) == REPLAY_PAGE
+    assert [e.position for e in await anext(again)] == [1]
     await again.aclose()
     await replay.aclose()
 

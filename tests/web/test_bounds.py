@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from newsroom.config import Settings
 from newsroom.web.app import create_app
-from tests.factories import create_article
+from tests.factories import article_created, create_article
 from tests.web.conftest import Client, newsroom_of
 
 PROTOCOL = "graphql-transport-ws"
@@ -147,3 +149,32 @@ async def test_websockets_past_the_cap_get_503(small: Client) -> None:
     third = await _connect(small)
     await third.close()
     await second.close()
+
+
+async def test_a_long_subscription_holds_no_more_memory_per_event(tmp_path: Path) -> None:
+    """A subscription's memory does not grow with the events it has sent: from its 500th to its
+    2,000th event, what the process holds grows by less than 400 KB (graphql-core's shared memo
+    used to add about 1.2 KB an event, 1.8 MB here)."""
+    settings = Settings(store=f"sqlite:///{tmp_path}/long.db", demo=False, replay_rate=10**6)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        store = newsroom_of(client).store
+        for n in range(1, 2_001):
+            await store.append(f"article-{n}", [article_created(n)], 0)
+        ws = await _connect(client)
+        query = "subscription { articleEvents(after: 0) { position type stream data } }"
+        await ws.send_json({"id": "s", "type": "subscribe", "payload": {"query": query}})
+        tracemalloc.start()
+        try:
+            for _ in range(500):
+                await ws.receive_json(timeout=5)
+            gc.collect()
+            before, _ = tracemalloc.get_traced_memory()
+            for _ in range(1_500):
+                last = await ws.receive_json(timeout=5)
+            gc.collect()
+            after, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert last["payload"]["data"]["articleEvents"]["position"] == 2_000
+        assert after - before < 400 * 1024
+        await ws.close()

@@ -3,13 +3,12 @@
 `articleEvents(after, category)` replays the log after `after`, then follows it live;
 `articlePublished(category)` sends each article as it goes public. Each subscription has its own
 bounded bus queue (through `History.follow`), so a slow client never holds up writers or other
-clients. A replay yields to the event loop after every event it sends, so replaying subscribers
-share the loop with every other request instead of holding it for a page at a time.
+clients. A replay gets its events one at a time, at the pace all replays share (`History`), so
+replaying subscribers leave the event loop to every other request.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -37,7 +36,6 @@ async def article_events(
         for entry in batch:
             if category is None or _category(entry, categories, views) == category:
                 yield entry
-            await asyncio.sleep(0)
 
 
 @subscription.field("articleEvents")

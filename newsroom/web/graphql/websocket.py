@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from graphql import GraphQLError, OperationType
 
-from newsroom.errors import NewsroomError
+from newsroom.errors import Busy, NewsroomError
 from newsroom.gates import Gate
 from newsroom.web.graphql import pipeline
 from newsroom.web.graphql.pipeline import OPERATIONS, Reply
@@ -179,7 +179,8 @@ class _Session:
         except _Close as close:
             await self.close(close.code, close.reason)
         except NewsroomError as e:  # e.g. a view stopped: say so, as a query would
-            log.warning("subscription %s ended: %s", op_id, e)
+            if not isinstance(e, Busy):  # being told "busy" is the bound working, not news
+                log.warning("subscription %s ended: %s", op_id, e)
             error = {"message": str(e), "extensions": {"code": e.code}}
             with contextlib.suppress(_Close):
                 await self.send({"id": op_id, "type": "error", "payload": [error]})
