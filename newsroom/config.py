@@ -21,6 +21,7 @@ from newsroom.errors import ConfigError
 
 DEFAULT_STORE = "sqlite:///./newsroom-data/newsroom.db"
 FEED_ITEMS_MAX = 500
+CONNECTIONS_MAX = 1_000_000  # far beyond what one process serves; a typo's guard, not a tuning
 # Google News: "ISO 639 language code (2 or 3 letters)", zh-cn / zh-tw for Chinese
 # (https://developers.google.com/search/docs/crawling-indexing/sitemaps/news-sitemap).
 _LANGUAGE = re.compile("zh-cn|zh-tw|[a-z]{2,3}")
@@ -74,6 +75,10 @@ def _whole(text: str, low: int, high: int) -> int:
     if not (text.isascii() and text.isdigit() and low <= int(text) <= high):
         raise ValueError(f"a number from {low} to {high}")
     return int(text)
+
+
+def _connections(text: str) -> int:
+    return _whole(text, 1, CONNECTIONS_MAX)
 
 
 def _seconds(text: str) -> float:
@@ -163,6 +168,26 @@ class Settings:
     )
     body_timeout: float = setting(
         10.0, "seconds (up to 300) a request body may take to arrive", _seconds
+    )
+    header_timeout: float = setting(
+        10.0, "seconds (up to 300) a new connection has to send its first request's head", _seconds
+    )
+    keepalive_timeout: float = setting(
+        15.0, "seconds (up to 300) an idle connection is kept open for its next request", _seconds
+    )
+    max_connections: int = setting(
+        4096,
+        "most connections open at once, WebSockets included (lowered at start to what the "
+        "process's descriptor limit leaves room for)",
+        _connections,
+    )
+    max_connections_per_address: int = setting(
+        64, "most connections open at once from one client address (IPv6: one /64)", _connections
+    )
+    limit_loopback: bool = setting(
+        False,
+        "apply the per-address limits to loopback clients too (off: behind a reverse proxy on "
+        "the same machine every client is loopback)",
     )
     graphql_limits: GraphQLLimits = GraphQLLimits()  # not a setting: tests and benchmarks tune it
     site_name: str = setting(

@@ -26,6 +26,10 @@ SAMPLES = {
     "token": ("secret-a", "secret-b"),
     "view_wait": ("0.5", "30"),
     "body_timeout": ("1", "300"),
+    "header_timeout": ("2.5", "60"),
+    "keepalive_timeout": ("5", "75"),
+    "max_connections": ("100", "20000"),
+    "max_connections_per_address": ("8", "1000"),
     "site_name": ("The Example Times", "Daily"),
     "site_description": ("All of it", "Some of it"),
     "language": ("de", "zh-tw"),
@@ -149,6 +153,11 @@ def test_publication_settings_come_from_flags_over_the_environment() -> None:
         (["--log-level", "LOUD"], "log level must be DEBUG"),
         (["--view-wait", "0"], "view wait must be a number of seconds"),
         (["--body-timeout", "nan"], "body timeout must be a number of seconds"),
+        (["--header-timeout", "0"], "header timeout must be a number of seconds above 0"),
+        (["--keepalive-timeout", "301"], "keepalive timeout must be a number of seconds"),
+        (["--max-connections", "0"], "max connections must be a number from 1 to 1000000"),
+        (["--max-connections-per-address", "-1"], "max connections per address must be a number"),
+        (["--max-connections", "1e3"], "max connections must be a number"),
     ],
 )
 def test_bad_settings_are_refused_by_name(argv: list[str], problem: str) -> None:
