@@ -22,6 +22,7 @@ from newsroom.errors import ConfigError
 DEFAULT_STORE = "sqlite:///./newsroom-data/newsroom.db"
 FEED_ITEMS_MAX = 500
 CONNECTIONS_MAX = 1_000_000  # far beyond what one process serves; a typo's guard, not a tuning
+RATE_MAX = 1_000_000  # requests (per second, or at once)
 # Google News: "ISO 639 language code (2 or 3 letters)", zh-cn / zh-tw for Chinese
 # (https://developers.google.com/search/docs/crawling-indexing/sitemaps/news-sitemap).
 _LANGUAGE = re.compile("zh-cn|zh-tw|[a-z]{2,3}")
@@ -79,6 +80,14 @@ def _whole(text: str, low: int, high: int) -> int:
 
 def _connections(text: str) -> int:
     return _whole(text, 1, CONNECTIONS_MAX)
+
+
+def _rate(text: str) -> int:
+    return _whole(text, 0, RATE_MAX)
+
+
+def _burst(text: str) -> int:
+    return _whole(text, 1, RATE_MAX)
 
 
 def _seconds(text: str) -> float:
@@ -183,6 +192,12 @@ class Settings:
     )
     max_connections_per_address: int = setting(
         64, "most connections open at once from one client address (IPv6: one /64)", _connections
+    )
+    rate_limit: int = setting(
+        50, "requests per second one client address may make on average; 0: no limit", _rate
+    )
+    rate_burst: int = setting(
+        100, "requests one client address may make at once, above its average rate", _burst
     )
     limit_loopback: bool = setting(
         False,

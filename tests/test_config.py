@@ -30,6 +30,8 @@ SAMPLES = {
     "keepalive_timeout": ("5", "75"),
     "max_connections": ("100", "20000"),
     "max_connections_per_address": ("8", "1000"),
+    "rate_limit": ("0", "200"),
+    "rate_burst": ("1", "1000"),
     "site_name": ("The Example Times", "Daily"),
     "site_description": ("All of it", "Some of it"),
     "language": ("de", "zh-tw"),
@@ -158,6 +160,8 @@ def test_publication_settings_come_from_flags_over_the_environment() -> None:
         (["--max-connections", "0"], "max connections must be a number from 1 to 1000000"),
         (["--max-connections-per-address", "-1"], "max connections per address must be a number"),
         (["--max-connections", "1e3"], "max connections must be a number"),
+        (["--rate-limit", "1.5"], "rate limit must be a number from 0 to 1000000"),
+        (["--rate-burst", "0"], "rate burst must be a number from 1 to 1000000"),
     ],
 )
 def test_bad_settings_are_refused_by_name(argv: list[str], problem: str) -> None:

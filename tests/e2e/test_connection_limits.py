@@ -2,7 +2,8 @@
 
 The server runs with small caps (6 connections, 3 per address, loopback limited like any other
 address) and a short header timeout. Clients come from different loopback addresses
-(127.0.0.0/8 all reaches this machine on Linux), each one "address" to the server.
+(127.0.0.0/8 all reaches this machine on Linux), each one "address" to the server. The last
+test bounds one address's request rate on a server of its own.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ LIMITS = (
 )  # fmt: skip
 TRICKLE = 0.2  # seconds between the slowloris's header lines
 MAX_LINES = 500  # lines the slowloris may send before the test calls it never closed
+RATE_TRIES = 50  # requests past the burst; unless each took a second, one finds the bucket empty
 
 
 @pytest.fixture
@@ -137,3 +139,20 @@ def test_an_idle_keepalive_connection_is_closed_after_its_timeout(server: Newsro
         assert client.sock is not None
         assert read_to_end(client.sock) == b""
 
+
+def test_a_client_past_its_request_rate_gets_429_with_retry_after(
+    launch: Launch, tmp_path: Path
+) -> None:
+    """With a rate of 1 a second and bursts of 3, quick requests soon get a 429 with Retry-After; another address is served."""
+    server = launch(
+        tmp_path / "db.sqlite", "--rate-limit", "1", "--rate-burst", "3", "--limit-loopback"
+    )
+    replies = [get(server, "127.0.0.8") for _ in range(3)]
+    assert [status for status, _, _ in replies] == [200] * 3  # the burst
+    for _ in range(RATE_TRIES):  # each takes a token; at most one a second comes back
+        status, body, retry_after = get(server, "127.0.0.8")
+        if status == 429:
+            break
+    assert (status, retry_after) == (429, "1")
+    assert "too many requests" in json.loads(body)["errors"][0]["message"]
+    assert get(server, "127.0.0.9")[0] == 200
