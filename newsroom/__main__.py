@@ -17,8 +17,9 @@ from aiohttp import web
 
 from newsroom import config
 from newsroom.errors import NewsroomError
-from newsroom.runtime import new_event_loop, tune_collector
+from newsroom.runtime import new_event_loop, raise_descriptor_limit, tune_collector
 from newsroom.web.app import create_app
+from newsroom.web.connections import guarded_site
 
 log = logging.getLogger("newsroom")
 SHUTDOWN_GRACE = 10.0  # seconds in-flight requests get to finish after a stop signal
@@ -30,7 +31,8 @@ async def serve(settings: config.Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(create_app(settings), shutdown_timeout=SHUTDOWN_GRACE, access_log=None)
+    # No handler arguments here: the site builds each connection's handler (web/connections.py).
+    runner = web.AppRunner(create_app(settings), shutdown_timeout=SHUTDOWN_GRACE)
     if settings.allow_anonymous_writes and not settings.token:
         log.warning(
             "writes need no token: anyone who can reach %s can change articles", settings.host
@@ -38,7 +40,7 @@ async def serve(settings: config.Settings) -> None:
     await runner.setup()  # opens the store and replays the log
     tune_collector()
     try:
-        site = web.TCPSite(runner, settings.host, settings.port)
+        site = guarded_site(runner, settings, raise_descriptor_limit())
         await site.start()
         print(f"newsroom is running: open {settings.public_url}/", flush=True)
         await stop.wait()

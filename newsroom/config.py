@@ -21,6 +21,8 @@ from newsroom.errors import ConfigError
 
 DEFAULT_STORE = "sqlite:///./newsroom-data/newsroom.db"
 FEED_ITEMS_MAX = 500
+CONNECTIONS_MAX = 1_000_000  # far beyond what one process serves; a typo's guard, not a tuning
+RATE_MAX = 1_000_000  # requests (per second, or at once)
 # Google News: "ISO 639 language code (2 or 3 letters)", zh-cn / zh-tw for Chinese
 # (https://developers.google.com/search/docs/crawling-indexing/sitemaps/news-sitemap).
 _LANGUAGE = re.compile("zh-cn|zh-tw|[a-z]{2,3}")
@@ -79,6 +81,18 @@ def _whole(text: str, low: int, high: int) -> int:
     if not (text.isascii() and text.isdigit() and low <= int(text) <= high):
         raise ValueError(f"a number from {low} to {high}")
     return int(text)
+
+
+def _connections(text: str) -> int:
+    return _whole(text, 1, CONNECTIONS_MAX)
+
+
+def _rate(text: str) -> int:
+    return _whole(text, 0, RATE_MAX)
+
+
+def _burst(text: str) -> int:
+    return _whole(text, 1, RATE_MAX)
 
 
 def _seconds(text: str) -> float:
@@ -168,6 +182,32 @@ class Settings:
     )
     body_timeout: float = setting(
         10.0, "seconds (up to 300) a request body may take to arrive", _seconds
+    )
+    header_timeout: float = setting(
+        10.0, "seconds (up to 300) a new connection has to send its first request's head", _seconds
+    )
+    keepalive_timeout: float = setting(
+        15.0, "seconds (up to 300) an idle connection is kept open for its next request", _seconds
+    )
+    max_connections: int = setting(
+        4096,
+        "most connections open at once, WebSockets included (lowered at start to what the "
+        "process's descriptor limit leaves room for)",
+        _connections,
+    )
+    max_connections_per_address: int = setting(
+        64, "most connections open at once from one client address (IPv6: one /64)", _connections
+    )
+    rate_limit: int = setting(
+        50, "requests per second one client address may make on average; 0: no limit", _rate
+    )
+    rate_burst: int = setting(
+        100, "requests one client address may make at once, above its average rate", _burst
+    )
+    limit_loopback: bool = setting(
+        False,
+        "apply the per-address limits to loopback clients too (off: behind a reverse proxy on "
+        "the same machine every client is loopback)",
     )
     graphql_limits: GraphQLLimits = GraphQLLimits()  # not a setting: tests and benchmarks tune it
     site_name: str = setting(

@@ -1,8 +1,10 @@
-"""How the newsroom process runs: its event loop and its garbage collector's settings.
+"""How the newsroom process runs: its event loop, its garbage collector's settings and how many
+files it may open.
 
-`python -m newsroom` (and the benchmarks' servers) choose the loop and the collector's threshold;
-they are the process's to choose, so tests keep the interpreter's defaults. The one policy the
-composition root applies itself is `collector_paused`, around the replay at start.
+`python -m newsroom` (and the benchmarks' servers) choose the loop and the collector's threshold,
+and the server raises its descriptor limit; these are the process's to choose, so tests keep the
+interpreter's defaults. The one policy the composition root applies itself is `collector_paused`,
+around the replay at start.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from collections.abc import Iterator
 # new container objects, collections took a quarter of the CPU under a stream of creates, more
 # as the views grew; with 10,000, under a tenth (docs/benchmarks.md, section 4).
 GC_YOUNG_THRESHOLD = 10_000
+# Every connection is an open descriptor. The soft limit is often 1,024 while the hard one, which
+# an unprivileged process may raise its soft limit to, is far higher; this many is plenty for
+# the connection cap (config.py) and what the process opens itself.
+DESCRIPTORS_WANTED = 65_536
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -56,3 +62,22 @@ def collector_paused(freeze: bool) -> Iterator[None]:
             gc.enable()
         if freeze:
             gc.freeze()
+
+
+def raise_descriptor_limit(wanted: int = DESCRIPTORS_WANTED) -> int | None:
+    """Raise the soft limit on open descriptors toward the hard one (up to `wanted`); return
+    the soft limit now in force, or None where the platform has none (Windows) or it is
+    unlimited."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):  # e.g. macOS refuses more than its OPEN_MAX
+            pass
+    return None if soft == resource.RLIM_INFINITY else soft

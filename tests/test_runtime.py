@@ -8,7 +8,22 @@ from collections.abc import Iterator
 
 import pytest
 
-from newsroom.runtime import GC_YOUNG_THRESHOLD, collector_paused, new_event_loop, tune_collector
+from newsroom.runtime import (
+    GC_YOUNG_THRESHOLD,
+    collector_paused,
+    new_event_loop,
+    raise_descriptor_limit,
+    tune_collector,
+)
+
+
+@pytest.fixture
+def descriptors() -> Iterator[tuple[int, int]]:
+    """The process's (soft, hard) descriptor limits, restored after the test."""
+    resource = pytest.importorskip("resource")
+    saved = resource.getrlimit(resource.RLIMIT_NOFILE)
+    yield saved
+    resource.setrlimit(resource.RLIMIT_NOFILE, saved)
 
 
 @pytest.fixture
@@ -68,3 +83,26 @@ def test_a_failed_replay_leaves_the_collector_on_and_nothing_frozen() -> None:
     with pytest.raises(RuntimeError), collector_paused(freeze=False):
         raise RuntimeError("the store failed")
     assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+
+def test_the_descriptor_limit_is_raised_toward_the_hard_limit(descriptors: tuple[int, int]) -> None:
+    """A low soft limit on open files is raised to what is wanted, or to the hard limit if lower."""
+    import resource
+
+    soft, hard = descriptors
+    low = min(soft, 256)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+    wanted = low + 512
+    expected = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    assert raise_descriptor_limit(wanted) == expected
+    assert resource.getrlimit(resource.RLIMIT_NOFILE) == (expected, hard)
+
+
+def test_the_descriptor_limit_is_never_lowered(descriptors: tuple[int, int]) -> None:
+    """A soft limit already above what is wanted stays as it is."""
+    import resource
+
+    soft, hard = descriptors
+    unlimited = soft == resource.RLIM_INFINITY
+    assert raise_descriptor_limit(wanted=min(soft, 64)) == (None if unlimited else soft)
+    assert resource.getrlimit(resource.RLIMIT_NOFILE) == (soft, hard)

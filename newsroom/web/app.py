@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 
@@ -26,7 +27,17 @@ from newsroom.web.documents import RENDERED, DocumentCache
 from newsroom.web.graphql import graphiql
 from newsroom.web.graphql import http as graphql
 from newsroom.web.graphql.context import RESOLVERS_USE
-from newsroom.web.http import CLOCK, COMMANDS, HEALTH, HISTORY, SETTINGS, VIEWS, json_error
+from newsroom.web.http import (
+    CLOCK,
+    COMMANDS,
+    HEALTH,
+    HISTORY,
+    REQUEST_RATE,
+    SETTINGS,
+    VIEWS,
+    json_error,
+)
+from newsroom.web.rates import RequestRate
 
 log = logging.getLogger(__name__)
 NEWSROOM = web.AppKey("newsroom", Newsroom)
@@ -35,14 +46,19 @@ BODY_MAX = 64 * 1024  # bytes; the largest request body newsroom reads
 
 
 def error_boundary(handler: Handler) -> Handler:
-    """`handler`, with newsroom errors mapped to 4xx/503 once; never a traceback to a client.
+    """`handler`, behind the client's request rate, with newsroom errors mapped to 4xx/503 once;
+    never a traceback to a client.
 
     Each route gets this wrapper (see `guarded`) rather than a middleware: once an app has any
     middleware, aiohttp runs every request through two more layers, a measurable share of
-    serving a cached feed (docs/benchmarks.md, section 6)."""
+    serving a cached feed (docs/benchmarks.md, section 6). The rate is checked here because
+    every route passes here, WebSocket upgrades included, and a JSON 429 is this wrapper's kind
+    of reply; from loopback (by default) that costs a dictionary lookup or two."""
 
     @functools.wraps(handler)
     async def bounded(request: web.Request) -> web.StreamResponse:
+        if wait := request.app[REQUEST_RATE].wait(request.remote):
+            return too_many_requests(request.app[REQUEST_RATE], wait)
         try:
             return await handler(request)
         except web.HTTPRequestEntityTooLarge:
@@ -71,6 +87,17 @@ def error_boundary(handler: Handler) -> Handler:
     return bounded
 
 
+def too_many_requests(rate: RequestRate, wait: float) -> web.Response:
+    """429 for a client past its request rate, with the whole seconds until it may retry."""
+    retry = math.ceil(wait)
+    return json_error(
+        429,
+        f"too many requests from your address (at most {rate.rate} a second, {rate.burst} at "
+        f"once); retry in {retry} s",
+        **{"Retry-After": str(retry)},
+    )
+
+
 def create_app(
     settings: Settings, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 ) -> web.Application:
@@ -78,6 +105,9 @@ def create_app(
     app = web.Application(client_max_size=BODY_MAX)
     app[SETTINGS] = settings
     app[CLOCK] = clock
+    app[REQUEST_RATE] = RequestRate(
+        settings.rate_limit, settings.rate_burst, settings.limit_loopback
+    )
     app[RENDERED] = DocumentCache()
     graphql.setup(app)
 

@@ -23,6 +23,7 @@ from newsroom.errors import ValidationError
 from newsroom.health import Health
 from newsroom.history import History
 from newsroom.projections.views import Views
+from newsroom.web.rates import RequestRate
 
 SETTINGS = web.AppKey("settings", Settings)
 VIEWS = web.AppKey("views", Views)
@@ -31,6 +32,8 @@ HISTORY = web.AppKey("history", History)
 HEALTH = web.AppKey("health", Health)
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 """The time now, as the server sees it (injected: tests fix it)."""
+REQUEST_RATE = web.AppKey("request rate", RequestRate)
+"""Each client address's request rate, which the error boundary checks before every route."""
 # Header names as multidict's case-insensitive strings, folded once here rather than per lookup.
 POSITION_HEADER = istr("Newsroom-Position")
 MIN_POSITION_HEADER = istr("Newsroom-Min-Position")

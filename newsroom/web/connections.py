@@ -1,0 +1,271 @@
+"""Connection limits: how many connections may be open (in all, and per client address), and how
+long a connection may stay silent.
+
+Every connection holds a file descriptor, and a process has a fixed number of them. Without these
+limits, 1,100 clients that connect and say nothing would take all of a 1,024-descriptor process
+and every other client would be refused by the kernel. With them:
+
+- a connection past `max_connections` in all, or past `max_connections_per_address` from one
+  client (see addresses.py: loopback is exempt unless asked), is answered at once with a minimal
+  `503 Service Unavailable` (JSON error, `Retry-After`, `Connection: close`) and closed, so its
+  descriptor is free again before it ever reaches aiohttp's request handling (a client that
+  already sent its request then sees a reset after the reply: the kernel resets a connection
+  closed with bytes unread, and reading them first would hold the descriptor longer);
+- a new connection has `header_timeout` seconds to send its first request's head; a client that
+  sends nothing, or trickles a head a byte at a time (slowloris), is closed then;
+- between requests, aiohttp's own `keepalive_timeout` applies: its timer is set again after each
+  reply and closes a connection still waiting for (the rest of) its next request head. It also
+  runs from the moment a connection opens, so the first head gets the shorter of the two.
+
+A request's body has its own bound (`body_timeout`, read_json_object). A WebSocket is a request
+still being handled, which neither timer touches, so an upgraded connection is never cut by them.
+
+Where it hooks into aiohttp: a connection *is* an aiohttp `RequestHandler` (an asyncio
+protocol); `GuardedConnection` subclasses it and adds the guard to the two calls that start and
+end every connection, `connection_made` and `connection_lost`, so a count can only be taken by a
+connection that asyncio will also report lost. `GuardedSite` listens like aiohttp's `TCPSite` but
+builds a `GuardedConnection` per connection, registered with the runner's `Server` as aiohttp's
+own would be, so graceful shutdown drains them unchanged. A wrapper around the protocol factory
+could not know the client's address (the factory gets no transport), and a proxy protocol would
+add a call to every chunk of data received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import cast
+
+import orjson
+from aiohttp import web
+
+from newsroom.config import Settings
+from newsroom.web.addresses import client_key
+
+log = logging.getLogger(__name__)
+RETRY_AFTER = 1  # seconds; a slot frees as soon as any connection closes
+DESCRIPTOR_RESERVE = 128  # descriptors kept for the store, its checkpoints, logs, the loop itself
+WARN_EVERY = 60.0  # seconds between warnings about refused connections
+
+
+def refusal(message: str) -> bytes:
+    """A complete HTTP/1.1 503 reply whose JSON body (the `json_error` shape) says `message`."""
+    body = orjson.dumps({"errors": [{"message": message}]})
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"Retry-After: {RETRY_AFTER}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+def connection_cap(wanted: int, descriptors: int | None) -> int:
+    """`wanted`, lowered if needed so that every connection still leaves descriptors to spare.
+
+    `descriptors` is the process's limit on open descriptors (None: unknown, nothing lowered)."""
+    if descriptors is None:
+        return wanted
+    reserve = min(DESCRIPTOR_RESERVE, descriptors // 2)
+    return max(1, min(wanted, descriptors - reserve))
+
+
+class ConnectionGuard:
+    """Counts open connections, in all and per client key, and turns away those past a cap."""
+
+    def __init__(
+        self,
+        total: int,
+        per_address: int,
+        limit_loopback: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.total, self.per_address, self.limit_loopback = total, per_address, limit_loopback
+        self.open = 0
+        self.by_address: Counter[str] = Counter()  # only keys with a connection open
+        self.refused = 0
+        self._too_many = refusal(f"the server has its {total} connections open; retry shortly")
+        self._too_many_here = refusal(
+            f"too many connections from your address (at most {per_address} at once); "
+            "close one or retry shortly"
+        )
+        self._clock = clock
+        self._warned_at = -WARN_EVERY
+
+    def admit(self, key: str | None) -> bytes | None:
+        """Count a new connection from `key` (None: no per-address limit); or, past a cap,
+        count nothing and return the reply that refuses it."""
+        if self.open >= self.total:
+            return self._refuse(self._too_many, "in all")
+        if key is not None:
+            if self.by_address[key] >= self.per_address:
+                return self._refuse(self._too_many_here, f"from {key}")
+            self.by_address[key] += 1
+        self.open += 1
+        return None
+
+    def release(self, key: str | None) -> None:
+        """Uncount a connection `admit` counted, once it is closed."""
+        self.open -= 1
+        if key is not None:
+            self.by_address[key] -= 1
+            if not self.by_address[key]:
+                del self.by_address[key]  # the table holds open connections only
+
+    def _refuse(self, reply: bytes, where: str) -> bytes:
+        self.refused += 1
+        if (now := self._clock()) - self._warned_at >= WARN_EVERY:  # a flood must not flood logs
+            self._warned_at = now
+            log.warning("refusing connections: too many open %s (%d so far)", where, self.refused)
+        return reply
+
+
+class GuardedConnection(web.RequestHandler):
+    """aiohttp's handler of one connection, admitted by the guard, with a deadline for its
+    first request head."""
+
+    __slots__ = ("_admitted", "_guard", "_head_deadline", "_header_timeout", "_key")
+
+    def __init__(
+        self,
+        manager: web.Server,
+        guard: ConnectionGuard,
+        header_timeout: float,
+        keepalive_timeout: float,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        # access_log=None turns aiohttp's access log off (as documented); its annotation says
+        # Logger only, hence the ignore.
+        super().__init__(
+            manager,
+            loop=loop,
+            keepalive_timeout=keepalive_timeout,
+            access_log=None,  # type: ignore[arg-type]
+        )
+        self._guard, self._header_timeout = guard, header_timeout
+        self._key: str | None = None
+        self._admitted = False
+        self._head_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Admit the connection and start aiohttp's handling, or refuse it and close."""
+        peer = transport.get_extra_info("peername")
+        self._key = client_key(
+            peer[0] if isinstance(peer, tuple) else None, self._guard.limit_loopback
+        )
+        if (reply := self._guard.admit(self._key)) is not None:
+            tcp = cast(asyncio.Transport, transport)  # uvloop's is not registered as one
+            tcp.write(reply)
+            tcp.close()  # once the reply is written; the descriptor is free then
+            return
+        self._admitted = True
+        try:
+            super().connection_made(transport)
+        except BaseException:
+            # uvloop never reports a connection lost whose connection_made raised (asyncio's
+            # loop does, and then finds nothing left to uncount)
+            self._admitted = False
+            self._guard.release(self._key)
+            raise
+        self._head_deadline = self._loop.call_later(self._header_timeout, self._head_overdue)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        """Stop aiohttp's handling; an admitted connection gives its count back, come what may."""
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+        try:
+            super().connection_lost(exc)
+        finally:
+            if self._admitted:
+                self._admitted = False
+                self._guard.release(self._key)
+
+    def _head_overdue(self) -> None:
+        self._head_deadline = None
+        # aiohttp's own count of the request heads it parsed on this connection. A private
+        # attribute, so the header-timeout tests are what tell if an aiohttp release drops it.
+        if self._request_count == 0:
+            self.force_close()  # as aiohttp's keep-alive timer closes: no reply
+
+
+class GuardedSite(web.BaseSite):
+    """A TCP site, as aiohttp's `TCPSite`, whose connections are `GuardedConnection`s."""
+
+    __slots__ = ("_guard", "_header_timeout", "_host", "_keepalive_timeout", "_port")
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        guard: ConnectionGuard,
+        header_timeout: float,
+        keepalive_timeout: float,
+    ) -> None:
+        super().__init__(runner)
+        self._host, self._port, self._guard = host, port, guard
+        self._header_timeout, self._keepalive_timeout = header_timeout, keepalive_timeout
+
+    @property
+    def name(self) -> str:
+        host = f"[{self._host}]" if ":" in self._host else self._host  # an IPv6 address
+        return f"http://{host}:{self._port}"
+
+    async def start(self) -> None:
+        """Listen; each connection accepted gets a `GuardedConnection` of the runner's server."""
+        await super().start()
+        server, loop = self._runner.server, asyncio.get_running_loop()
+        assert server is not None, "the runner is set up before its sites start"
+
+        def connection() -> GuardedConnection:
+            return GuardedConnection(
+                server, self._guard, self._header_timeout, self._keepalive_timeout, loop
+            )
+
+        self._server = await loop.create_server(
+            connection, self._host, self._port, backlog=self._backlog
+        )
+
+
+def guarded_site(
+    runner: web.BaseRunner, settings: Settings, descriptors: int | None
+) -> GuardedSite:
+    """The site `python -m newsroom` listens on, with the limits of `settings`; logs them.
+
+    `descriptors` is the process's limit on open descriptors (see `runtime.raise_descriptor_limit`);
+    the total cap is lowered to what it leaves room for."""
+    total = connection_cap(settings.max_connections, descriptors)
+    if total < settings.max_connections:
+        log.warning(
+            "at most %d connections, not %d: the process may open %d descriptors and keeps %d "
+            "for its own files",
+            total,
+            settings.max_connections,
+            descriptors,
+            (descriptors or 0) - total,
+        )
+    per_address = min(settings.max_connections_per_address, total)
+    exempt = "" if settings.limit_loopback else ", loopback exempt"
+    log.info(
+        "accepting at most %d connections (%d per address%s); a new one has %g s to send its "
+        "request's head, an idle one closes after %g s",
+        total,
+        per_address,
+        exempt,
+        settings.header_timeout,
+        settings.keepalive_timeout,
+    )
+    guard = ConnectionGuard(total, per_address, settings.limit_loopback)
+    return GuardedSite(
+        runner,
+        settings.host,
+        settings.port,
+        guard,
+        settings.header_timeout,
+        settings.keepalive_timeout,
+    )

@@ -1,0 +1,91 @@
+"""Request rate per client address: a token bucket each; past it, 429 with `Retry-After`.
+
+Each client address (its key from addresses.py; loopback has none unless asked) has a bucket of
+`burst` tokens that refills at `rate` tokens a second. A request takes a token; one that finds
+none is refused, told how many seconds until there is one again.
+
+The buckets are kept in a table bounded in memory, least recently used first. A bucket idle long
+enough to be full again is the same as no bucket, so it is dropped as soon as it reaches the front;
+when `max_clients` addresses are busy at once, the least recently used one is dropped, and that
+client starts again with a full bucket: memory stays bounded, and a client gains at most one burst.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from newsroom.web.addresses import client_key
+
+MAX_CLIENTS = 10_000  # buckets kept at most: about 3 MB with the key cache (addresses.py)
+DROPS_PER_REQUEST = 2  # idle buckets dropped per request: the table shrinks faster than it grows
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float  # when `tokens` was last brought up to date, by the rate's clock
+
+
+class RequestRate:
+    """Token buckets per client address: `rate` requests a second on average, `burst` at once.
+
+    A `rate` of 0 turns the limit off."""
+
+    def __init__(
+        self,
+        rate: int,
+        burst: int,
+        limit_loopback: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        max_clients: int = MAX_CLIENTS,
+    ) -> None:
+        self.rate, self.burst, self.limit_loopback = rate, burst, limit_loopback
+        self.max_clients = max_clients
+        self._full_after = burst / rate if rate else 0.0  # seconds an empty bucket takes to refill
+        self._clock = clock
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def __len__(self) -> int:
+        """How many buckets the table holds."""
+        return len(self._buckets)
+
+    def wait(self, host: str | None) -> float:
+        """Take a token for a request from `host`: 0.0 if it may go ahead, else the seconds until
+        it may."""
+        if not self.rate:
+            return 0.0
+        key = client_key(host, self.limit_loopback)
+        if key is None:
+            return 0.0
+        now = self._clock()
+        bucket = self._bucket(key, now)
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return 0.0
+        return (1 - bucket.tokens) / self.rate
+
+    def _bucket(self, key: str, now: float) -> _Bucket:
+        """`key`'s bucket, refilled up to `now` and moved to the back of the table."""
+        self._drop_idle(now)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(self.burst, now)
+            if len(self._buckets) > self.max_clients:
+                self._buckets.popitem(last=False)
+            return bucket
+        self._buckets.move_to_end(key)
+        elapsed = max(0.0, now - bucket.updated)
+        bucket.tokens = min(self.burst, bucket.tokens + elapsed * self.rate)
+        bucket.updated = now
+        return bucket
+
+    def _drop_idle(self, now: float) -> None:
+        """Drop buckets at the front that have refilled completely (they are the oldest used)."""
+        for _ in range(DROPS_PER_REQUEST):
+            oldest = next(iter(self._buckets.values()), None)
+            if oldest is None or now - oldest.updated < self._full_after:
+                return
+            self._buckets.popitem(last=False)

@@ -1,0 +1,273 @@
+"""Connection limits: caps in all and per address answered with a raw 503, counts that never leak,
+and the header and keep-alive timeouts, on small inline servers behind `GuardedSite`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import struct
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import ClientSession, WSMsgType, web
+
+from newsroom.web.connections import ConnectionGuard, GuardedSite, connection_cap, refusal
+
+LONG = 30.0  # seconds: a timeout the test must not meet
+SAFETY = 10.0  # seconds after which a wait for the server has surely failed
+
+
+class WatchedGuard(ConnectionGuard):
+    """A guard that wakes the test whenever a connection gives its count back."""
+
+    def __init__(self, total: int, per_address: int) -> None:
+        super().__init__(total, per_address, limit_loopback=True)
+        self._released = asyncio.Event()
+
+    def release(self, key: str | None) -> None:
+        super().release(key)
+        self._released.set()
+
+    async def until_open(self, count: int) -> None:
+        """Return once exactly `count` connections are open."""
+        async with asyncio.timeout(SAFETY):
+            while self.open != count:
+                self._released.clear()
+                await self._released.wait()
+
+
+async def hello(request: web.Request) -> web.Response:
+    return web.Response(text="hello")
+
+
+async def echo(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    async for message in ws:
+        await ws.send_str(message.data)
+    return ws
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    guard: ConnectionGuard, header_timeout: float = LONG, keepalive_timeout: float = LONG
+) -> AsyncIterator[int]:
+    """Serve a hello route and a WebSocket echo behind `guard` on a free port; yield the port."""
+    app = web.Application()
+    app.router.add_get("/", hello)
+    app.router.add_get("/ws", echo)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = GuardedSite(runner, "127.0.0.1", 0, guard, header_timeout, keepalive_timeout)
+    await site.start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
+async def connect(
+    port: int, source: str = "127.0.0.1"
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw TCP connection to the server from the loopback address `source`."""
+    return await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+
+
+async def read_to_end(reader: asyncio.StreamReader) -> bytes:
+    """Everything the server sends until it closes (a reset after a refusal counts as closed)."""
+    data = b""
+    with contextlib.suppress(ConnectionResetError):
+        async with asyncio.timeout(SAFETY):
+            while chunk := await reader.read(4096):
+                data += chunk
+    return data
+
+
+async def get(port: int, source: str = "127.0.0.1") -> bytes:
+    """GET / with Connection: close; everything the server answered."""
+    reader, writer = await connect(port, source)
+    writer.write(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+    try:
+        return await read_to_end(reader)
+    finally:
+        writer.close()
+
+
+def message_of(reply: bytes) -> str:
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503 Service Unavailable\r\n"), reply
+    message: str = json.loads(body)["errors"][0]["message"]
+    return message
+
+
+# --- the guard's counts ---------------------------------------------------------------------------
+
+
+def test_a_connection_past_the_per_address_cap_is_refused_and_others_are_not() -> None:
+    """The third connection from one address is refused; another address is still admitted."""
+    guard = ConnectionGuard(total=10, per_address=2)
+    assert [guard.admit("203.0.113.1") for _ in range(2)] == [None, None]
+    assert "from your address" in message_of(guard.admit("203.0.113.1") or b"")
+    assert guard.admit("203.0.113.2") is None
+    assert (guard.open, guard.refused, dict(guard.by_address)) == (
+        3,
+        1,
+        {"203.0.113.1": 2, "203.0.113.2": 1},
+    )
+
+
+def test_a_connection_past_the_total_cap_is_refused_until_one_closes() -> None:
+    """Past the total cap every connection is refused, even without a key; a release admits one."""
+    guard = ConnectionGuard(total=2, per_address=2)
+    assert [guard.admit(None), guard.admit("203.0.113.1")] == [None, None]
+    assert "its 2 connections open" in message_of(guard.admit("203.0.113.2") or b"")
+    guard.release(None)
+    assert guard.admit("203.0.113.2") is None
+
+
+def test_the_address_table_holds_only_addresses_with_connections_open() -> None:
+    """Once every connection closed, the per-address table is empty: it grows with open ones only."""
+    guard = ConnectionGuard(total=100_000, per_address=1)
+    keys = [f"10.0.{n // 256}.{n % 256}" for n in range(5_000)]
+    for key in keys:
+        assert guard.admit(key) is None
+    for key in keys:
+        guard.release(key)
+    assert (guard.open, len(guard.by_address)) == (0, 0)
+
+
+def test_a_refusal_is_a_complete_http_reply_that_closes() -> None:
+    """The raw 503 carries Retry-After, Connection: close, a JSON content type and an exact length."""
+    head, _, body = refusal("full").partition(b"\r\n\r\n")
+    status, *lines = head.decode("ascii").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines)
+    assert status == "HTTP/1.1 503 Service Unavailable"
+    assert headers["Retry-After"] == "1" and headers["Connection"] == "close"
+    assert headers["Content-Type"] == "application/json"
+    assert int(headers["Content-Length"]) == len(body)
+    assert json.loads(body) == {"errors": [{"message": "full"}]}
+
+
+@pytest.mark.parametrize(
+    ("wanted", "descriptors", "cap"),
+    [(4096, 1024, 896), (4096, None, 4096), (100, 65536, 100), (4096, 100, 50), (10, 1, 1)],
+)
+def test_the_total_cap_leaves_descriptors_to_spare(
+    wanted: int, descriptors: int | None, cap: int
+) -> None:
+    """The cap is lowered below the descriptor limit, keeping some for the process's own files."""
+    assert connection_cap(wanted, descriptors) == cap
+
+
+# --- on a real server -----------------------------------------------------------------------------
+
+
+async def test_excess_connections_get_a_503_and_are_closed_while_others_are_served() -> None:
+    """Past the per-address and then the total cap a connection gets the 503 and is closed; others are served."""
+    guard = WatchedGuard(total=4, per_address=2)
+    async with serving(guard) as port:
+        idle = [await connect(port) for _ in range(2)]
+        reader, writer = await connect(port)
+        assert "from your address" in message_of(await read_to_end(reader))
+        writer.close()
+        assert (await get(port, "127.0.0.2")).endswith(b"hello")
+        idle.append(await connect(port, "127.0.0.2"))
+        idle.append(await connect(port, "127.0.0.3"))
+        assert "its 4 connections open" in message_of(await get(port, "127.0.0.4"))
+        assert guard.open == 4
+        for _, writer in idle:
+            writer.close()
+        await guard.until_open(0)
+        assert (await get(port)).endswith(b"hello")
+
+
+async def test_counts_never_leak_however_a_connection_ends() -> None:
+    """After clean closes, resets, timeouts, refusals, served requests and WebSockets, nothing is counted."""
+    guard = WatchedGuard(total=6, per_address=6)
+    async with serving(guard, header_timeout=0.2) as port:
+        assert (await get(port)).endswith(b"hello")  # served, then closed by the server
+        _, quiet = await connect(port)  # times out
+        _, closer = await connect(port)
+        closer.close()  # closed by the client
+        _, resetter = await connect(port)
+        resetter.write(b"GET / HTTP/1.1\r\nHo")
+        sock = resetter.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        resetter.transport.abort()  # a reset in the middle of a head
+        async with (
+            ClientSession() as session,
+            session.ws_connect(f"http://127.0.0.1:{port}/ws") as ws,
+        ):
+            await ws.send_str("hi")
+            assert (await ws.receive()).data == "hi"
+        await guard.until_open(0)
+        held = [await connect(port) for _ in range(6)]
+        assert "its 6 connections open" in message_of(await get(port))  # refused: not counted
+        for _, writer in held:
+            writer.close()
+        await guard.until_open(0)
+        assert not guard.by_address
+        quiet.close()
+
+
+async def test_a_silent_connection_is_closed_after_the_header_timeout() -> None:
+    """A client that connects and sends nothing is closed, without a reply, once the header timeout passed."""
+    guard = WatchedGuard(total=10, per_address=10)
+    async with serving(guard, header_timeout=0.2) as port:
+        reader, writer = await connect(port)
+        assert await read_to_end(reader) == b""
+        writer.close()
+        await guard.until_open(0)
+
+
+async def test_a_slowloris_is_closed_though_it_keeps_sending() -> None:
+    """A head trickled a line at a time never completes: the connection is closed at the header timeout."""
+    guard = WatchedGuard(total=10, per_address=10)
+    async with serving(guard, header_timeout=0.3) as port:
+        reader, writer = await connect(port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: test\r\n")
+        for line in range(1_000):
+            with contextlib.suppress(ConnectionError):
+                writer.write(b"X-Line-%d: still typing\r\n" % line)
+            with contextlib.suppress(TimeoutError):
+                assert await asyncio.wait_for(reader.read(1), 0.05) == b""  # closed, no reply
+                break
+        else:
+            pytest.fail("the slowloris was never closed")
+        writer.close()
+        await guard.until_open(0)
+
+
+async def test_an_idle_connection_is_closed_after_the_keepalive_timeout() -> None:
+    """After a reply, a keep-alive connection that sends no next request is closed at the keep-alive timeout."""
+    guard = WatchedGuard(total=10, per_address=10)
+    async with serving(guard, keepalive_timeout=0.2) as port:
+        reader, writer = await connect(port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and b"Connection: close" not in head
+        assert await reader.readexactly(len(b"hello")) == b"hello"
+        assert await read_to_end(reader) == b""
+        writer.close()
+        await guard.until_open(0)
+
+
+async def test_a_websocket_outlives_the_header_and_keepalive_timeouts() -> None:
+    """Once upgraded, a WebSocket is not cut when both timeouts of its connection have passed."""
+    guard = WatchedGuard(total=10, per_address=10)
+    async with serving(guard, header_timeout=0.2, keepalive_timeout=0.2) as port:
+        async with (
+            ClientSession() as session,
+            session.ws_connect(f"http://127.0.0.1:{port}/ws") as ws,
+        ):
+            # A later connection's keep-alive deadline: once it closed, the WebSocket's passed too.
+            reader, writer = await connect(port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+            assert (await read_to_end(reader)).endswith(b"hello")
+            writer.close()
+            await ws.send_str("still here")
+            message = await ws.receive()
+            assert (message.type, message.data) == (WSMsgType.TEXT, "still here")
+        await guard.until_open(0)

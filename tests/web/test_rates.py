@@ -1,0 +1,122 @@
+"""Request rate per client address: token buckets on an injected clock, a bounded table, and a JSON 429."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from newsroom.config import Settings
+from newsroom.web.app import create_app
+from newsroom.web.http import REQUEST_RATE
+from newsroom.web.rates import RequestRate
+from tests.factories import FakeClock
+
+Client = TestClient[web.Request, web.Application]
+ALICE, BOB = "203.0.113.1", "203.0.113.2"
+
+
+class Monotonic:
+    """A monotonic clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_burst_passes_then_requests_wait_for_the_rate() -> None:
+    """`burst` requests go at once; the next is told to wait 1/rate s, and goes once that passed."""
+    clock = Monotonic()
+    rate = RequestRate(rate=4, burst=3, clock=clock)
+    assert [rate.wait(ALICE) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert rate.wait(ALICE) == pytest.approx(0.25)
+    clock.now += 0.25
+    assert rate.wait(ALICE) == 0.0
+    assert rate.wait(ALICE) == pytest.approx(0.25)
+
+
+def test_each_address_has_its_own_bucket_and_an_ipv6_64_shares_one() -> None:
+    """One client's burst leaves another's untouched; addresses in one IPv6 /64 are one client."""
+    rate = RequestRate(rate=1, burst=1, clock=Monotonic())
+    assert (rate.wait(ALICE), rate.wait(BOB)) == (0.0, 0.0)
+    assert rate.wait(ALICE) > 0
+    assert rate.wait("2001:db8::1") == 0.0
+    assert rate.wait("2001:db8::2") > 0
+
+
+def test_loopback_is_not_limited_unless_asked() -> None:
+    """By default loopback clients (a reverse proxy) pass however fast; with limit_loopback they count."""
+    free = RequestRate(rate=1, burst=1, clock=Monotonic())
+    assert all(free.wait("127.0.0.1") == 0.0 for _ in range(100))
+    assert len(free) == 0
+    limited = RequestRate(rate=1, burst=1, limit_loopback=True, clock=Monotonic())
+    assert (limited.wait("127.0.0.1"), limited.wait("::1")) == (0.0, 0.0)
+    assert limited.wait("127.0.0.1") > 0
+
+
+def test_a_rate_of_zero_is_no_limit() -> None:
+    """With rate 0 every request goes ahead and no bucket is kept."""
+    rate = RequestRate(rate=0, burst=1, clock=Monotonic())
+    assert all(rate.wait(ALICE) == 0.0 for _ in range(100))
+    assert len(rate) == 0
+
+
+def test_the_table_never_holds_more_than_max_clients() -> None:
+    """However many addresses ask within one instant, at most max_clients buckets are kept."""
+    rate = RequestRate(rate=1, burst=5, clock=Monotonic(), max_clients=100)
+    for n in range(10_000):
+        assert rate.wait(f"10.{n // 65536}.{n // 256 % 256}.{n % 256}") == 0.0
+    assert len(rate) == 100
+
+
+def test_idle_buckets_are_dropped() -> None:
+    """A bucket idle long enough to be full again is dropped when later requests come."""
+    clock = Monotonic()
+    rate = RequestRate(rate=10, burst=20, clock=clock)
+    rate.wait(ALICE)
+    rate.wait(BOB)
+    clock.now += 2.0  # 20 tokens at 10 a second: both buckets are full again
+    rate.wait("203.0.113.3")
+    assert len(rate) == 1
+
+
+def test_a_dropped_client_gets_no_more_than_a_fresh_burst() -> None:
+    """Evicted from a full table, a client comes back with one full bucket, not an unlimited rate."""
+    rate = RequestRate(rate=1, burst=2, clock=Monotonic(), max_clients=1)
+    assert [rate.wait(ALICE) for _ in range(2)] == [0.0, 0.0]
+    rate.wait(BOB)  # evicts ALICE's bucket
+    assert [rate.wait(ALICE) > 0 for _ in range(3)] == [False, False, True]
+
+
+@pytest.fixture
+async def limited(tmp_path: Path) -> AsyncIterator[Client]:
+    """The app with a limit of 1 request a second, bursts of 2, applied to loopback, clock frozen."""
+    settings = Settings(
+        store=f"sqlite:///{tmp_path}/db", rate_limit=1, rate_burst=2, limit_loopback=True
+    )
+    app = create_app(settings, clock=FakeClock())
+    app[REQUEST_RATE] = RequestRate(1, 2, limit_loopback=True, clock=Monotonic())
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+async def test_a_client_past_its_rate_gets_a_json_429_with_retry_after(limited: Client) -> None:
+    """The request past the burst is a 429 naming the limit, with Retry-After, on any route."""
+    assert [(await limited.get("/healthz")).status for _ in range(2)] == [200, 200]
+    for path in ("/healthz", "/feed", "/graphql"):
+        response = await limited.get(path)
+        assert (response.status, response.headers["Retry-After"]) == (429, "1"), path
+        message = (await response.json())["errors"][0]["message"]
+        assert "too many requests from your address" in message and "1 a second" in message
+
+
+async def test_loopback_clients_are_not_rate_limited_by_default(tmp_path: Path) -> None:
+    """With the default settings a loopback client (a reverse proxy) is never answered 429."""
+    settings = Settings(store=f"sqlite:///{tmp_path}/db", rate_limit=1, rate_burst=1)
+    async with TestClient(TestServer(create_app(settings, clock=FakeClock()))) as client:
+        assert {(await client.get("/healthz")).status for _ in range(5)} == {200}
