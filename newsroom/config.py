@@ -247,6 +247,12 @@ class Settings:
     max_websockets: int = setting(
         1_000, "WebSocket connections open at once; more get 503", _between(1, 100_000)
     )
+    max_websockets_per_address: int = setting(
+        16,
+        "WebSocket connections one client address may hold (loopback only with "
+        "--limit-loopback); more get 503",
+        _between(1, 100_000),
+    )
     max_subscriptions: int = setting(
         4_000, "subscriptions running at once over all WebSockets", _between(1, 1_000_000)
     )

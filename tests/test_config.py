@@ -42,6 +42,7 @@ SAMPLES = {
     "max_reply_bytes": ("65536", "1000000"),
     "max_websockets": ("10", "20000"),
     "max_subscriptions": ("16", "100000"),
+    "max_websockets_per_address": ("2", "64"),
 }
 # Settings that name a file: two contents, written to files whose paths are the samples.
 FILE_SAMPLES = {"token_file": ("token-a", "token-b")}

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
 from newsroom.config import Settings
 from newsroom.web.app import create_app
+from newsroom.web.graphql.websocket import SOCKETS_BY_ADDRESS
 from tests.factories import article_created, create_article
 from tests.web.conftest import Client, newsroom_of
 
@@ -178,3 +181,25 @@ async def test_a_long_subscription_holds_no_more_memory_per_event(tmp_path: Path
         assert last["payload"]["data"]["articleEvents"]["position"] == 2_000
         assert after - before < 400 * 1024
         await ws.close()
+
+
+async def test_one_address_holds_at_most_its_websockets(tmp_path: Path) -> None:
+    """With a per-address cap of 1 (loopback counted), a second socket from the same address is
+    refused with 503; the count goes back to 0 once the first closes, and a new one is let in."""
+    settings = Settings(
+        store=f"sqlite:///{tmp_path}/ws.db", max_websockets_per_address=1, limit_loopback=True
+    )
+    async with TestClient(TestServer(create_app(settings))) as client:
+        first = await _connect(client)
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await client.ws_connect("/graphql", protocols=(PROTOCOL,))
+        assert refused.value.status == 503
+        await first.close()
+        by_address = client.app[SOCKETS_BY_ADDRESS]  # type: ignore[index]
+        for _ in range(500):  # the server's handler finishes just after the close handshake
+            if not by_address:
+                break
+            await asyncio.sleep(0.01)
+        assert not by_address
+        second = await _connect(client)
+        await second.close()

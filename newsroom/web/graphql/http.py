@@ -8,6 +8,8 @@ token if it is a mutation and a token is configured -> wait for `Newsroom-Min-Po
 
 from __future__ import annotations
 
+from collections import Counter
+
 from aiohttp import web
 from graphql import OperationType
 
@@ -73,5 +75,6 @@ def setup(app: web.Application) -> None:
     """The endpoint's state: prepared documents, and the open WebSockets (closed at shutdown)."""
     app[OPERATIONS] = Operations(app[SETTINGS].graphql_limits)
     app[websocket.SOCKETS] = set()
+    app[websocket.SOCKETS_BY_ADDRESS] = Counter()
     app[websocket.SUBSCRIPTIONS] = Gate("subscriptions", app[SETTINGS].max_subscriptions, 0)
     app.on_shutdown.append(websocket.close_all)

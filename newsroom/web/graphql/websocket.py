@@ -6,9 +6,9 @@ start operations (results come as `next`, the end as `complete`, failures as `er
 `complete` from the client stops one. `ping` gets `pong`. Protocol violations close the socket
 with the spec's 44xx codes; a client that stops reading is closed with 1008 instead of being
 buffered for without bound. Queries and mutations are refused here: they go over POST (mutations
-with their token). Bounds: `max_websockets` connections (more get 503 before the upgrade),
-MAX_OPERATIONS operations per connection and `max_subscriptions` over all of them (more get an
-`error` message with code BUSY).
+with their token). Bounds: `max_websockets` connections, `max_websockets_per_address` of one
+client (web/addresses.py; more get 503 before the upgrade), MAX_OPERATIONS operations per
+connection and `max_subscriptions` over all of them (more get an `error` message, code BUSY).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +26,7 @@ from graphql import GraphQLError, OperationType
 
 from newsroom.errors import Busy, NewsroomError
 from newsroom.gates import Gate
+from newsroom.web.addresses import client_key
 from newsroom.web.graphql import pipeline
 from newsroom.web.graphql.pipeline import OPERATIONS, Reply
 from newsroom.web.http import SETTINGS, json_error
@@ -47,26 +49,43 @@ class _Close(Exception):
 
 
 SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("open websockets")
+SOCKETS_BY_ADDRESS: web.AppKey[Counter[str]] = web.AppKey("open websockets by client address")
 SUBSCRIPTIONS = web.AppKey("subscriptions running", Gate)
 """Turns for running subscriptions, over all connections; none waits (wait 0)."""
 
 
 async def handle_websocket(request: web.Request) -> web.StreamResponse:
     """Serve one WebSocket connection until either side closes it."""
-    limit = request.app[SETTINGS].max_websockets
-    if len(request.app[SOCKETS]) >= limit:
-        return json_error(
-            503, f"the server has its {limit:,} WebSocket connections open; retry later",
-            **{"Retry-After": "5"},
-        )  # fmt: skip
+    settings, by_address = request.app[SETTINGS], request.app[SOCKETS_BY_ADDRESS]
+    key = client_key(request.remote, settings.limit_loopback)
+    if len(request.app[SOCKETS]) >= settings.max_websockets:
+        return _refused(
+            f"the server has its {settings.max_websockets:,} WebSocket connections open"
+        )
+    if key is not None and by_address[key] >= settings.max_websockets_per_address:
+        return _refused(
+            f"this address has {settings.max_websockets_per_address} WebSocket connections open"
+        )
     ws = web.WebSocketResponse(protocols=(PROTOCOL,), max_msg_size=MESSAGE_MAX, autoping=True)
-    await ws.prepare(request)
-    request.app[SOCKETS].add(ws)
+    if key is not None:
+        by_address[key] += 1
     try:
+        await ws.prepare(request)
+        request.app[SOCKETS].add(ws)
         await _serve(ws, request)
+    except ConnectionResetError:
+        pass  # the client left during the handshake: nothing to tell anyone
     finally:
         request.app[SOCKETS].discard(ws)
+        if key is not None:
+            by_address[key] -= 1
+            if not by_address[key]:
+                del by_address[key]
     return ws
+
+
+def _refused(why: str) -> web.Response:
+    return json_error(503, f"{why}; retry later", **{"Retry-After": "5"})
 
 
 async def close_all(app: web.Application) -> None:
