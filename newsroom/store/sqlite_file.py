@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from newsroom.errors import StoreCorrupted
+from newsroom.store.sqlite_wal import check_wal
 
 APPLICATION_ID = 0x4E575352  # "NWSR", stored at header offset 68 by PRAGMA application_id
 SCHEMA_VERSION = 1  # PRAGMA user_version; bump with a migration when the tables change
@@ -53,6 +54,7 @@ CREATE TABLE idempotency (
 def check_existing(path: Path) -> None:
     """Raise `StoreCorrupted` unless `path` is an intact newsroom database; only reads."""
     _check_header(path)
+    check_wal(path)  # before SQLite reads the WAL (and a checkpoint would make a loss final)
     try:
         conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)
     except sqlite3.Error as e:

@@ -285,3 +285,56 @@ async def test_a_commands_read_goes_before_waiting_pages_of_the_log(
     release.set()
     await asyncio.gather(stuck, stream, *pages)
     assert finished == ["stream", "page", "page", "page"]
+
+
+async def _crashed_copy(tmp_path: Path, transactions: int) -> Path:
+    """The files `kill -9` would leave after `transactions` commits, none checkpointed yet."""
+    live = tmp_path / "live.db"
+    store = await SQLiteEventStore.open(live)
+    for n in range(1, transactions + 1):
+        await store.append(f"article-{n}", [article_created(n)], 0)
+    crashed = tmp_path / "crashed.db"
+    for suffix in ("", "-wal"):
+        shutil.copyfile(f"{live}{suffix}", f"{crashed}{suffix}")
+    await store.close()
+    return crashed
+
+
+def _flip(path: str, offset: int) -> None:
+    with open(path, "r+b") as f:  # noqa: ASYNC230 (a test damaging its own file)
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ 0x01]))
+
+
+def _frame_offset(path: Path, frame: int) -> int:
+    """Where the page of WAL frame `frame` (1-based) starts."""
+    with open(f"{path}-wal", "rb") as f:  # noqa: ASYNC230
+        page_size = int.from_bytes(f.read(12)[8:12], "big")
+    return 32 + (frame - 1) * (24 + page_size) + 24
+
+
+async def test_a_damaged_wal_frame_before_later_commits_is_refused(tmp_path: Path) -> None:
+    """One flipped byte in an early WAL frame would make SQLite drop every later commit; the log
+    is refused with a message that names the WAL and what to do, and nothing is changed."""
+    crashed = await _crashed_copy(tmp_path, transactions=10)
+    _flip(f"{crashed}-wal", _frame_offset(crashed, 2) + 100)
+    before = {s: _sha(Path(f"{crashed}{s}")) for s in ("", "-wal")}
+    with pytest.raises(StoreCorrupted, match=r"write-ahead log crashed\.db-wal is damaged"):
+        await SQLiteEventStore.open(crashed)
+    assert {s: _sha(Path(f"{crashed}{s}")) for s in ("", "-wal")} == before
+
+
+async def test_a_torn_last_transaction_in_the_wal_still_opens(tmp_path: Path) -> None:
+    """Damage in the WAL's last frames is what a power loss during the last, unacknowledged
+    commit leaves: the log opens with every earlier transaction."""
+    crashed = await _crashed_copy(tmp_path, transactions=10)
+    wal = Path(f"{crashed}-wal")
+    frames = (wal.stat().st_size - 32) // (24 + 4096)
+    _flip(str(wal), _frame_offset(crashed, frames) + 100)
+    store = await SQLiteEventStore.open(crashed)
+    try:
+        assert len(await store.read_all(after=0, limit=100)) == 9
+    finally:
+        await store.close()
