@@ -220,6 +220,12 @@ class Settings:
     feed_items: int = setting(
         20, f"how many of the newest articles each feed lists, 1 to {FEED_ITEMS_MAX}", _feed_items
     )
+    max_writes: int = setting(
+        256,
+        "mutations in progress at once (they share the store's group commit); more wait a "
+        "second, then get 503",
+        _between(1, 100_000),
+    )
     max_replays: int = setting(
         8,
         "subscriptions that may replay the log at once (articleEvents with an old `after`); "

@@ -37,6 +37,7 @@ SAMPLES = {
     "language": ("de", "zh-tw"),
     "feed_items": ("50", "500"),
     "max_replays": ("2", "100"),
+    "max_writes": ("4", "1000"),
     "max_log_reads": ("3", "50"),
     "replay_rate": ("500", "100000"),
     "max_reply_bytes": ("65536", "1000000"),

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from newsroom.config import Settings
 from newsroom.web.app import create_app
+from newsroom.web.graphql.http import WRITES
 from newsroom.web.graphql.websocket import SOCKETS_BY_ADDRESS
 from tests.factories import article_created, create_article
 from tests.web.conftest import Client, newsroom_of
@@ -203,3 +204,25 @@ async def test_one_address_holds_at_most_its_websockets(tmp_path: Path) -> None:
         assert not by_address
         second = await _connect(client)
         await second.close()
+
+
+async def test_mutations_past_their_turns_get_503(small: Client) -> None:
+    """With every write turn taken, a mutation waits its second, then gets 503 with Retry-After;
+    queries are not held up by it."""
+    writes = small.app[WRITES]  # type: ignore[index]
+    for _ in range(writes.capacity):
+        await writes.acquire()
+    mutation = (
+        'mutation { createArticle(article: {title: "T", body: "B", category: "news", '
+        'author_id: 1, author_name: "A"}) { status } }'
+    )
+    response = await small.post("/graphql", json={"query": mutation})
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "1"
+    assert "busy with writes" in (await response.json())["errors"][0]["message"]
+    status, _ = await _post(small, "{ articles(count: 1) { id } }")
+    assert status == 200
+    for _ in range(writes.capacity):
+        writes.release()
+    response = await small.post("/graphql", json={"query": mutation})
+    assert (await response.json())["data"]["createArticle"]["status"] == "SUCCEEDED"

@@ -27,6 +27,8 @@ from newsroom.web.http import (
     wait_for_min_position,
 )
 
+WRITES = web.AppKey("mutations running", Gate)
+"""Turns for mutations: a flood of writes waits a second at most, then hears 503."""
 routes = web.RouteTableDef()
 """POST /graphql for operations; GET /graphql for the WebSocket and GraphiQL."""
 
@@ -53,7 +55,11 @@ async def handle_graphql(request: web.Request) -> web.Response:
     if kind is OperationType.MUTATION and (denied := unauthorized(request, "mutations")):
         return denied
     await wait_for_min_position(request)
-    reply = await pipeline.execute(prepared, request)
+    if kind is OperationType.MUTATION:
+        async with request.app[WRITES].turn():  # Busy (503) when too many are already waiting
+            reply = await pipeline.execute(prepared, request)
+    else:
+        reply = await pipeline.execute(prepared, request)
     if pipeline.store_failed(reply):
         response = positioned_json(reply, views.position, 503)
         response.headers["Retry-After"] = "1"
@@ -74,6 +80,7 @@ async def handle_graphql_get(request: web.Request) -> web.StreamResponse:
 def setup(app: web.Application) -> None:
     """The endpoint's state: prepared documents, and the open WebSockets (closed at shutdown)."""
     app[OPERATIONS] = Operations(app[SETTINGS].graphql_limits)
+    app[WRITES] = Gate("writes", app[SETTINGS].max_writes, 1.0)
     app[websocket.SOCKETS] = set()
     app[websocket.SOCKETS_BY_ADDRESS] = Counter()
     app[websocket.SUBSCRIPTIONS] = Gate("subscriptions", app[SETTINGS].max_subscriptions, 0)
