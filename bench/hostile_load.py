@@ -112,11 +112,14 @@ async def attack(port: int, parts: set[str]) -> None:
             tasks += [asyncio.create_task(_idle(port, counts)) for _ in range(IDLE)]
         if "documents" in parts:
             tasks += [asyncio.create_task(_costly(session, url, n, counts)) for n in range(COSTLY)]
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         print("attacking", flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            print(json.dumps(counts), flush=True)
+        await stop.wait()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        print(json.dumps(counts), flush=True)
 
 
 async def _replayer(session: aiohttp.ClientSession, url: str, counts: dict[str, int]) -> None:
@@ -187,6 +190,9 @@ def main() -> None:
         "--parts", default="replays,idle,documents",
         help="which attacks to run (comma-separated): replays, idle, documents",
     )  # fmt: skip
+    parser.add_argument(
+        "--server-args", default="", help="more flags for the server, e.g. '--replay-rate 1000'"
+    )
     parser.add_argument("--attack", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.attack:
@@ -202,7 +208,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         [sys.executable, "-m", "newsroom", "--no-demo", "--store", f"sqlite:///{folder}/log.db",
-         "--port", str(port), "--log-level", "WARNING"],
+         "--port", str(port), "--log-level", "WARNING", *args.server_args.split()],
         cwd=REPO, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     attacker = None
@@ -218,7 +224,7 @@ def main() -> None:
         attacker.stdout.readline()
         time.sleep(3)  # let the sockets open and the replays start
         loaded = asyncio.run(probe(url, args.seconds, server.pid))
-        attacker.send_signal(signal.SIGINT)
+        attacker.send_signal(signal.SIGTERM)
         counts = attacker.communicate(timeout=30)[0].strip().splitlines()[-1]
         report(quiet, loaded, counts)
     finally:

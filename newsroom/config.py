@@ -233,7 +233,7 @@ class Settings:
         _between(1, 1_000),
     )
     replay_rate: int = setting(
-        2_000,
+        1_000,
         "events a second that replaying subscriptions may send, all of them together; keeps "
         "replays from taking the event loop from other requests",
         _between(1, 1_000_000),
