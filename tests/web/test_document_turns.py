@@ -21,15 +21,29 @@ CACHED = "{ articles(count: 1) { id } }"
 NEW = "{ articles(count: 2) { id title } }"
 
 
-async def test_a_new_document_lets_the_loop_turn_before_it_is_parsed() -> None:
-    """A new document takes its turn, then lets everything already waiting on the event loop (a
-    health check, say) run before it is parsed."""
+async def test_a_new_document_lets_the_loop_answer_what_arrived_before_it_is_parsed() -> None:
+    """A new document takes its turn, then lets the loop run a task woken meanwhile (as a
+    request that arrived is woken by reading it) before it is parsed."""
     operations = Operations(GraphQLLimits())
+    order: list[str] = []
+    parse = operations.document
+
+    def document(text: str) -> Any:
+        order.append("parsed")
+        return parse(text)
+
+    operations.document = document  # type: ignore[method-assign]
     preparing = asyncio.ensure_future(operations.prepare(NEW, None, {}))
     await asyncio.sleep(0)  # the task's first step: it took the turn and yielded
-    assert operations.turns.held == 1
-    assert operations.cache.get(NEW) is None and not preparing.done()
+    assert operations.turns.held == 1 and order == []
+
+    async def answer() -> None:
+        order.append("answered")
+
+    answered = asyncio.ensure_future(answer())  # woken now, after the document took its turn
     assert isinstance(await preparing, Prepared)
+    await answered
+    assert order == ["answered", "parsed"]
     assert operations.turns.held == 0
 
 

@@ -108,7 +108,7 @@ class Operations:
 
         A cached document is prepared at once. A new one is parsed and validated on the event
         loop, where nothing else runs meanwhile, so new documents take turns: one at a time,
-        and each lets the loop run whatever became ready while it waited (a health check, say)
+        and each lets the loop answer whatever arrived while it waited (a health check, say)
         before it starts. However many clients send new documents, every other request waits
         for one of them at most (the limits keep each to milliseconds). `Busy` (503) if no turn
         came within `new_documents_wait` seconds.
@@ -116,7 +116,10 @@ class Operations:
         if (found := self.cache.get(text)) is not None:
             return self.operation(found, name, variables)
         async with self.turns.turn():
-            await asyncio.sleep(0)  # one turn of the loop: what is ready runs first
+            # Two turns of the loop: a request that arrived meanwhile is read in the first
+            # (which wakes its handler) and answered in the second, before this parse starts.
+            for _ in range(2):
+                await asyncio.sleep(0)
             return self.operation(self.document(text), name, variables)
 
     def operation(
