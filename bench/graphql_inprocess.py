@@ -15,6 +15,7 @@ that checkout), so two commits can be compared instruction for instruction.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import sys
 import tempfile
 from typing import Any
@@ -56,6 +57,8 @@ def _runner(app: Any, operation: str) -> Any:
 
         async def run(n: int) -> Any:
             prepared = app[OPERATIONS].prepare(text, None, _variables(operation, n))
+            if inspect.isawaitable(prepared):  # since issue 12, a new document waits its turn
+                prepared = await prepared
             return await pipeline.execute(prepared, request)
     except ImportError:  # before issue 11
         from newsroom.web import graphql_schema as old

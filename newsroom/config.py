@@ -137,12 +137,21 @@ def _base_url(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class GraphQLLimits:
-    """How big a GraphQL document may be; the defaults fit every legitimate use of the API."""
+    """How big a GraphQL document may be, and how its cache and new documents are bounded; the
+    defaults fit every legitimate use of the API (web/graphql/limits.py says why each is so)."""
 
-    max_tokens: int = 5_000
-    max_depth: int = 20  # introspection (GraphiQL, schemathesis) nests 15 deep
-    max_fields: int = 500
+    max_length: int = 16_384  # characters of document text
+    max_tokens: int = 1_000  # introspection (GraphiQL, schemathesis) takes 183
+    max_comments: int = 200  # GraphiQL's welcome text has 29 lines of comments
+    max_depth: int = 20  # introspection nests 15 deep
+    max_fields: int = 500  # after expanding fragments; introspection selects 469
+    max_definitions: int = 16  # operations and fragments; introspection has 4
+    max_fragment_uses: int = 100  # after expanding fragments; introspection has 18
+    max_overlaps: int = 200  # pairs of fields sharing a response name; introspection needs 0
     max_cost: int = 5_000
+    max_errors: int = 20  # validation stops after so many (each costs ~60 µs)
+    cache_bytes: int = 8 * 2**20  # estimated memory of the cached documents (see cache.py)
+    new_documents_wait: float = 0.1  # seconds a new document may wait for its turn
 
 
 @dataclass(frozen=True, slots=True)

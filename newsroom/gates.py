@@ -40,7 +40,12 @@ class Gate:
             self._refuse()
         else:
             try:
-                await asyncio.wait_for(self._free.acquire(), self.wait)
+                # Not wait_for: on Python 3.11, cancelling a waiter just as a turn is handed to
+                # it makes wait_for return (the cancellation lost) and the turn is kept by a
+                # task that was told to stop. timeout() lets the cancellation through, and the
+                # semaphore passes on a turn it handed to a cancelled waiter.
+                async with asyncio.timeout(self.wait):
+                    await self._free.acquire()
             except TimeoutError:
                 self._refuse()
         self.held += 1

@@ -67,3 +67,20 @@ def test_a_quiet_pace_allows_only_a_short_burst() -> None:
     now[0] = 200.0  # quiet for 100 s
     waits = [pace.reserve(5) for _ in range(4)]
     assert waits == pytest.approx([0.0, 0.0, 0.0, 0.05])
+
+
+async def test_a_waiter_cancelled_as_it_gets_the_turn_stops_and_passes_the_turn_on() -> None:
+    """Cancelling every task at once (as a closing connection does) while one holds the turn
+    and others wait: each stops, and the turns all come back."""
+    gate = Gate("documents", capacity=1, wait=5)
+    await gate.acquire()
+    holder = asyncio.ensure_future(asyncio.sleep(10))
+    waiters = [asyncio.ensure_future(gate.acquire()) for _ in range(3)]
+    await asyncio.sleep(0)
+    gate.release()  # the turn goes to the first waiter ...
+    for task in (holder, *waiters):
+        task.cancel()  # ... which is cancelled in the same step
+    results = await asyncio.gather(holder, *waiters, return_exceptions=True)
+    assert all(isinstance(r, asyncio.CancelledError) for r in results), results
+    assert gate.held == 0
+    await gate.acquire()  # the turn was not kept by a cancelled waiter

@@ -242,7 +242,7 @@ async def test_an_operation_leaves_no_reference_cycle(
     alone. graphql-core's executor references itself through the helpers it hands resolvers;
     left alone, that cycle kept every request's objects for the cyclic GC (docs/benchmarks.md
     §4). Called here without HTTP: `handle_graphql` adds nothing that could hold the context."""
-    prepared = client.app[OPERATIONS].prepare(text, None, variables)
+    prepared = await client.app[OPERATIONS].prepare(text, None, variables)
     assert isinstance(prepared, Prepared)
     request = _Request(client.app)
     watched = weakref.ref(request)

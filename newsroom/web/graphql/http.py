@@ -45,7 +45,7 @@ async def handle_graphql(request: web.Request) -> web.Response:
         return json_error(400, "'variables' must be a JSON object")
     if not isinstance(operation_name or "", str):
         return json_error(400, "'operationName' must be a string")
-    prepared = request.app[OPERATIONS].prepare(text, operation_name, variables or {})
+    prepared = await request.app[OPERATIONS].prepare(text, operation_name, variables or {})
     views = request.app[VIEWS]
     if isinstance(prepared, list):
         return positioned_json({"errors": pipeline.formatted(prepared)}, views.position, 400)

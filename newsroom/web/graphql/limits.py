@@ -1,26 +1,58 @@
 """Query limits: what keeps hostile GraphQL documents cheap to refuse, checked before validation.
 
-graphql-core's validation is thorough but not built for abuse: overlapping-field checks grow
-with the square of the fields in a selection set. So a document is parsed with a token cap,
-then its shape (depth, number of field selections, fragment cycles) is measured in one linear
-walk, and only a document within the limits reaches full validation. Cost is checked per
-request with Ariadne's cost validator, since it depends on variables (count, first).
+A document the server has not seen before is parsed and validated on the event loop, where
+nothing else runs meanwhile. graphql-core's work grows with the document's tokens (some 10-15 µs
+a token on the benchmark VM, parse, validation and cost together), except in two places where it
+grows with a square: every two fields that share a response name in one selection set are
+compared, and so is every two fragments spread together (both in OverlappingFieldsCanBeMerged).
+`{ x: article(id: 1) { id } x: article(id: 1) { id } ... }`, 240 times in 6 KB, made 57,000
+comparisons: over 300 ms (issue 12). So each square is stopped at its cause, by a count this
+module makes in one linear walk, and the linear part by the size of the document; the costliest
+document the limits let through takes about 15 ms, the reported one is refused in 2 ms
+(bench/graphql_documents.py). Every legitimate document stays inside every limit: GraphiQL's
+introspection query (183 tokens, 469 fields, 4 definitions, 18 fragment uses, no comparisons),
+the README's and the seed's, and the largest requests of the tests (50 articles by id in 602
+tokens, 80 creates in 970). `GraphQLLimits` (config.py) holds the values.
+
+Parsing, with graphql-core's own limits:
+- `max_length` (16,384 characters): the lexer reads every character, of strings and comments
+  too, which no token count bounds (a 60 KB string took 7 ms). Long values go in variables.
+- `max_tokens` (1,000): the bound on all the linear work, about 15 ms at most. It is GraphQL
+  Armor's default too.
+- `max_comments` (200): comments stay in the token list, so in the cache, but are not tokens to
+  `max_tokens`. GraphiQL's welcome text is 29 lines of them.
+- `max_errors` (20, in the pipeline): validation stops after so many; each costs some 60 µs
+  (suggestions, locations), and graphql-core's own default is 100.
+
+The shape, measured here in one walk with fragments expanded where they are spread; the walk
+stops at the first limit passed, so it costs no more than the limits allow:
+- `max_depth` (20) levels of nested fields; introspection nests 15 deep.
+- `max_fields` (500) field selections, each counted as often as a fragment repeats it, as
+  execution would produce them.
+- `max_overlaps` (200): the comparisons validation makes between fields that share a response
+  name in one selection set, counted as it merges them (from inline fragments, from fragments,
+  and the sub-selections of same-named parents, which merge too). 200 take about 2 ms.
+- `max_definitions` (16) operations and fragments: validation runs rules for each operation
+  (some 100 µs each) and compares every two fragments spread together.
+- `max_fragment_uses` (100): spreads and inline fragments, each counted as often as it is
+  expanded. Fragments without fields would otherwise expand two to the power of their number
+  (the walk here expands them, as execution does) without one field counted.
+
+Cost is checked per request with Ariadne's cost validator, since it depends on variables
+(count, first); it walks the same bounded document.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from graphql import (
-    ArgumentNode,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
-    Node,
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
@@ -46,29 +78,38 @@ COST_MAP: dict[str, dict[str, Any]] = {
     "LogEvent": {"data": {"complexity": TEXT}},
     "ArticleEvent": {"changes": {"complexity": TEXT}},
 }
+SIZES = frozenset(
+    name
+    for by_field in COST_MAP.values()
+    for f in by_field.values()
+    for name in f.get("multipliers", [])
+)
+"""The arguments a list's cost multiplies with (count, first)."""
 
 
-def check_shape(document: DocumentNode, limits: GraphQLLimits) -> GraphQLError | None:
-    """An error if the document nests too deep, selects too many fields or has a fragment cycle."""
-    walker = _Walker(fragments_of(document))
-    total = 0  # over every operation and fragment, used or not: validation reads them all
+class Shape(NamedTuple):
+    """What the walk found out about a document within the limits."""
+
+    sized_by_variables: bool
+    """Whether a list size the cost depends on (count, first) comes from a variable."""
+
+
+def check_shape(document: DocumentNode, limits: GraphQLLimits) -> Shape | GraphQLError:
+    """The document's shape, or an error naming the first limit it passes."""
+    definitions = len(document.definitions)
+    if definitions > limits.max_definitions:
+        return GraphQLError(
+            f"the document has {definitions} operations and fragments; "
+            f"the limit is {limits.max_definitions}"
+        )
+    walk = _Walk(fragments_of(document), limits)
     try:
-        for definition in document.definitions:
+        for root, definition in enumerate(document.definitions):
             if isinstance(definition, OperationDefinitionNode | FragmentDefinitionNode):
-                depth, fields = walker.measure(definition.selection_set)
-                total += fields
-                if depth > limits.max_depth:
-                    return GraphQLError(
-                        f"the query nests {depth} levels deep; the limit is {limits.max_depth}"
-                    )
-                if total > limits.max_fields:
-                    return GraphQLError(
-                        f"the document selects {total:,} fields (aliases and fragments "
-                        f"included); the limit is {limits.max_fields:,}"
-                    )
-    except _Cycle as cycle:
-        return GraphQLError(f"fragment {cycle.args[0]!r} spreads itself (a fragment cycle)")
-    return None
+                walk.selections(definition.selection_set, parent=-1 - root, depth=0)
+    except _Refused as refused:
+        return GraphQLError(refused.args[0])
+    return Shape(walk.sized_by_variables)
 
 
 def fragments_of(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
@@ -76,69 +117,96 @@ def fragments_of(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
     return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
 
 
-class _Cycle(Exception):
-    pass
+class _Refused(Exception):
+    """A limit was passed; the message says which."""
 
 
-class _Walker:
-    """Measures (depth, field count) of selection sets, each fragment once (memoised)."""
+class _Walk:
+    """Counts, over every operation and fragment with fragments expanded, what the limits bound.
 
-    def __init__(self, fragments: dict[str, FragmentDefinitionNode]) -> None:
-        self._fragments = fragments
-        self._memo: dict[str, tuple[int, int]] = {}
-        self._open: set[str] = set()
+    Fields that validation merges share a key: a field's key is its parent's key and its
+    response name (alias or name), so `x { y }` and another `x { y }` in one selection set (or
+    in fragments spread into it) give both `y` the same key, as validation compares them.
+    """
 
-    def measure(self, selections: SelectionSetNode | None) -> tuple[int, int]:
-        if selections is None:
-            return 0, 0
-        depth, fields = 0, 0
-        for node in selections.selections:
+    def __init__(self, fragments: dict[str, FragmentDefinitionNode], limits: GraphQLLimits):
+        self.fragments = fragments
+        self.limits = limits
+        self.fields = 0
+        self.fragment_uses = 0
+        self.overlaps = 0  # pairs of fields that share a key
+        self.merged: dict[tuple[int, str], list[int]] = {}  # (parent, name) -> [key, fields]
+        self.most = (0, "")  # the most fields that share a key, and their response name
+        self.expanding: list[str] = []  # the fragments being expanded, to find cycles
+        self.sized_by_variables = False
+
+    def selections(self, selection_set: SelectionSetNode, parent: int, depth: int) -> None:
+        for node in selection_set.selections:
             if isinstance(node, FieldNode):
-                inner_depth, inner_fields = self.measure(node.selection_set)
-                depth, fields = max(depth, inner_depth + 1), fields + inner_fields + 1
+                self.field(node, parent, depth + 1)
             elif isinstance(node, InlineFragmentNode):
-                inner_depth, inner_fields = self.measure(node.selection_set)
-                depth, fields = max(depth, inner_depth), fields + inner_fields
+                self.use_fragment()
+                self.selections(node.selection_set, parent, depth)
             elif isinstance(node, FragmentSpreadNode):
-                inner_depth, inner_fields = self._fragment(node.name.value)
-                depth, fields = max(depth, inner_depth), fields + inner_fields
-        return depth, fields
+                self.use_fragment()
+                self.spread(node.name.value, parent, depth)
 
-    def _fragment(self, name: str) -> tuple[int, int]:
-        if name in self._memo:
-            return self._memo[name]
-        if name in self._open:
-            raise _Cycle(name)
-        definition = self._fragments.get(name)
+    def field(self, node: FieldNode, parent: int, depth: int) -> None:
+        self.count_field(depth)
+        key = self.merge(parent, (node.alias or node.name).value)
+        self.sized_by_variables |= any(
+            argument.name.value in SIZES and isinstance(argument.value, VariableNode)
+            for argument in node.arguments or ()
+        )
+        if node.selection_set is not None:
+            self.selections(node.selection_set, key, depth)
+
+    def count_field(self, depth: int) -> None:
+        limits = self.limits
+        if depth > limits.max_depth:
+            raise _Refused(
+                f"the query nests more than {limits.max_depth} levels deep; "
+                f"the limit is {limits.max_depth}"
+            )
+        self.fields += 1
+        if self.fields > limits.max_fields:
+            raise _Refused(
+                f"the document selects more than {limits.max_fields:,} fields (aliases and "
+                f"fragments included); the limit is {limits.max_fields:,}"
+            )
+
+    def merge(self, parent: int, name: str) -> int:
+        """The key of a field named `name` under `parent`, counting the comparisons it adds."""
+        merged = self.merged.setdefault((parent, name), [len(self.merged), 0])
+        key, earlier = merged
+        merged[1] = earlier + 1
+        self.overlaps += earlier  # validation compares it with each earlier one
+        self.most = max(self.most, (earlier + 1, name))
+        if self.overlaps > self.limits.max_overlaps:
+            count, most = self.most
+            raise _Refused(
+                f"{count} or more fields share the name {most!r} in one selection set "
+                "(fragments and same-named parents' selections included); validation compares "
+                "every two fields that share a name, and the limit is "
+                f"{self.limits.max_overlaps:,} comparisons per document"
+            )
+        return key
+
+    def use_fragment(self) -> None:
+        self.fragment_uses += 1
+        if self.fragment_uses > self.limits.max_fragment_uses:
+            raise _Refused(
+                f"the document uses fragments more than {self.limits.max_fragment_uses} times "
+                "(spreads and inline fragments, each time its fragment is expanded); the limit "
+                f"is {self.limits.max_fragment_uses}"
+            )
+
+    def spread(self, name: str, parent: int, depth: int) -> None:
+        definition = self.fragments.get(name)
         if definition is None:
-            return 0, 0  # validation reports the unknown fragment
-        self._open.add(name)
-        self._memo[name] = self.measure(definition.selection_set)
-        self._open.discard(name)
-        return self._memo[name]
-
-
-def sizes_from_variables(document: DocumentNode) -> bool:
-    """True if a list size the cost depends on (count, first) is given by a variable."""
-    sizes = {
-        name
-        for fields in COST_MAP.values()
-        for f in fields.values()
-        for name in f.get("multipliers", ())
-    }
-    return any(
-        isinstance(node, ArgumentNode)
-        and node.name.value in sizes
-        and isinstance(node.value, VariableNode)
-        for node in _nodes(document)
-    )
-
-
-def _nodes(node: Node) -> Iterator[Node]:
-    yield node
-    for key in node.keys:
-        value = getattr(node, key, None)
-        children = value if isinstance(value, tuple | list) else (value,)
-        for child in children:
-            if isinstance(child, Node):
-                yield from _nodes(child)
+            return  # validation reports the unknown fragment
+        if name in self.expanding:
+            raise _Refused(f"fragment {name!r} spreads itself (a fragment cycle)")
+        self.expanding.append(name)
+        self.selections(definition.selection_set, parent, depth)
+        self.expanding.pop()

@@ -5,16 +5,18 @@ Both transports (HTTP in `http.py`, WebSocket in `websocket.py`) hand an operati
 name and variables to `Operations.prepare`, and run what it returns with `execute` or
 `subscribe`; they get JSON-ready replies back. This is the only module that drives graphql-core
 beyond its public `parse` and `validate`. Parsing and validating are most of a small request's
-time, so a document seen before skips both (a bounded cache); variables are coerced once, and
-execution reuses them.
+time, so a document seen before skips both (a cache bounded in bytes, cache.py); a new document
+is bounded in what it may cost (limits.py) and waits for its turn. Variables are coerced once,
+and execution reuses them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
-from collections import OrderedDict
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from aiohttp import web
@@ -40,24 +42,37 @@ from graphql.execution.values import VariableValues, get_variable_values
 
 from newsroom.config import GraphQLLimits
 from newsroom.errors import Busy, NewsroomError, ReplyTooLarge, StoreCorrupted, StoreError
+from newsroom.gates import Gate
 from newsroom.web.graphql.arguments import Checked, check_arguments
+from newsroom.web.graphql.cache import (
+    DocumentCache,
+    compact,
+    document_footprint,
+    errors_footprint,
+)
 from newsroom.web.graphql.context import Context
-from newsroom.web.graphql.limits import COST_MAP, check_shape, fragments_of, sizes_from_variables
+from newsroom.web.graphql.limits import COST_MAP, check_shape, fragments_of
 from newsroom.web.graphql.schema import schema
 
 log = logging.getLogger(__name__)
-CACHE_SIZE = 500  # distinct documents kept parsed and validated
+CACHE_SIZE = 500  # documents kept at most (GraphQLLimits.cache_bytes bounds their memory)
 Errors = list[GraphQLError]
 Reply = dict[str, Any]
 """A GraphQL response as JSON-ready data: `data`, and `errors` if any."""
 
 
-class Parsed(NamedTuple):
+@dataclass(slots=True)
+class Parsed:
     """A document that parsed, passed the shape limits and validated; with its fragments."""
 
     document: DocumentNode
     fragments: dict[str, FragmentDefinitionNode]
     fragment_details: dict[str, FragmentDetails]  # the same, as graphql-core's executor takes them
+    sized_by_variables: bool  # so its cost depends on the variables
+    cost: Errors | None = None
+    """Why it costs too much (empty if it does not), once a request costed it, unless that
+    depends on the variables. (Costing needs a request's variables, even when the verdict does
+    not depend on them.)"""
 
 
 class Prepared(NamedTuple):
@@ -78,78 +93,104 @@ class Prepared(NamedTuple):
 
 
 class Operations:
-    """Prepares operations; keeps parsed, limited and validated documents by text (LRU)."""
+    """Prepares operations; keeps parsed, limited and validated documents by text (LRU, bounded
+    in bytes), and has new documents take turns."""
 
     def __init__(self, limits: GraphQLLimits, size: int = CACHE_SIZE) -> None:
         self.limits = limits
-        self._size = size
-        self._cache: OrderedDict[str, Parsed | Errors] = OrderedDict()
-        # Cost errors of the cached documents whose cost does not depend on variables, computed
-        # once, by document text: they leave with their document.
-        self._static_costs: dict[str, Errors] = {}
+        self.cache: DocumentCache[Parsed | Errors] = DocumentCache(limits.cache_bytes, size)
+        self.turns = Gate("new GraphQL documents", capacity=1, wait=limits.new_documents_wait)
 
-    def prepare(self, text: str, name: str | None, variables: dict[str, Any]) -> Prepared | Errors:
+    async def prepare(
+        self, text: str, name: str | None, variables: dict[str, Any]
+    ) -> Prepared | Errors:
         """The operation to run from a request's document, or every reason it may not run.
 
-        In order: the cached document (parsed, shape-checked, validated), the operation named,
+        A cached document is prepared at once. A new one is parsed and validated on the event
+        loop, where nothing else runs meanwhile, so new documents take turns: one at a time,
+        and each lets the loop answer whatever arrived while it waited (a health check, say)
+        before it starts. However many clients send new documents, every other request waits
+        for one of them at most (the limits keep each to milliseconds). `Busy` (503) if no turn
+        came within `new_documents_wait` seconds.
+        """
+        if (found := self.cache.get(text)) is not None:
+            return self.operation(found, name, variables)
+        async with self.turns.turn():
+            # Two turns of the loop: a request that arrived meanwhile is read in the first
+            # (which wakes its handler) and answered in the second, before this parse starts.
+            for _ in range(2):
+                await asyncio.sleep(0)
+            return self.operation(self.document(text), name, variables)
+
+    def operation(
+        self, found: Parsed | Errors, name: str | None, variables: dict[str, Any]
+    ) -> Prepared | Errors:
+        """The operation to run from a document (as `document` found it), or every reason it
+        may not run.
+
+        In order: the document's own errors (parse, shape, validation), the operation named,
         the variables as execution will see them (types coerced, defaults applied), the cost
         with those variables, and the root fields' argument rules.
         """
-        parsed = self.document(text)
-        if isinstance(parsed, list):
-            return parsed
-        operation = get_operation_ast(parsed.document, name)
+        if isinstance(found, list):
+            return found
+        operation = get_operation_ast(found.document, name)
         if operation is None:
             return [GraphQLError("name the operation to run in 'operationName'")]
         given = get_variable_values(schema, operation.variable_definitions or (), variables)
         if isinstance(given, list):
             return given
-        if errors := self._cost_errors(text, parsed.document, given.coerced):
-            return errors
-        checked = check_arguments(operation, parsed.fragments, given.coerced)
+        if cost := self._cost(found, given.coerced):
+            return cost
+        checked = check_arguments(operation, found.fragments, given.coerced)
         if isinstance(checked, list):
             return checked
-        return Prepared(parsed, operation, given, checked, variables)
+        return Prepared(found, operation, given, checked, variables)
 
     def document(self, text: str) -> Parsed | Errors:
-        """The document for `text`, or the errors that make it unusable."""
-        found = self._cache.get(text)
+        """The document for `text` (parsed, shape-checked, validated), or the errors that make
+        it unusable; parsed now if it is new (see `prepare` for taking turns)."""
+        found = self.cache.get(text)
         if found is None:
-            found = self._cache[text] = self._parse(text)
-            if len(self._cache) > self._size:
-                dropped, _ = self._cache.popitem(last=False)
-                self._static_costs.pop(dropped, None)
-        else:
-            self._cache.move_to_end(text)
+            found = self._parse(text)
+            if isinstance(found, list):
+                found = [compact(error) for error in found]
+                self.cache.put(text, found, errors_footprint(text, found))
+            else:
+                self.cache.put(text, found, document_footprint(text, found.document))
         return found
 
     def _parse(self, text: str) -> Parsed | Errors:
+        limits = self.limits
         try:
-            document = parse(text, max_tokens=self.limits.max_tokens)
-            if shape_error := check_shape(document, self.limits):
-                return [shape_error]
+            document = parse(
+                text,
+                max_source_length=limits.max_length,
+                max_lexical_tokens=limits.max_tokens,
+                max_comments=limits.max_comments,
+            )
         except GraphQLError as e:
             return [e]
-        except RecursionError:  # the parser recurses per level of nesting
-            return [GraphQLError(f"the query nests deeper than {self.limits.max_depth} levels")]
-        if errors := validate(schema, document):
+        shape = check_shape(document, limits)
+        if isinstance(shape, GraphQLError):
+            return [shape]
+        if errors := validate(schema, document, max_errors=limits.max_errors):
             return errors
         fragments = fragments_of(document)
         details = {name: FragmentDetails(fragment) for name, fragment in fragments.items()}
-        return Parsed(document, fragments, details)
+        return Parsed(document, fragments, details, shape.sized_by_variables)
 
-    def _cost_errors(self, text: str, document: DocumentNode, variables: dict[str, Any]) -> Errors:
-        """Errors if running `document` (parsed from `text`, which is cached) with `variables`
-        would cost more than the limit."""
-        if (known := self._static_costs.get(text)) is not None:
-            return known
+    def _cost(self, parsed: Parsed, variables: dict[str, Any]) -> Errors:
+        """Errors if running the document with `variables` would cost more than the limit."""
+        if parsed.cost is not None:
+            return parsed.cost
         rule = cost_validator(
             self.limits.max_cost, default_cost=1, variables=variables, cost_map=COST_MAP
         )
-        errors = validate(schema, document, [rule])
-        if not sizes_from_variables(document):
-            self._static_costs[text] = errors
-        return errors
+        cost = validate(schema, parsed.document, [rule])
+        if not parsed.sized_by_variables:
+            parsed.cost = cost
+        return cost
 
 
 OPERATIONS = web.AppKey("graphql operations", Operations)

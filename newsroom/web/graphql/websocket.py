@@ -220,7 +220,7 @@ class _Session:
         name = payload.get("operationName")
         if not isinstance(text, str) or not isinstance(variables, dict):
             raise _Close(4400, "Invalid subscribe payload: it needs a query string")
-        prepared = self.request.app[OPERATIONS].prepare(
+        prepared = await self.request.app[OPERATIONS].prepare(
             text, name if isinstance(name, str) else None, variables
         )
         if isinstance(prepared, list):

@@ -1,0 +1,167 @@
+"""Query limits: each cause of validation work beyond linear (issue 12) is refused by a cheap walk
+that names its limit, before graphql-core's validation; every legitimate document passes."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from graphql import GraphQLError, get_introspection_query, parse
+
+from newsroom.config import GraphQLLimits
+from newsroom.web.graphql.limits import Shape, check_shape
+from newsroom.web.graphql.pipeline import Operations, Prepared
+
+LIMITS = GraphQLLimits()
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _refused(text: str) -> str:
+    """The message of the limit that refuses `text`, asserting that one does."""
+    shape = check_shape(parse(text), LIMITS)
+    assert isinstance(shape, GraphQLError), f"passed every limit: {text[:80]}"
+    return shape.message
+
+
+def _article(n: int, alias: str = "x") -> str:
+    return " ".join(f"{alias}: article(id: 1) {{ id }}" for _ in range(n))
+
+
+def test_the_reported_shape_is_refused_for_the_comparisons_it_needs() -> None:
+    """One response name 45 times in a selection set (issue 12's shape, within the token limit)
+    is refused, naming the name, the comparisons and the limit."""
+    message = _refused(f"{{ {_article(45)} }}")
+    assert "fields share the name 'x' in one selection set" in message
+    assert message.endswith("the limit is 200 comparisons per document")
+
+
+MERGED = {
+    "inline fragments": "{ articles { " + "... on Article { x: id } " * 25 + "} }",
+    "named fragments": "{ articles { "
+    + " ".join(f"...F{i}" for i in range(15))
+    + " } } "
+    + " ".join(f"fragment F{i} on Article {{ x: id x: id }}" for i in range(15)),
+    "same-named parents": "{ " + " ".join("x: articles { y: id y: id }" for _ in range(15)) + " }",
+}
+
+
+@pytest.mark.parametrize("name", sorted(MERGED))
+def test_fields_merged_into_one_selection_set_count_together(name: str) -> None:
+    """Same-named fields from inline fragments, named fragments and same-named parents' sub-
+    selections are counted in the one selection set validation merges them into."""
+    message = _refused(MERGED[name])
+    assert message.endswith("the limit is 200 comparisons per document")
+    assert re.search(r"\d+ or more fields share the name '[xy]'", message), message
+
+
+def test_distinct_names_need_no_comparison() -> None:
+    """Ninety aliased fields with distinct names pass: only shared names are compared."""
+    text = "{ " + " ".join(f"a{n}: article(id: {n + 1}) {{ id }}" for n in range(90)) + " }"
+    assert check_shape(parse(text), LIMITS) == Shape(sized_by_variables=False)
+
+
+def test_too_many_operations_and_fragments_are_refused() -> None:
+    """Seventeen operations in one document pass the limit of sixteen definitions."""
+    text = " ".join(f"query Q{n} {{ __typename }}" for n in range(17))
+    assert _refused(text) == "the document has 17 operations and fragments; the limit is 16"
+
+
+def test_fragments_expanded_without_fields_are_counted() -> None:
+    """Empty fragments that each spread the next twice (2^7 expansions, not one field) are
+    refused by the fragment-use limit instead of walked for ever."""
+    chain = " ".join(f"fragment A{n} on Article {{ ...A{n + 1} ...A{n + 1} }}" for n in range(7))
+    text = f"{{ articles {{ ...A0 }} }} {chain} fragment A7 on Article {{ }}"
+    assert "uses fragments more than 100 times" in _refused(text)
+
+
+def test_a_cycle_is_refused_as_one() -> None:
+    """A fragment that spreads itself through another is named as a cycle."""
+    text = "{ articles { ...A } } fragment A on Article { id ...B } fragment B on Article { ...A }"
+    assert _refused(text) == "fragment 'A' spreads itself (a fragment cycle)"
+
+
+def test_a_list_size_from_a_variable_is_noted() -> None:
+    """The walk notes when a list's size (count, first) comes from a variable, so the cost is
+    computed for each request."""
+    assert check_shape(parse("query($n: Int!) { articles(count: $n) { id } }"), LIMITS) == Shape(
+        sized_by_variables=True
+    )
+
+
+PARSE_LIMITS = {
+    "length": ("{ __typename }" + " " * LIMITS.max_length, "more than 16384 code points"),
+    "tokens": ("{ " + "__typename " * LIMITS.max_tokens + "}", "more than 1000 tokens"),
+    "comments": ("#\n" * (LIMITS.max_comments + 1) + "{ __typename }", "more than 200 comments"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PARSE_LIMITS))
+def test_the_parser_stops_at_its_limits(name: str) -> None:
+    """Text, tokens and comments beyond their limits stop the parser, which says which."""
+    text, message = PARSE_LIMITS[name]
+    found = Operations(LIMITS).document(text)
+    assert isinstance(found, list) and message in found[0].message
+
+
+def test_validation_stops_after_the_error_limit() -> None:
+    """A document with 30 unknown fields gets the first 20 errors and a note that validation
+    stopped (graphql-core's own default is 100, each costing tens of microseconds)."""
+    text = "{ " + " ".join(f"a{n}: nope{n}" for n in range(30)) + " }"
+    found = Operations(LIMITS).document(text)
+    assert isinstance(found, list) and len(found) == LIMITS.max_errors + 1
+    assert "Validation aborted" in found[-1].message
+
+
+def _readme_documents() -> list[str]:
+    quoted = re.findall(r'"query": ?("(?:[^"\\]|\\.)*")', README.read_text())
+    return [json.loads(text) for text in quoted]
+
+
+ARTICLE = {"title": "t", "body": "b", "category": "news", "author_id": 1, "author_name": "n"}
+FIELDS = "id title body category author_id author_name status"
+LEGITIMATE: dict[str, tuple[str, dict[str, Any]]] = {
+    "introspection (GraphiQL, schemathesis)": (
+        get_introspection_query(
+            descriptions=True,
+            specified_by_url=True,
+            directive_is_repeatable=True,
+            schema_description=True,
+            input_value_deprecation=True,
+        ),
+        {},
+    ),
+    "seed: articles": (f"{{ articles {{ {FIELDS} }} }}", {}),
+    "seed: article": (f"{{ article(id: 1) {{ {FIELDS} }} }}", {}),
+    "seed: createArticle": (
+        'mutation { createArticle(article: {title: "t", body: "b", category: "news", '
+        'author_id: 1, author_name: "n"}) { id name error status } }',
+        {},
+    ),
+    "50 articles by id in one request (tests/e2e/test_crash_safety.py)": (
+        "{ " + " ".join(f'a{n}: article(id: "{n}") {{ id title }}' for n in range(1, 51)) + " }",
+        {},
+    ),
+    "80 creates in one request (tests/e2e/test_drain.py)": (
+        "mutation($a: ArticleCreatedInput!) { "
+        + " ".join(f"m{n}: createArticle(article: $a) {{ status }}" for n in range(80))
+        + " }",
+        {"a": ARTICLE},
+    ),
+    **{
+        f"README {n}": (text, {"a": ARTICLE} if "$a" in text else {})
+        for n, text in enumerate(_readme_documents(), 1)
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEGITIMATE))
+def test_legitimate_documents_pass_every_limit(name: str) -> None:
+    """GraphiQL's introspection, the seed's and the README's documents, and the largest requests
+    of the test suite are prepared, not refused."""
+    text, variables = LEGITIMATE[name]
+    operations = Operations(LIMITS)
+    prepared = operations.operation(operations.document(text), None, variables)
+    assert isinstance(prepared, Prepared), prepared
