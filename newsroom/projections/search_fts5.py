@@ -44,7 +44,7 @@ COMMIT_EVERY = 1_000  # writes per transaction: FTS5 turns each commit into a ne
 WINDOW = 1_000
 # A search runs on the event loop: one that takes longer than this is stopped and refused, so
 # a few broad searches cannot stall every other reader.
-TIME_BUDGET = 0.25  # seconds
+TIME_BUDGET = 0.1  # seconds a search may hold the event loop (matching and ranking)
 _RANK = f"bm25(docs, {TITLE_WEIGHT}, {BODY_WEIGHT})"
 
 

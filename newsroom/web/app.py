@@ -109,6 +109,7 @@ def create_app(
         settings.rate_limit, settings.rate_burst, settings.limit_loopback
     )
     app[RENDERED] = DocumentCache()
+    app[search.SEARCHES] = search.searches()
     graphql.setup(app)
 
     async def run_newsroom(app: web.Application) -> AsyncIterator[None]:

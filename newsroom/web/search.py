@@ -3,21 +3,25 @@ GraphQL `search` field shares.
 
 The reader's input is checked by the rules of `web/inputs.py` (GraphQL checks its arguments by
 the same rules), the search view answers, and each hit gets its article from the articles view,
-which the dispatcher keeps at the same position.
+which the dispatcher keeps at the same position. A search runs on the event loop (FTS5 in
+memory, at most the index's TIME_BUDGET), so searches take turns, as new GraphQL documents do:
+one at a time, each after letting the loop answer what arrived meanwhile; a search that gets no
+turn within SEARCH_WAIT seconds is `Busy` (503 with `Retry-After`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
 
 from newsroom.config import Settings
 from newsroom.errors import ValidationError
+from newsroom.gates import Gate
 from newsroom.projections.articles import ArticleView
 from newsroom.projections.search import Results, SortKey
 from newsroom.projections.search_query import Query
-from newsroom.projections.views import Views
 from newsroom.web import inputs
 from newsroom.web.http import SETTINGS, VIEWS, positioned_json, wait_for_min_position
 from newsroom.web.inputs import COUNT_MAX
@@ -25,13 +29,29 @@ from newsroom.web.urls import article_url
 from newsroom.web.xml import w3c
 
 FIRST_DEFAULT = 10
+SEARCH_WAIT = 0.5  # seconds a search may wait for its turn
+SEARCHES = web.AppKey("searches", Gate)
+"""One search at a time (they run on the event loop)."""
 
 
-def run(
-    views: Views, query: Query, category: str | None, first: int, after: SortKey | None
+def searches() -> Gate:
+    """The turns searches take."""
+    return Gate("searches", capacity=1, wait=SEARCH_WAIT)
+
+
+async def run(
+    app: web.Application,
+    query: Query,
+    category: str | None,
+    first: int,
+    after: SortKey | None,
 ) -> tuple[Results, list[dict[str, Any]]]:
-    """Search, and pair every hit with its article view and cursor."""
-    results = views.search.index.search(query, category, first, after)
+    """Search (when its turn comes), and pair every hit with its article view and cursor."""
+    async with app[SEARCHES].turn():
+        for _ in range(2):  # the loop first answers what arrived meanwhile (see pipeline.py)
+            await asyncio.sleep(0)
+        views = app[VIEWS]
+        results = views.search.index.search(query, category, first, after)
     articles = views.articles
     hits = []
     for hit in results.hits:
@@ -64,7 +84,7 @@ async def search_route(request: web.Request) -> web.Response:
     after = params.get("after")
     key = inputs.search_cursor("after", after) if after is not None else None
     query = inputs.search_text("q", params["q"])
-    results, hits = run(request.app[VIEWS], query, category, first, key)
+    results, hits = await run(request.app, query, category, first, key)
     settings = request.app[SETTINGS]
     body = {
         "total": results.total,

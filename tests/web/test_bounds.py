@@ -18,6 +18,7 @@ from newsroom.config import Settings
 from newsroom.web.app import create_app
 from newsroom.web.graphql.http import WRITES
 from newsroom.web.graphql.websocket import SOCKETS_BY_ADDRESS
+from newsroom.web.search import SEARCHES
 from tests.factories import article_created, create_article
 from tests.web.conftest import Client, newsroom_of
 
@@ -226,3 +227,20 @@ async def test_mutations_past_their_turns_get_503(small: Client) -> None:
         writes.release()
     response = await small.post("/graphql", json={"query": mutation})
     assert (await response.json())["data"]["createArticle"]["status"] == "SUCCEEDED"
+
+
+async def test_a_search_without_a_turn_gets_503(small: Client) -> None:
+    """Searches take turns (they run on the event loop): with the turn held, a search over HTTP
+    and one over GraphQL each get 503 with Retry-After; with it free, both answer."""
+    turns = small.app[SEARCHES]  # type: ignore[index]
+    await turns.acquire()
+    response = await small.get("/search", params={"q": "story"})
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "1"
+    status, body = await _post(small, '{ search(query: "story") { total } }')
+    assert status == 503
+    assert body["errors"][0]["extensions"]["code"] == "BUSY"
+    turns.release()
+    assert (await small.get("/search", params={"q": "story"})).status == 200
+    status, body = await _post(small, '{ search(query: "story") { total } }')
+    assert (status, body["data"]["search"]["total"]) == (200, 20)

@@ -78,11 +78,12 @@ async def resolve_events(
 
 @query.field("search")
 @checked_arguments
-def resolve_search(
+async def resolve_search(
     _: None, info: Info, query: Query, first: int, category: str | None = None,
     after: SortKey | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    results, hits = search.run(info.context.views, query, category, first, after)
+    app = info.context.request.app
+    results, hits = await search.run(app, query, category, first, after)
     return {
         "total": results.total,
         "exact": results.exact,
