@@ -8,8 +8,10 @@ twice with the same probe, quiet and under attack:
 - the attack, in a child process (`--attack PORT`): 20 WebSocket clients with 16
   `articleEvents(after: 0)` subscriptions each, reading as fast as they can and subscribing
   again whenever one ends (BUSY); 1,000 idle TCP connections, opened again whenever the server
-  closes one; 4 clients sending new costly GraphQL documents back to back (the reported shape,
-  `{ x: article(id: N) { id } ...x240 }`, a distinct N each time).
+  closes one; 4 clients sending new costly GraphQL documents back to back, each made distinct
+  by a comment (`--documents`): `finding`, the reported shape (`{ x: article(id: 1) { id }
+  ...x240 }`); `heavy`, the costliest shape the limits let through to validation and execution
+  (bench/graphql_flood.py); `mixed`, two clients of each.
 Server memory is its RSS from /proc, sampled every 100 ms. Targets (issue 12): RSS grows by at
 most 150 MB from the quiet phase to the attack's peak; createArticle p99 under attack at most 3x
 its quiet p99; /healthz p99 under attack at most 50 ms.
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import graphql_flood
 from machine import DATA, REPO, free_port, wait_ready
 
 LOG = DATA / "replay-200000-40000.db"
@@ -98,7 +101,7 @@ def p99(values: list[float]) -> float:
 # --- the attack (child process) -----------------------------------------------------------------
 
 
-async def attack(port: int, parts: set[str]) -> None:
+async def attack(port: int, parts: set[str], documents: str) -> None:
     counts = {"events": 0, "busy": 0, "reopened": 0, "documents": 0, "refused": 0}
     url = f"http://127.0.0.1:{port}"
     connector = aiohttp.TCPConnector(limit=0)
@@ -111,7 +114,10 @@ async def attack(port: int, parts: set[str]) -> None:
         if "idle" in parts:
             tasks += [asyncio.create_task(_idle(port, counts)) for _ in range(IDLE)]
         if "documents" in parts:
-            tasks += [asyncio.create_task(_costly(session, url, n, counts)) for n in range(COSTLY)]
+            tasks += [
+                asyncio.create_task(_costly(session, url, _shape(documents, n), n, counts))
+                for n in range(COSTLY)
+            ]
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         print("attacking", flush=True)
@@ -160,17 +166,19 @@ async def _idle(port: int, counts: dict[str, int]) -> None:
         await asyncio.sleep(0.5)
 
 
+def _shape(documents: str, client: int) -> str:
+    if documents == "mixed":
+        documents = "finding" if client % 2 else "heavy"
+    return graphql_flood._document(documents)
+
+
 async def _costly(
-    session: aiohttp.ClientSession, url: str, client: int, counts: dict[str, int]
+    session: aiohttp.ClientSession, url: str, shape: str, client: int, counts: dict[str, int]
 ) -> None:
     n = 0
     while True:
         n += 1
-        document = (
-            "{"
-            + " ".join(f"x: article(id: {client * 10**6 + n}) {{ id }}" for _ in range(240))
-            + "}"
-        )
+        document = f"{shape}\n# client {client}, document {n}"
         try:
             async with session.post(f"{url}/graphql", json={"query": document}) as response:
                 await response.read()
@@ -193,10 +201,11 @@ def main() -> None:
     parser.add_argument(
         "--server-args", default="", help="more flags for the server, e.g. '--replay-rate 1000'"
     )
+    parser.add_argument("--documents", choices=("finding", "heavy", "mixed"), default="finding")
     parser.add_argument("--attack", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.attack:
-        asyncio.run(attack(args.attack, set(args.parts.split(","))))
+        asyncio.run(attack(args.attack, set(args.parts.split(",")), args.documents))
         return
     if not LOG.exists():
         subprocess.run(
@@ -216,7 +225,8 @@ def main() -> None:
         wait_ready(url, timeout=300, process=server)
         quiet = asyncio.run(probe(url, args.seconds, server.pid))
         attacker = subprocess.Popen(
-            [sys.executable, __file__, "--attack", str(port), "--parts", args.parts],
+            [sys.executable, __file__, "--attack", str(port), "--parts", args.parts,
+             "--documents", args.documents],
             cwd=REPO / "bench",
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
@@ -226,7 +236,7 @@ def main() -> None:
         loaded = asyncio.run(probe(url, args.seconds, server.pid))
         attacker.send_signal(signal.SIGTERM)
         counts = attacker.communicate(timeout=30)[0].strip().splitlines()[-1]
-        report(quiet, loaded, counts)
+        report(quiet, loaded, counts, args)
     finally:
         if attacker is not None and attacker.poll() is None:
             attacker.kill()
@@ -235,7 +245,9 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def report(quiet: dict[str, Any], loaded: dict[str, Any], counts: str) -> None:
+def report(
+    quiet: dict[str, Any], loaded: dict[str, Any], counts: str, args: argparse.Namespace
+) -> None:
     mb = 1024 * 1024
     base = statistics.median(quiet["rss"])
     growth = (max(loaded["rss"]) - base) / mb
@@ -256,7 +268,10 @@ def report(quiet: dict[str, Any], loaded: dict[str, Any], counts: str) -> None:
         f"| /healthz p99, ms | {p99(quiet['health']):.1f} | {health_p99:.1f} | ≤ 50 "
         f"| {'met' if health_p99 <= 50 else 'NOT met'} |"
     )
-    print(f"\nattack counts: {counts}; commit {_commit()}")
+    print(
+        f"\nattack: {args.parts}, documents {args.documents}, server flags "
+        f"'{args.server_args}'; counts {counts}; commit {_commit()}"
+    )
 
 
 def _commit() -> str:

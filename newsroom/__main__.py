@@ -17,7 +17,12 @@ from aiohttp import web
 
 from newsroom import config
 from newsroom.errors import NewsroomError
-from newsroom.runtime import new_event_loop, raise_descriptor_limit, tune_collector
+from newsroom.runtime import (
+    new_event_loop,
+    raise_descriptor_limit,
+    share_the_interpreter,
+    tune_collector,
+)
 from newsroom.web.app import create_app
 from newsroom.web.connections import guarded_site
 
@@ -39,6 +44,7 @@ async def serve(settings: config.Settings) -> None:
         )
     await runner.setup()  # opens the store and replays the log
     tune_collector()
+    share_the_interpreter()
     try:
         site = guarded_site(runner, settings, raise_descriptor_limit())
         await site.start()

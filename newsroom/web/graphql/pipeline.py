@@ -106,21 +106,28 @@ class Operations:
     ) -> Prepared | Errors:
         """The operation to run from a request's document, or every reason it may not run.
 
-        A cached document is prepared at once. A new one is parsed and validated on the event
-        loop, where nothing else runs meanwhile, so new documents take turns: one at a time,
-        and each lets the loop answer whatever arrived while it waited (a health check, say)
-        before it starts. However many clients send new documents, every other request waits
-        for one of them at most (the limits keep each to milliseconds). `Busy` (503) if no turn
-        came within `new_documents_wait` seconds.
+        A cached document is prepared at once. A new one is parsed and validated by a worker
+        thread, so the event loop goes on serving meanwhile (runtime.share_the_interpreter keeps
+        the loop's waits for Python's interpreter lock short); new documents take turns, one at a
+        time, so however many clients send them, they hold one thread's worth of CPU. `Busy`
+        (503) if no turn came within `new_documents_wait` seconds.
         """
         if (found := self.cache.get(text)) is not None:
             return self.operation(found, name, variables)
         async with self.turns.turn():
-            # Two turns of the loop: a request that arrived meanwhile is read in the first
-            # (which wakes its handler) and answered in the second, before this parse starts.
-            for _ in range(2):
-                await asyncio.sleep(0)
-            return self.operation(self.document(text), name, variables)
+            if (found := self.cache.get(text)) is not None:  # it came in while this waited
+                return self.operation(found, name, variables)
+            parsed, prepared = await asyncio.to_thread(self._first_time, text, name, variables)
+            self._remember(text, parsed)
+            return prepared
+
+    def _first_time(
+        self, text: str, name: str | None, variables: dict[str, Any]
+    ) -> tuple[Parsed | Errors, Prepared | Errors]:
+        """Parse a new document and prepare its operation (on a worker thread: what it builds
+        is shared with nothing until it is returned)."""
+        found = self._parse(text)
+        return found, self.operation(found, name, variables)
 
     def operation(
         self, found: Parsed | Errors, name: str | None, variables: dict[str, Any]
@@ -149,15 +156,17 @@ class Operations:
 
     def document(self, text: str) -> Parsed | Errors:
         """The document for `text` (parsed, shape-checked, validated), or the errors that make
-        it unusable; parsed now if it is new (see `prepare` for taking turns)."""
+        it unusable; parsed now, on this thread, if it is new (`prepare` parses elsewhere)."""
         found = self.cache.get(text)
-        if found is None:
-            found = self._parse(text)
-            if isinstance(found, list):
-                found = [compact(error) for error in found]
-                self.cache.put(text, found, errors_footprint(text, found))
-            else:
-                self.cache.put(text, found, document_footprint(text, found.document))
+        return found if found is not None else self._remember(text, self._parse(text))
+
+    def _remember(self, text: str, found: Parsed | Errors) -> Parsed | Errors:
+        """Offer what parsing `text` found to the cache (which keeps it from its second time)."""
+        if isinstance(found, list):
+            found = [compact(error) for error in found]
+            self.cache.put(text, found, errors_footprint(text, found))
+        else:
+            self.cache.put(text, found, document_footprint(text, found.document))
         return found
 
     def _parse(self, text: str) -> Parsed | Errors:
