@@ -12,6 +12,9 @@ twice with the same probe, quiet and under attack:
   by a comment (`--documents`): `finding`, the reported shape (`{ x: article(id: 1) { id }
   ...x240 }`); `heavy`, the costliest shape the limits let through to validation and execution
   (bench/graphql_flood.py); `mixed`, two clients of each.
+The server runs pinned to CPU 0, the attack and the probe to CPU 1 (as bench/compare.py does),
+the attack at the lowest priority (nice 19): the load generator's own work takes neither the
+server's CPU nor the probe's, so what is measured is what the attack makes the server do.
 Server memory is its RSS from /proc, sampled every 100 ms. Targets (issue 12): RSS grows by at
 most 150 MB from the quiet phase to the attack's peak; createArticle p99 under attack at most 3x
 its quiet p99; /healthz p99 under attack at most 50 ms.
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import signal
 import statistics
@@ -211,12 +215,13 @@ def main() -> None:
         subprocess.run(
             [sys.executable, "bench/replay.py", "--events", "200000"], cwd=REPO, check=True
         )
+    os.sched_setaffinity(0, {1})  # this probe and the attack (a child) on CPU 1
     folder = Path(tempfile.mkdtemp(prefix="hostile-"))
     shutil.copyfile(LOG, folder / "log.db")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [sys.executable, "-m", "newsroom", "--no-demo", "--store", f"sqlite:///{folder}/log.db",
+        ["taskset", "-c", "0", sys.executable, "-m", "newsroom", "--no-demo", "--store", f"sqlite:///{folder}/log.db",
          "--port", str(port), "--log-level", "WARNING", *args.server_args.split()],
         cwd=REPO, stdout=subprocess.DEVNULL,
     )  # fmt: skip
@@ -225,7 +230,8 @@ def main() -> None:
         wait_ready(url, timeout=300, process=server)
         quiet = asyncio.run(probe(url, args.seconds, server.pid))
         attacker = subprocess.Popen(
-            [sys.executable, __file__, "--attack", str(port), "--parts", args.parts,
+            ["nice", "-n", "19", sys.executable, __file__, "--attack", str(port),
+             "--parts", args.parts,
              "--documents", args.documents],
             cwd=REPO / "bench",
             stdout=subprocess.PIPE, text=True,

@@ -129,3 +129,29 @@ def test_the_least_recently_used_entry_goes_first() -> None:
         cache.put("c", "C", 400)
     assert (cache.get("a"), cache.get("b"), cache.get("c")) == ("A", None, "C")
     assert cache.bytes == 800
+
+
+DEEP = "{ articles { " + "history { " * 25 + "type" + " }" * 27
+
+
+@pytest.mark.parametrize(
+    "text",
+    [FINDING, "{ articles { id ", DEEP],
+    ids=["past the token limit", "a syntax error", "past the depth limit"],
+)
+def test_a_refused_document_leaves_no_garbage_for_the_cyclic_collector(text: str) -> None:
+    """A refused document leaves no reference cycles behind: reference counting frees it all,
+    so a stream of them does not feed the collector's pauses (graphql-core's tokens link both
+    ways, and a refusal's traceback held the parser). (A document that reaches validation
+    still does: graphql-core's validation context and rules reference each other.)"""
+    operations = Operations(GraphQLLimits())
+    operations.document("{ articles { id } }")  # graphql-core's own first-use caches
+    gc.collect()
+    gc.disable()
+    try:
+        assert isinstance(operations.document(text), list)
+        operations.cache = DocumentCache(0, 0)  # nothing kept: only what is garbage remains
+        collected = gc.collect()
+    finally:
+        gc.enable()
+    assert collected == 0

@@ -26,7 +26,7 @@ import sys
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
-from graphql import DocumentNode, GraphQLError
+from graphql import GraphQLError
 
 TOKEN_BYTES = 400  # per token of a parsed document (token, nodes, locations), measured: 250-390
 ERROR_BYTES = 600  # per compact error besides its message, measured: about 500
@@ -76,14 +76,9 @@ class DocumentCache(Generic[V]):
             self.bytes -= dropped
 
 
-def document_footprint(text: str, document: DocumentNode) -> int:
-    """Estimated bytes a parsed `document` of `text` holds, with its text (the key) and the
-    names and values cut from it (at most as long again)."""
-    tokens = 0
-    token = document.loc.start_token if document.loc else None
-    while token is not None:  # comments included: they stay in the list
-        tokens += 1
-        token = token.next
+def document_footprint(text: str, tokens: int) -> int:
+    """Estimated bytes a parsed document of `text` (`tokens` long, comments included) holds,
+    with its text (the key) and the names and values cut from it (at most as long again)."""
     return ENTRY_BYTES + 2 * sys.getsizeof(text) + TOKEN_BYTES * tokens
 
 

@@ -28,17 +28,19 @@ from graphql import (
     Executor,
     FragmentDefinitionNode,
     GraphQLError,
+    GraphQLSyntaxError,
     OperationDefinitionNode,
     OperationType,
     default_field_resolver,
     default_type_resolver,
     get_operation_ast,
-    parse,
     subscribe,
     validate,
 )
 from graphql.execution.collect_fields import FragmentDetails
 from graphql.execution.values import VariableValues, get_variable_values
+from graphql.language import Lexer, Source, Token
+from graphql.language.parser import Parser
 
 from newsroom.config import GraphQLLimits
 from newsroom.errors import Busy, NewsroomError, ReplyTooLarge, StoreCorrupted, StoreError
@@ -69,6 +71,7 @@ class Parsed:
     fragments: dict[str, FragmentDefinitionNode]
     fragment_details: dict[str, FragmentDetails]  # the same, as graphql-core's executor takes them
     sized_by_variables: bool  # so its cost depends on the variables
+    tokens: int  # lexical tokens and comments: what it weighs in the cache
     cost: Errors | None = None
     """Why it costs too much (empty if it does not), once a request costed it, unless that
     depends on the variables. (Costing needs a request's variables, even when the verdict does
@@ -166,20 +169,15 @@ class Operations:
             found = [compact(error) for error in found]
             self.cache.put(text, found, errors_footprint(text, found))
         else:
-            self.cache.put(text, found, document_footprint(text, found.document))
+            self.cache.put(text, found, document_footprint(text, found.tokens))
         return found
 
     def _parse(self, text: str) -> Parsed | Errors:
         limits = self.limits
         try:
-            document = parse(
-                text,
-                max_source_length=limits.max_length,
-                max_lexical_tokens=limits.max_tokens,
-                max_comments=limits.max_comments,
-            )
+            document, tokens = parse_document(text, limits)
         except GraphQLError as e:
-            return [e]
+            return [e.with_traceback(None)]  # its frames hold the parser: a cycle for the GC
         shape = check_shape(document, limits)
         if isinstance(shape, GraphQLError):
             return [shape]
@@ -187,7 +185,7 @@ class Operations:
             return errors
         fragments = fragments_of(document)
         details = {name: FragmentDetails(fragment) for name, fragment in fragments.items()}
-        return Parsed(document, fragments, details, shape.sized_by_variables)
+        return Parsed(document, fragments, details, shape.sized_by_variables, tokens)
 
     def _cost(self, parsed: Parsed, variables: dict[str, Any]) -> Errors:
         """Errors if running the document with `variables` would cost more than the limit."""
@@ -203,6 +201,49 @@ class Operations:
 
 
 OPERATIONS = web.AppKey("graphql operations", Operations)
+
+
+def parse_document(text: str, limits: GraphQLLimits) -> tuple[DocumentNode, int]:
+    """Parse `text` within the parser's limits, and count its tokens (comments included);
+    `GraphQLError` if it breaks a limit or the syntax.
+
+    graphql-core's lexer links its tokens both ways (`prev`, `next`): a chain of cycles, one
+    token per word of the document, that only the cyclic garbage collector can free. Under a
+    stream of new documents that made the collector's pauses the longest waits of every other
+    request (docs/benchmarks.md, section 5). The links are cut once the parser is done; the
+    tokens the document's locations use stay, each freed with the document.
+    """
+    source = Source(text)
+    lexer = Lexer(source)
+    try:
+        parser = Parser(
+            source,
+            lexer=lexer,
+            max_source_length=limits.max_length,
+            max_lexical_tokens=limits.max_tokens,
+            max_comments=limits.max_comments,
+        )
+        try:
+            document: DocumentNode | None = parser.parse_document()
+        except RecursionError:  # graphql-core's own nesting guard
+            document = None
+        if document is None:  # raised outside the handler, so it keeps no recursion's frames
+            raise GraphQLSyntaxError(source, lexer.token.start, "the document is nested too deeply")
+    finally:
+        tokens = _unlink(lexer.token)
+    return document, tokens
+
+
+def _unlink(token: Token | None) -> int:
+    """Cut every `prev` and `next` link of the token chain `token` belongs to; return how many
+    tokens it had."""
+    count = 0
+    ahead = token.next if token is not None else None
+    while token is not None:
+        token.prev, token.next, token, count = None, None, token.prev, count + 1
+    while ahead is not None:
+        ahead.prev, ahead.next, ahead, count = None, None, ahead.next, count + 1
+    return count
 
 
 async def execute(prepared: Prepared, request: web.Request) -> Reply:
