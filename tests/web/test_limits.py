@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from graphql import GraphQLError, get_introspection_query, parse
+from graphql.language import Lexer, Source, TokenKind
 
 from newsroom.config import GraphQLLimits
-from newsroom.web.graphql.limits import Shape, check_shape
+from newsroom.web.graphql.limits import _TOKEN, Shape, check_shape
 from newsroom.web.graphql.pipeline import Operations, Prepared
 
 LIMITS = GraphQLLimits()
@@ -165,3 +166,39 @@ def test_legitimate_documents_pass_every_limit(name: str) -> None:
     operations = Operations(LIMITS)
     prepared = operations.operation(operations.document(text), None, variables)
     assert isinstance(prepared, Prepared), prepared
+
+
+COUNTED = {
+    "introspection": get_introspection_query(descriptions=True),
+    "comments and strings": (
+        '# a comment with "quotes" and { braces }\n'
+        'query Q($a: Float = -1.5e10, $b: String = "a \\" b # not a comment") {\n'
+        '  search(query: """block "quoted" text""", first: 3) { total } # trailing\n'
+        "}"
+    ),
+    "fragments and directives": (
+        "query($v: Boolean!) { articles(count: 2) { ...F @include(if: $v) } }"
+        " fragment F on Article { id, title, history { type } }"
+    ),
+}
+
+
+@pytest.mark.parametrize("text", COUNTED.values(), ids=COUNTED.keys())
+def test_the_quick_token_count_is_the_lexers(text: str) -> None:
+    """The regular expression that refuses documents far past the token limit counts exactly
+    the tokens graphql-core's lexer reads (never more, which would refuse a valid document)."""
+    lexer, lexed = Lexer(Source(text)), 0
+    while lexer.advance().kind is not TokenKind.EOF:
+        lexed += 1
+    found = _TOKEN.findall(text)
+    assert len(found) - found.count("") == lexed
+
+
+async def test_a_document_far_past_the_token_limit_is_refused_before_its_turn() -> None:
+    """The reported 2,600-token document is refused without waiting for a parser's turn."""
+    operations = Operations(LIMITS)
+    reported = "{ " + " ".join("x: article(id: 1) { id }" for _ in range(240)) + " }"
+    async with operations.turns.turn():  # every turn taken: only a quick refusal can answer
+        refused = await operations.prepare(reported, None, {})
+    assert isinstance(refused, list)
+    assert "more than 1000 tokens" in refused[0].message

@@ -53,7 +53,7 @@ from newsroom.web.graphql.cache import (
     errors_footprint,
 )
 from newsroom.web.graphql.context import Context
-from newsroom.web.graphql.limits import COST_MAP, check_shape, fragments_of
+from newsroom.web.graphql.limits import COST_MAP, check_shape, fragments_of, too_many_tokens
 from newsroom.web.graphql.schema import schema
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,8 @@ class Operations:
         """
         if (found := self.cache.get(text)) is not None:
             return self.operation(found, name, variables)
+        if len(text) <= self.limits.max_length and (refusal := too_many_tokens(text, self.limits)):
+            return [refusal]
         async with self.turns.turn():
             if (found := self.cache.get(text)) is not None:  # it came in while this waited
                 return self.operation(found, name, variables)
