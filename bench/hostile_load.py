@@ -54,8 +54,10 @@ WS_CLIENTS, SUBSCRIPTIONS, IDLE, COSTLY = 20, 16, 1_000, 4
 # --- the probe ------------------------------------------------------------------------------------
 
 
-async def probe(url: str, seconds: float, pid: int) -> dict[str, Any]:
-    """Create articles back to back and poll /healthz, for `seconds`; sample the server's RSS."""
+async def probe(url: str, seconds: float, pid: int, paced: bool) -> dict[str, Any]:
+    """Create articles back to back (with `paced`, 20 a second) and poll /healthz every 20 ms
+    (40 ms), for `seconds`; sample the server's RSS. Paced, the probe stays under the default
+    request rate limit (50 a second), which --limit-loopback applies to it too."""
     creates: list[float] = []
     health: list[float] = []
     rss: list[int] = []
@@ -72,6 +74,8 @@ async def probe(url: str, seconds: float, pid: int) -> dict[str, Any]:
                     reply = await response.json()
                 creates.append(time.perf_counter() - started)
                 assert reply["data"]["createArticle"]["status"] == "SUCCEEDED", reply
+                if paced:
+                    await asyncio.sleep(0.05)
 
         async def health_loop() -> None:
             while time.monotonic() < stop:
@@ -80,7 +84,7 @@ async def probe(url: str, seconds: float, pid: int) -> dict[str, Any]:
                     await response.read()
                     assert response.status == 200
                 health.append(time.perf_counter() - started)
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.04 if paced else 0.02)
 
         async def rss_loop() -> None:
             while time.monotonic() < stop:
@@ -105,21 +109,36 @@ def p99(values: list[float]) -> float:
 # --- the attack (child process) -----------------------------------------------------------------
 
 
-async def attack(port: int, parts: set[str], documents: str) -> None:
-    counts = {"events": 0, "busy": 0, "reopened": 0, "documents": 0, "refused": 0}
+def _address(own: bool, group: int, n: int) -> str:
+    """The client's source address: 127.0.0.1, or with `own` one of its own in 127.0.<group>.x."""
+    return f"127.0.{group}.{n + 1}" if own else "127.0.0.1"
+
+
+async def attack(port: int, parts: set[str], documents: str, own: bool) -> None:
+    counts = {"events": 0, "busy": 0, "reopened": 0, "documents": 0, "refused": 0, "429": 0}
     url = f"http://127.0.0.1:{port}"
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
+
+    def session(group: int, n: int) -> aiohttp.ClientSession:
+        local = (_address(own, group, n), 0)
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, local_addr=local))
+
+    sessions = [session(1, n) for n in range(WS_CLIENTS)] + [session(3, n) for n in range(COSTLY)]
+    try:
         tasks = []
         if "replays" in parts:
             tasks += [
-                asyncio.create_task(_replayer(session, url, counts)) for _ in range(WS_CLIENTS)
+                asyncio.create_task(_replayer(sessions[n], url, counts)) for n in range(WS_CLIENTS)
             ]
-        if "idle" in parts:
-            tasks += [asyncio.create_task(_idle(port, counts)) for _ in range(IDLE)]
+        if "idle" in parts:  # 32 connections an address at most: under the per-address cap
+            tasks += [
+                asyncio.create_task(_idle(port, _address(own, 2, n % 32), counts))
+                for n in range(IDLE)
+            ]
         if "documents" in parts:
             tasks += [
-                asyncio.create_task(_costly(session, url, _shape(documents, n), n, counts))
+                asyncio.create_task(
+                    _costly(sessions[WS_CLIENTS + n], url, _shape(documents, n), n, counts)
+                )
                 for n in range(COSTLY)
             ]
         stop = asyncio.Event()
@@ -130,6 +149,9 @@ async def attack(port: int, parts: set[str], documents: str) -> None:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         print(json.dumps(counts), flush=True)
+    finally:
+        for each in sessions:
+            await each.close()
 
 
 async def _replayer(session: aiohttp.ClientSession, url: str, counts: dict[str, int]) -> None:
@@ -158,10 +180,12 @@ async def _subscribe(ws: aiohttp.ClientWebSocketResponse, n: int) -> None:
     await ws.send_json({"id": str(n), "type": "subscribe", "payload": {"query": REPLAY}})
 
 
-async def _idle(port: int, counts: dict[str, int]) -> None:
+async def _idle(port: int, address: str, counts: dict[str, int]) -> None:
     while True:
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", port, local_addr=(address, 0)
+            )
             await reader.read()  # returns when the server closes it
             writer.close()
             counts["reopened"] += 1
@@ -186,7 +210,7 @@ async def _costly(
         try:
             async with session.post(f"{url}/graphql", json={"query": document}) as response:
                 await response.read()
-            counts["documents"] += 1
+            counts["429" if response.status == 429 else "documents"] += 1
         except aiohttp.ClientError:
             counts["refused"] += 1
             await asyncio.sleep(0.1)
@@ -206,10 +230,18 @@ def main() -> None:
         "--server-args", default="", help="more flags for the server, e.g. '--replay-rate 1000'"
     )
     parser.add_argument("--documents", choices=("finding", "heavy", "mixed"), default="finding")
+    parser.add_argument(
+        "--own-addresses", action="store_true",
+        help="each attacker from its own loopback address, and the server with --limit-loopback"
+        " (the per-address limits as remote clients meet them); the probe paces itself under"
+        " the request rate limit",
+    )  # fmt: skip
     parser.add_argument("--attack", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.attack:
-        asyncio.run(attack(args.attack, set(args.parts.split(",")), args.documents))
+        asyncio.run(
+            attack(args.attack, set(args.parts.split(",")), args.documents, args.own_addresses)
+        )
         return
     if not LOG.exists():
         subprocess.run(
@@ -222,24 +254,25 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         ["taskset", "-c", "0", sys.executable, "-m", "newsroom", "--no-demo", "--store", f"sqlite:///{folder}/log.db",
-         "--port", str(port), "--log-level", "WARNING", *args.server_args.split()],
+         "--port", str(port), "--log-level", "WARNING", *args.server_args.split(),
+         *(["--limit-loopback"] if args.own_addresses else [])],
         cwd=REPO, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     attacker = None
     try:
         wait_ready(url, timeout=300, process=server)
-        quiet = asyncio.run(probe(url, args.seconds, server.pid))
+        quiet = asyncio.run(probe(url, args.seconds, server.pid, args.own_addresses))
         attacker = subprocess.Popen(
             ["nice", "-n", "19", sys.executable, __file__, "--attack", str(port),
              "--parts", args.parts,
-             "--documents", args.documents],
+             "--documents", args.documents, *(["--own-addresses"] if args.own_addresses else [])],
             cwd=REPO / "bench",
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert attacker.stdout is not None
         attacker.stdout.readline()
         time.sleep(3)  # let the sockets open and the replays start
-        loaded = asyncio.run(probe(url, args.seconds, server.pid))
+        loaded = asyncio.run(probe(url, args.seconds, server.pid, args.own_addresses))
         attacker.send_signal(signal.SIGTERM)
         counts = attacker.communicate(timeout=30)[0].strip().splitlines()[-1]
         report(quiet, loaded, counts, args)
