@@ -98,3 +98,23 @@ async def test_over_a_websocket_busy_is_an_error_message(client: Client) -> None
     await ws.send_json({"type": "ping"})
     assert (await ws.receive_json(timeout=5)) == {"type": "pong"}
     await ws.close()
+
+
+async def test_a_burst_of_the_same_new_document_is_parsed_once_and_never_busy() -> None:
+    """32 requests arriving at once with the same new document (clients starting after a
+    deploy) share one parse: none is told Busy, however short the turn's wait, and the document
+    is cached afterwards."""
+    operations = Operations(replace(GraphQLLimits(), new_documents_wait=0.001))
+    parses = 0
+    first_time = operations._first_time
+
+    def counted(*args: Any) -> Any:
+        nonlocal parses
+        parses += 1
+        return first_time(*args)
+
+    operations._first_time = counted  # type: ignore[method-assign]
+    results = await asyncio.gather(*(operations.prepare(NEW, None, {}) for _ in range(32)))
+    assert all(isinstance(result, Prepared) for result in results)
+    assert parses == 1
+    assert operations.cache.get(NEW) is not None

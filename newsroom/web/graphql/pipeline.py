@@ -78,6 +78,14 @@ class Parsed:
     not depend on them.)"""
 
 
+@dataclass(slots=True)
+class _Parsing:
+    """A new document on its way through the parser, and whether other requests wait for it."""
+
+    done: asyncio.Future[Parsed | Errors]
+    shared: bool = False
+
+
 class Prepared(NamedTuple):
     """An operation that passed every check: its variables as execution will see them, and its
     root fields' arguments as the resolvers get them."""
@@ -103,6 +111,7 @@ class Operations:
         self.limits = limits
         self.cache: DocumentCache[Parsed | Errors] = DocumentCache(limits.cache_bytes, size)
         self.turns = Gate("new GraphQL documents", capacity=1, wait=limits.new_documents_wait)
+        self._parsing: dict[str, _Parsing] = {}  # new documents being parsed, by text
 
     async def prepare(
         self, text: str, name: str | None, variables: dict[str, Any]
@@ -119,12 +128,31 @@ class Operations:
             return self.operation(found, name, variables)
         if len(text) <= self.limits.max_length and (refusal := too_many_tokens(text, self.limits)):
             return [refusal]
-        async with self.turns.turn():
-            if (found := self.cache.get(text)) is not None:  # it came in while this waited
-                return self.operation(found, name, variables)
-            parsed, prepared = await asyncio.to_thread(self._first_time, text, name, variables)
-            self._remember(text, parsed)
+        if (parsing := self._parsing.get(text)) is not None:  # the same text, already on its way
+            parsing.shared = True
+            await asyncio.wait({parsing.done})
+            if not parsing.done.cancelled():
+                return self.operation(parsing.done.result(), name, variables)
+        return await self._parse_new(text, name, variables)
+
+    async def _parse_new(
+        self, text: str, name: str | None, variables: dict[str, Any]
+    ) -> Prepared | Errors:
+        """Parse a new document when its turn comes; requests with the same text that arrive
+        meanwhile wait for this parse instead of a turn of their own (a burst of clients
+        starting with the same query gets one parse, not a queue and then 503s)."""
+        parsing = self._parsing[text] = _Parsing(asyncio.get_running_loop().create_future())
+        try:
+            async with self.turns.turn():
+                parsed, prepared = await asyncio.to_thread(self._first_time, text, name, variables)
+            for _ in range(2 if parsing.shared else 1):  # shared: it came (at least) twice
+                self._remember(text, parsed)
+            parsing.done.set_result(parsed)
             return prepared
+        finally:
+            if not parsing.done.done():
+                parsing.done.cancel()  # those waiting try for themselves
+            del self._parsing[text]
 
     def _first_time(
         self, text: str, name: str | None, variables: dict[str, Any]
