@@ -194,11 +194,16 @@ def test_the_quick_token_count_is_the_lexers(text: str) -> None:
     assert len(found) - found.count("") == lexed
 
 
-async def test_a_document_far_past_the_token_limit_is_refused_before_its_turn() -> None:
-    """The reported 2,600-token document is refused without waiting for a parser's turn."""
+async def test_a_document_far_past_the_token_limit_is_refused_without_parsing() -> None:
+    """The reported 2,600-token document is refused by the quick count: the parser never
+    sees it."""
     operations = Operations(LIMITS)
     reported = "{ " + " ".join("x: article(id: 1) { id }" for _ in range(240)) + " }"
-    async with operations.turns.turn():  # every turn taken: only a quick refusal can answer
-        refused = await operations.prepare(reported, None, {})
+
+    def never(text: str) -> Any:
+        raise AssertionError("the parser was asked")
+
+    operations._parse = never  # type: ignore[method-assign]
+    refused = await operations.prepare(reported, None, {})
     assert isinstance(refused, list)
     assert "more than 1000 tokens" in refused[0].message

@@ -105,8 +105,8 @@ _TOKEN = re.compile(
 
 def too_many_tokens(text: str, limits: GraphQLLimits) -> GraphQLError | None:
     """An error if `text` has more lexical tokens than the limit, counted by one regular
-    expression (about a tenth of what graphql-core's lexer takes to reach its own limit), so a
-    document far past the limit is refused on the spot, before it waits for a parser's turn."""
+    expression: about a tenth of what graphql-core's lexer takes to reach its own limit, so a
+    document far past the limit costs its turn little."""
     found = _TOKEN.findall(text)
     if len(found) - found.count("") > limits.max_tokens:
         return GraphQLError(

@@ -118,16 +118,15 @@ class Operations:
     ) -> Prepared | Errors:
         """The operation to run from a request's document, or every reason it may not run.
 
-        A cached document is prepared at once. A new one is parsed and validated by a worker
-        thread, so the event loop goes on serving meanwhile (runtime.share_the_interpreter keeps
-        the loop's waits for Python's interpreter lock short); new documents take turns, one at a
-        time, so however many clients send them, they hold one thread's worth of CPU. `Busy`
-        (503) if no turn came within `new_documents_wait` seconds.
+        A cached document is prepared at once. A new one is counted, parsed and validated by a
+        worker thread, so the event loop goes on serving meanwhile (runtime.share_the_interpreter
+        keeps the loop's waits for Python's interpreter lock short); new documents take turns,
+        one at a time, so however many clients send them, they hold one thread's worth of CPU
+        and the loop only hands them over. `Busy` (503) if no turn came within
+        `new_documents_wait` seconds.
         """
         if (found := self.cache.get(text)) is not None:
             return self.operation(found, name, variables)
-        if len(text) <= self.limits.max_length and (refusal := too_many_tokens(text, self.limits)):
-            return [refusal]
         if (parsing := self._parsing.get(text)) is not None:  # the same text, already on its way
             parsing.shared = True
             await asyncio.wait({parsing.done})
@@ -158,7 +157,10 @@ class Operations:
         self, text: str, name: str | None, variables: dict[str, Any]
     ) -> tuple[Parsed | Errors, Prepared | Errors]:
         """Parse a new document and prepare its operation (on a worker thread: what it builds
-        is shared with nothing until it is returned)."""
+        is shared with nothing until it is returned); one far past the token limit is refused
+        by a quick count first."""
+        if len(text) <= self.limits.max_length and (refusal := too_many_tokens(text, self.limits)):
+            return [refusal], [refusal]
         found = self._parse(text)
         return found, self.operation(found, name, variables)
 
