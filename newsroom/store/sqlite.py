@@ -37,7 +37,7 @@ from newsroom.errors import (
 from newsroom.events import Event, codec
 from newsroom.store.base import AppendResult, Recorded
 from newsroom.store.sqlite_file import SCHEMA, check_existing
-from newsroom.store.sqlite_reader import Reader
+from newsroom.store.sqlite_reader import Reader, settle
 from newsroom.store.sqlite_rows import COLUMNS, checksum, decode_rows, stream_number, translate
 
 log = logging.getLogger(__name__)
@@ -180,12 +180,7 @@ class SQLiteEventStore:
     def _deliver(self, outcomes: list[tuple[asyncio.Future[Any], Any]]) -> None:
         """Resolve futures on the loop, in submission order (which is commit order)."""
         for future, outcome in outcomes:
-            if future.cancelled():
-                continue
-            if isinstance(outcome, BaseException):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
+            settle(future, outcome)
 
     def _send(self, outcomes: list[tuple[asyncio.Future[Any], Any]]) -> None:
         if outcomes:

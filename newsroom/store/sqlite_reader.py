@@ -101,13 +101,15 @@ class Reader:
         return conn
 
     def _send(self, future: asyncio.Future[Any], outcome: Any) -> None:
-        def deliver() -> None:
-            if future.cancelled():
-                return
-            if isinstance(outcome, BaseException):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
-
         with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
-            self._loop.call_soon_threadsafe(deliver)
+            self._loop.call_soon_threadsafe(settle, future, outcome)
+
+
+def settle(future: asyncio.Future[Any], outcome: Any) -> None:
+    """Resolve `future` (on its loop) with `outcome`: a result, or an exception to raise."""
+    if future.cancelled():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

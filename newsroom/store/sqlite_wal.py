@@ -17,8 +17,9 @@ Format: https://www.sqlite.org/fileformat2.html#walformat (a 32-byte header, the
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 from newsroom.errors import StoreCorrupted
 
@@ -36,33 +37,42 @@ class _Frame(NamedTuple):
 
 def check_wal(path: Path) -> None:
     """Raise `StoreCorrupted` if the WAL beside `path` holds acknowledged commits that SQLite
-    would drop because of a damaged frame before them; only reads."""
+    would drop because of a damaged frame before them; only reads, one frame at a time."""
     wal = path.with_name(path.name + "-wal")
     try:
-        data = wal.read_bytes()
+        f = wal.open("rb")
     except FileNotFoundError:
         return
-    if len(data) < HEADER:
-        return  # no frame was ever written after this header
-    magic, _, page_size, _, salt1, salt2, sum1, sum2 = struct.unpack(">8I", data[:HEADER])
-    order = _MAGIC.get(magic)
-    if order is None or page_size < 512 or page_size & (page_size - 1):
-        return  # not a WAL SQLite would use either: it ignores it, and so it held nothing
-    header_intact = _checksum(order, data[:24], (0, 0)) == (sum1, sum2)
-    if not header_intact and len(data) >= HEADER + FRAME_HEADER:
-        # A damaged header makes SQLite ignore the whole WAL; which frames belong to its
-        # generation is then told by the first frame's salts, not the header's.
-        salt1, salt2 = struct.unpack(">2I", data[HEADER + 8 : HEADER + 16])
-    frames = _frames(data, order, page_size, (salt1, salt2), (sum1, sum2))
-    first_bad = next((f for f in frames if not (f.salted and f.intact)), None)
-    if header_intact and first_bad is None:
-        return
-    start = 0 if not header_intact else first_bad.number if first_bad else 0
-    later_commits = [f for f in frames if f.number > start and f.salted and f.intact and f.commit]
-    damaged_is_commit = first_bad is not None and first_bad.commit and first_bad.salted
-    lost = len(later_commits) - (0 if damaged_is_commit or not header_intact else 1)
+    with f:
+        header = f.read(HEADER)
+        if len(header) < HEADER:
+            return  # no frame was ever written after this header
+        magic, _, page_size, _, salt1, salt2, sum1, sum2 = struct.unpack(">8I", header)
+        order = _MAGIC.get(magic)
+        if order is None or page_size < 512 or page_size & (page_size - 1):
+            return  # not a WAL SQLite would use either: it ignores it, and so it held nothing
+        header_intact = _checksum(order, header[:24], (0, 0)) == (sum1, sum2)
+        if not header_intact and len(first := f.read(FRAME_HEADER)) == FRAME_HEADER:
+            # A damaged header makes SQLite ignore the whole WAL; which frames belong to its
+            # generation is then told by the first frame's salts, not the header's.
+            salt1, salt2 = struct.unpack(">2I", first[8:16])
+            f.seek(HEADER)
+        frames = _frames(f, order, page_size, (salt1, salt2), (sum1, sum2))
+        damaged, damaged_is_commit = 0, False  # 0: the header (SQLite drops every frame)
+        if header_intact:
+            for frame in frames:
+                if not (frame.salted and frame.intact):
+                    damaged, damaged_is_commit = frame.number, frame.commit and frame.salted
+                    break
+            else:
+                return  # every frame intact
+        # The same generator goes on after the damaged frame: the commits SQLite would drop.
+        later_commits = sum(1 for f in frames if f.salted and f.intact and f.commit)
+    # A damaged frame that is not itself a commit belongs to the transaction the next commit
+    # ends: that one was never whole, so it is not counted as lost.
+    lost = later_commits - (0 if damaged_is_commit or not header_intact else 1)
     if lost >= 1:
-        where = f"frame {start}" if header_intact else "its header"
+        where = f"frame {damaged}" if header_intact else "its header"
         raise StoreCorrupted(
             f"{path}: the write-ahead log {wal.name} is damaged at {where}, and {lost:,} "
             f"committed transaction(s) after it would be lost if the log were opened. Nothing "
@@ -72,23 +82,22 @@ def check_wal(path: Path) -> None:
 
 
 def _frames(
-    data: bytes,
+    f: BinaryIO,
     order: str,
     page_size: int,
     salts: tuple[int, int],
     previous: tuple[int, int],
-) -> list[_Frame]:
-    frames = []
+) -> Iterator[_Frame]:
+    """The WAL's frames read from `f` (just past the header), each checked against the running
+    checksum its predecessor wrote."""
     size = FRAME_HEADER + page_size
-    for number, offset in enumerate(range(HEADER, len(data) - size + 1, size), start=1):
-        _, db_size, salt1, salt2, sum1, sum2 = struct.unpack(
-            ">6I", data[offset : offset + FRAME_HEADER]
-        )
-        covered = data[offset : offset + 8] + data[offset + FRAME_HEADER : offset + size]
-        intact = _checksum(order, covered, previous) == (sum1, sum2)
-        frames.append(_Frame(number, db_size != 0, (salt1, salt2) == salts, intact))
+    number = 0
+    while len(frame := f.read(size)) == size:
+        number += 1
+        _, db_size, salt1, salt2, sum1, sum2 = struct.unpack(">6I", frame[:FRAME_HEADER])
+        intact = _checksum(order, frame[:8] + frame[FRAME_HEADER:], previous) == (sum1, sum2)
+        yield _Frame(number, db_size != 0, (salt1, salt2) == salts, intact)
         previous = (sum1, sum2)  # the running checksum as written: resynchronise on it
-    return frames
 
 
 def _checksum(order: str, chunk: bytes, seed: tuple[int, int]) -> tuple[int, int]:

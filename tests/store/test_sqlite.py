@@ -341,3 +341,12 @@ async def test_a_torn_last_transaction_in_the_wal_still_opens(tmp_path: Path) ->
         assert len(await store.read_all(after=0, limit=100)) == 9
     finally:
         await store.close()
+
+
+async def test_a_damaged_wal_header_is_refused(tmp_path: Path) -> None:
+    """A damaged WAL header would make SQLite ignore the whole WAL, every commit in it; the log
+    is refused, untouched."""
+    crashed = await _crashed_copy(tmp_path, transactions=3)
+    _flip(f"{crashed}-wal", 26)  # inside the header's checksum
+    with pytest.raises(StoreCorrupted, match="is damaged at its header"):
+        await SQLiteEventStore.open(crashed)

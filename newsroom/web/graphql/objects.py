@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ariadne import ObjectType, ScalarType
 
@@ -22,6 +22,7 @@ from newsroom.web.graphql.reply_size import data_size, text_size
 from newsroom.web.inputs import global_id
 from newsroom.web.urls import article_url
 
+T = TypeVar("T")
 article_type = ObjectType("Article")
 log_event_type = ObjectType("LogEvent")
 article_event_type = ObjectType("ArticleEvent")
@@ -32,25 +33,24 @@ json_scalar = ScalarType("JSON")
 @article_type.field("body")
 def resolve_body(article: Any, info: Info) -> str:
     body: str = article.body
-    if (budget := info.context.budget) is not None:
-        budget.charge(text_size(body))
-    return body
+    return _counted(info, body, text_size(body))
 
 
 @log_event_type.field("data")
 def resolve_data(entry: dict[str, Any], info: Info) -> dict[str, Any]:
-    data: dict[str, Any] = entry["data"]
-    if (budget := info.context.budget) is not None:
-        budget.charge(data_size(data))
-    return data
+    return _counted(info, entry["data"], data_size(entry["data"]))
 
 
 @article_event_type.field("changes")
 def resolve_changes(entry: dict[str, Any], info: Info) -> dict[str, Any]:
-    changes: dict[str, Any] = entry["changes"]
+    return _counted(info, entry["changes"], data_size(entry["changes"]))
+
+
+def _counted(info: Info, value: T, size: int) -> T:
+    """`value`, its `size` charged to the reply's budget (a subscription's replies have none)."""
     if (budget := info.context.budget) is not None:
-        budget.charge(data_size(changes))
-    return changes
+        budget.charge(size)
+    return value
 
 
 @article_type.field("author_id")
