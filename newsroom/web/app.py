@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
-import math
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 
@@ -58,7 +58,7 @@ def error_boundary(handler: Handler) -> Handler:
     @functools.wraps(handler)
     async def bounded(request: web.Request) -> web.StreamResponse:
         if wait := request.app[REQUEST_RATE].wait(request.remote):
-            return too_many_requests(request.app[REQUEST_RATE], wait)
+            return await too_many_requests(request.app[REQUEST_RATE], wait)
         try:
             return await handler(request)
         except web.HTTPRequestEntityTooLarge:
@@ -87,9 +87,11 @@ def error_boundary(handler: Handler) -> Handler:
     return bounded
 
 
-def too_many_requests(rate: RequestRate, wait: float) -> web.Response:
-    """429 for a client past its request rate, with the whole seconds until it may retry."""
-    retry = math.ceil(wait)
+async def too_many_requests(rate: RequestRate, wait: float) -> web.Response:
+    """429 for a client past its request rate, with the whole seconds until it may retry; sent
+    only after that time (rates.py says why)."""
+    retry = rate.retry_after(wait)
+    await asyncio.sleep(rate.hold(wait))
     return json_error(
         429,
         f"too many requests from your address (at most {rate.rate} a second, {rate.burst} at "

@@ -8,10 +8,17 @@ The buckets are kept in a table bounded in memory, least recently used first. A 
 enough to be full again is the same as no bucket, so it is dropped as soon as it reaches the front;
 when `max_clients` addresses are busy at once, the least recently used one is dropped, and that
 client starts again with a full bucket: memory stays bounded, and a client gains at most one burst.
+
+A refusal is not sent at once: it is held for the `Retry-After` it carries (`hold`). A client that
+honours `Retry-After` loses nothing by that; one that ignores it and asks again at once (a flood)
+gets one answer per connection per second instead of thousands, so refusing it costs the server a
+timer, not the CPU that every other client needs. What a flooder can hold open while it waits is
+bounded by the connection limits (connections.py).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -41,12 +48,24 @@ class RequestRate:
         limit_loopback: bool = False,
         clock: Callable[[], float] = time.monotonic,
         max_clients: int = MAX_CLIENTS,
+        hold_refusals: bool = True,
     ) -> None:
         self.rate, self.burst, self.limit_loopback = rate, burst, limit_loopback
         self.max_clients = max_clients
         self._full_after = burst / rate if rate else 0.0  # seconds an empty bucket takes to refill
         self._clock = clock
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self.hold_refusals = hold_refusals
+        self.refused = 0  # requests refused so far (for tests, and metrics later)
+
+    @staticmethod
+    def retry_after(wait: float) -> int:
+        """The whole seconds a refused client is told to wait (`Retry-After`), for `wait`."""
+        return math.ceil(wait)
+
+    def hold(self, wait: float) -> float:
+        """Seconds to hold a refusal before sending it: its `Retry-After` (0 if not holding)."""
+        return self.retry_after(wait) if self.hold_refusals else 0.0
 
     def __len__(self) -> int:
         """How many buckets the table holds."""
@@ -65,6 +84,7 @@ class RequestRate:
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             return 0.0
+        self.refused += 1
         return (1 - bucket.tokens) / self.rate
 
     def _bucket(self, key: str, now: float) -> _Bucket:

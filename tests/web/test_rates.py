@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -95,12 +96,15 @@ def test_a_dropped_client_gets_no_more_than_a_fresh_burst() -> None:
 
 @pytest.fixture
 async def limited(tmp_path: Path) -> AsyncIterator[Client]:
-    """The app with a limit of 1 request a second, bursts of 2, applied to loopback, clock frozen."""
+    """The app with a limit of 1 request a second, bursts of 2, applied to loopback, clock frozen,
+    refusals sent at once (holding them is tested on its own)."""
     settings = Settings(
         store=f"sqlite:///{tmp_path}/db", rate_limit=1, rate_burst=2, limit_loopback=True
     )
     app = create_app(settings, clock=FakeClock())
-    app[REQUEST_RATE] = RequestRate(1, 2, limit_loopback=True, clock=Monotonic())
+    app[REQUEST_RATE] = RequestRate(
+        1, 2, limit_loopback=True, clock=Monotonic(), hold_refusals=False
+    )
     async with TestClient(TestServer(app)) as client:
         yield client
 
@@ -113,6 +117,36 @@ async def test_a_client_past_its_rate_gets_a_json_429_with_retry_after(limited: 
         assert (response.status, response.headers["Retry-After"]) == (429, "1"), path
         message = (await response.json())["errors"][0]["message"]
         assert "too many requests from your address" in message and "1 a second" in message
+
+
+async def test_a_refusal_is_held_for_its_retry_after_while_other_clients_are_served(
+    tmp_path: Path,
+) -> None:
+    """A client that asks again at once is answered 429 only after the Retry-After it is given,
+    so a flood gets one answer per connection a second; meanwhile the server serves others."""
+    settings = Settings(store=f"sqlite:///{tmp_path}/db", rate_limit=1, rate_burst=1)
+    app = create_app(settings, clock=FakeClock())
+    rate = app[REQUEST_RATE] = RequestRate(1, 1, limit_loopback=True, clock=Monotonic())
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.get("/healthz")).status == 200
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        holding, hold = asyncio.Event(), rate.hold
+
+        def hold_and_tell(wait: float) -> float:
+            holding.set()
+            return hold(wait)
+
+        rate.hold = hold_and_tell  # type: ignore[method-assign]
+        refused = asyncio.create_task(client.get("/healthz"))
+        await holding.wait()  # the server has taken the request and is holding its refusal
+        rate.limit_loopback = False  # "another client": loopback no longer counted
+        served = await client.get("/healthz")
+        assert served.status == 200 and not refused.done()
+        response = await refused
+        held = loop.time() - asked
+        assert (response.status, response.headers["Retry-After"]) == (429, "1")
+        assert held >= 0.99  # asyncio.sleep never wakes before its time; this is a lower bound
 
 
 async def test_loopback_clients_are_not_rate_limited_by_default(tmp_path: Path) -> None:
