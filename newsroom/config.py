@@ -198,6 +198,12 @@ class Settings:
     keepalive_timeout: float = setting(
         15.0, "seconds (up to 300) an idle connection is kept open for its next request", _seconds
     )
+    send_timeout: float = setting(
+        30.0,
+        "seconds (up to 300) a reply may wait unread by its client, with no progress, before the "
+        "connection is cut",
+        _seconds,
+    )
     max_connections: int = setting(
         4096,
         "most connections open at once, WebSockets included (lowered at start to what the "

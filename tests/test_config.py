@@ -28,6 +28,7 @@ SAMPLES = {
     "body_timeout": ("1", "300"),
     "header_timeout": ("2.5", "60"),
     "keepalive_timeout": ("5", "75"),
+    "send_timeout": ("10", "120"),
     "max_connections": ("100", "20000"),
     "max_connections_per_address": ("8", "1000"),
     "rate_limit": ("0", "200"),

@@ -17,6 +17,11 @@ and every other client would be refused by the kernel. With them:
   reply and closes a connection still waiting for (the rest of) its next request head. It also
   runs from the moment a connection opens, so the first head gets the shorter of the two.
 
+- a reply the client stops reading is cut: once more of it waits to be sent than the transport
+  buffers (asyncio pauses the writer), it must make progress every `send_timeout` seconds, or
+  the connection is aborted and the reply's memory freed. A client cannot hold a 4 MiB reply
+  (or a WebSocket's backlog) in the server by never reading it.
+
 A request's body has its own bound (`body_timeout`, read_json_object). A WebSocket is a request
 still being handled, which neither timer touches, so an upgraded connection is never cut by them.
 
@@ -128,7 +133,15 @@ class GuardedConnection(web.RequestHandler):
     """aiohttp's handler of one connection, admitted by the guard, with a deadline for its
     first request head."""
 
-    __slots__ = ("_admitted", "_guard", "_head_deadline", "_header_timeout", "_key")
+    __slots__ = (
+        "_admitted",
+        "_guard",
+        "_head_deadline",
+        "_header_timeout",
+        "_key",
+        "_send_check",
+        "_send_timeout",
+    )
 
     def __init__(
         self,
@@ -136,6 +149,7 @@ class GuardedConnection(web.RequestHandler):
         guard: ConnectionGuard,
         header_timeout: float,
         keepalive_timeout: float,
+        send_timeout: float,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         # access_log=None turns aiohttp's access log off (as documented); its annotation says
@@ -150,6 +164,8 @@ class GuardedConnection(web.RequestHandler):
         self._key: str | None = None
         self._admitted = False
         self._head_deadline: asyncio.TimerHandle | None = None
+        self._send_timeout = send_timeout
+        self._send_check: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Admit the connection and start aiohttp's handling, or refuse it and close."""
@@ -175,9 +191,10 @@ class GuardedConnection(web.RequestHandler):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         """Stop aiohttp's handling; an admitted connection gives its count back, come what may."""
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
-            self._head_deadline = None
+        for timer in (self._head_deadline, self._send_check):
+            if timer is not None:
+                timer.cancel()
+        self._head_deadline = self._send_check = None
         try:
             super().connection_lost(exc)
         finally:
@@ -192,11 +209,46 @@ class GuardedConnection(web.RequestHandler):
         if self._request_count == 0:
             self.force_close()  # as aiohttp's keep-alive timer closes: no reply
 
+    def pause_writing(self) -> None:
+        """The transport holds more than it wants to: from now on, sending must make progress."""
+        super().pause_writing()
+        if self._send_check is None and self.transport is not None:
+            self._expect_progress(self.transport.get_write_buffer_size())
+
+    def resume_writing(self) -> None:
+        """The client caught up: no deadline until the writer pauses again."""
+        super().resume_writing()
+        if self._send_check is not None:
+            self._send_check.cancel()
+            self._send_check = None
+
+    def _expect_progress(self, unsent: int) -> None:
+        self._send_check = self._loop.call_later(self._send_timeout, self._check_progress, unsent)
+
+    def _check_progress(self, unsent_before: int) -> None:
+        self._send_check = None
+        if self.transport is None:
+            return
+        unsent = self.transport.get_write_buffer_size()
+        if unsent < unsent_before:
+            self._expect_progress(unsent)  # slow but reading: another period
+        else:
+            log.debug("a client read none of %d bytes in %g s: connection cut", unsent,
+                      self._send_timeout)  # fmt: skip
+            self.transport.abort()  # frees what it holds; connection_lost follows
+
 
 class GuardedSite(web.BaseSite):
     """A TCP site, as aiohttp's `TCPSite`, whose connections are `GuardedConnection`s."""
 
-    __slots__ = ("_guard", "_header_timeout", "_host", "_keepalive_timeout", "_port")
+    __slots__ = (
+        "_guard",
+        "_header_timeout",
+        "_host",
+        "_keepalive_timeout",
+        "_port",
+        "_send_timeout",
+    )
 
     def __init__(
         self,
@@ -206,10 +258,12 @@ class GuardedSite(web.BaseSite):
         guard: ConnectionGuard,
         header_timeout: float,
         keepalive_timeout: float,
+        send_timeout: float,
     ) -> None:
         super().__init__(runner)
         self._host, self._port, self._guard = host, port, guard
         self._header_timeout, self._keepalive_timeout = header_timeout, keepalive_timeout
+        self._send_timeout = send_timeout
 
     @property
     def name(self) -> str:
@@ -224,7 +278,12 @@ class GuardedSite(web.BaseSite):
 
         def connection() -> GuardedConnection:
             return GuardedConnection(
-                server, self._guard, self._header_timeout, self._keepalive_timeout, loop
+                server,
+                self._guard,
+                self._header_timeout,
+                self._keepalive_timeout,
+                self._send_timeout,
+                loop,
             )
 
         self._server = await loop.create_server(
@@ -253,12 +312,13 @@ def guarded_site(
     exempt = "" if settings.limit_loopback else ", loopback exempt"
     log.info(
         "accepting at most %d connections (%d per address%s); a new one has %g s to send its "
-        "request's head, an idle one closes after %g s",
+        "request's head, an idle one closes after %g s, an unread reply is cut after %g s",
         total,
         per_address,
         exempt,
         settings.header_timeout,
         settings.keepalive_timeout,
+        settings.send_timeout,
     )
     guard = ConnectionGuard(total, per_address, settings.limit_loopback)
     return GuardedSite(
@@ -268,4 +328,5 @@ def guarded_site(
         guard,
         settings.header_timeout,
         settings.keepalive_timeout,
+        settings.send_timeout,
     )

@@ -42,6 +42,13 @@ async def hello(request: web.Request) -> web.Response:
     return web.Response(text="hello")
 
 
+LARGE = 32 * 1024 * 1024  # bytes: more than the kernel's socket buffers on both ends can take
+
+
+async def large(request: web.Request) -> web.Response:
+    return web.Response(body=b"x" * LARGE)
+
+
 async def echo(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse()
     await ws.prepare(request)
@@ -52,15 +59,22 @@ async def echo(request: web.Request) -> web.WebSocketResponse:
 
 @contextlib.asynccontextmanager
 async def serving(
-    guard: ConnectionGuard, header_timeout: float = LONG, keepalive_timeout: float = LONG
+    guard: ConnectionGuard,
+    header_timeout: float = LONG,
+    keepalive_timeout: float = LONG,
+    send_timeout: float = LONG,
 ) -> AsyncIterator[int]:
-    """Serve a hello route and a WebSocket echo behind `guard` on a free port; yield the port."""
+    """Serve a hello route, a large reply and a WebSocket echo behind `guard` on a free port;
+    yield the port."""
     app = web.Application()
     app.router.add_get("/", hello)
+    app.router.add_get("/large", large)
     app.router.add_get("/ws", echo)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = GuardedSite(runner, "127.0.0.1", 0, guard, header_timeout, keepalive_timeout)
+    site = GuardedSite(
+        runner, "127.0.0.1", 0, guard, header_timeout, keepalive_timeout, send_timeout
+    )
     await site.start()
     try:
         yield runner.addresses[0][1]
@@ -252,6 +266,38 @@ async def test_an_idle_connection_is_closed_after_the_keepalive_timeout() -> Non
         assert await read_to_end(reader) == b""
         writer.close()
         await guard.until_open(0)
+
+
+async def test_a_reply_left_unread_is_cut_after_the_send_timeout() -> None:
+    """A client that asks for a large reply and never reads it loses its connection once the
+    reply made no progress for the send timeout: the server holds no unread reply for good."""
+    guard = WatchedGuard(total=10, per_address=10)
+    async with serving(guard, send_timeout=0.3) as port:
+        reader, writer = await connect(port)
+        writer.write(b"GET /large HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+        await guard.until_open(0)  # cut by the server, while this client still holds its socket
+        received = 0
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := await reader.read(1 << 20):
+                received += len(chunk)
+        assert received < LARGE
+        writer.close()
+
+
+async def test_a_slow_reader_is_not_cut_while_it_makes_progress() -> None:
+    """A client that reads a large reply in pauses, but steadily, gets all of it."""
+    guard = WatchedGuard(total=10, per_address=10)
+    async with serving(guard, send_timeout=0.5) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+        writer.write(b"GET /large HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        received = 0
+        while chunk := await reader.read(4 << 20):
+            received += len(chunk)
+            await asyncio.sleep(0.05)  # the client's pace: slower than the server could send
+        head = len(b"HTTP/1.1 200 OK\r\n")
+        assert received > LARGE + head
+        writer.close()
 
 
 async def test_a_websocket_outlives_the_header_and_keepalive_timeouts() -> None:
