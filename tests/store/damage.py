@@ -4,6 +4,7 @@ verifier (and start-up) must notice, each done to the file the way a fault or a 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -92,3 +93,23 @@ def zero_a_middle_index_page(path: Path) -> int:
         f.seek((page - 1) * page_size)
         f.write(bytes(page_size))
     return int(page)
+
+
+async def crashed_with_a_damaged_wal(path: Path) -> None:
+    """What `kill -9` leaves after ten commits (the file and its WAL, nothing checkpointed), with
+    one byte flipped in the WAL's second frame: SQLite alone would drop the eight commits after."""
+    live = path.with_name("live.db")
+    store = await SQLiteEventStore.open(live)
+    try:
+        for n in range(1, 11):
+            await store.append(f"article-{n}", [article_created(n)], 0)
+        for suffix in ("", "-wal"):
+            shutil.copyfile(f"{live}{suffix}", f"{path}{suffix}")
+    finally:
+        await store.close()
+    with open(f"{path}-wal", "r+b") as wal:  # noqa: ASYNC230 (a test damaging its own file)
+        page_size = int.from_bytes(wal.read(12)[8:12], "big")
+        wal.seek(32 + (24 + page_size) + 24 + 100)  # header, frame 1, frame 2's header
+        byte = wal.read(1)[0]
+        wal.seek(-1, 1)
+        wal.write(bytes([byte ^ 0x01]))

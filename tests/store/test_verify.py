@@ -17,6 +17,7 @@ from newsroom.store.sqlite import SQLiteEventStore
 from newsroom.store.sqlite_verify import verify_file
 from tests.factories import article_created
 from tests.store.damage import (
+    crashed_with_a_damaged_wal,
     flip_a_byte,
     rewrite_version,
     sql,
@@ -121,6 +122,20 @@ async def test_a_damaged_index_page_fails_sqlites_own_check(
     code, _, err = run(path, capsys)
     assert code == 1
     assert "SQLite integrity_check" in err and "DAMAGED" in err
+
+
+async def test_a_damaged_wal_is_walked_before_sqlite_reads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A crashed log whose WAL has a damaged frame before intact commits is damaged (exit 1),
+    not "intact" with those commits silently missing; both files stay as they were."""
+    path = tmp_path / "crashed.db"
+    await crashed_with_a_damaged_wal(path)
+    before = {suffix: sha(Path(f"{path}{suffix}")) for suffix in ("", "-wal")}
+    code, _, err = run(path, capsys)
+    assert code == 1
+    assert "write-ahead log crashed.db-wal is damaged at frame 2" in err
+    assert {suffix: sha(Path(f"{path}{suffix}")) for suffix in ("", "-wal")} == before
 
 
 @pytest.mark.parametrize(
