@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from newsroom.errors import StoreCorrupted, StoreUnrecognised
+from newsroom.store.sqlite_rows import is_corruption
 from newsroom.store.sqlite_wal import check_wal
 
 APPLICATION_ID = 0x4E575352  # "NWSR", stored at header offset 68 by PRAGMA application_id
@@ -84,7 +85,8 @@ def check_existing(path: Path, *, walk_wal: bool = True) -> None:
     try:
         _check_contents(path, conn)
     except sqlite3.Error as e:
-        raise StoreCorrupted(f"{path}: the database cannot be read: {e}") from e
+        what = "is damaged" if is_corruption(e) else "cannot be read"
+        raise StoreCorrupted(f"{path}: the database {what}: {e}") from e
     finally:
         conn.close()
 
