@@ -2,7 +2,8 @@
 
 On SIGTERM or Ctrl-C it stops accepting connections, lets in-flight requests (and their appends)
 finish, closes the store and exits 0. A store it must not touch (damaged, foreign, locked) stops
-start-up with a message and exit code 2.
+start-up with a message and exit code 2. `python -m newsroom verify` checks a whole log instead
+(`verify.py`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from newsroom import config
+from newsroom import config, verify
 from newsroom.errors import NewsroomError
 from newsroom.runtime import (
     new_event_loop,
@@ -57,8 +58,11 @@ async def serve(settings: config.Settings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["verify"]:
+        return verify.main(args[1:])
     try:
-        settings = config.load(argv)
+        settings = config.load(args)
     except NewsroomError as e:
         print(f"newsroom: {e}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ from newsroom.bus import Bus
 from newsroom.commands import CommandHandler
 from newsroom.config import Settings
 from newsroom.demo import write_demo_articles
-from newsroom.errors import ConfigError
+from newsroom.errors import ConfigError, StoreCorrupted
 from newsroom.gates import Gate, Pace
 from newsroom.health import Health
 from newsroom.history import History
@@ -33,7 +33,9 @@ from newsroom.projections.sitemaps import SitemapsProjection
 from newsroom.projections.views import Views
 from newsroom.runtime import collector_paused
 from newsroom.store import EventStore
+from newsroom.store.integrity import Progress, Verdict
 from newsroom.store.sqlite import SQLiteEventStore
+from newsroom.store.sqlite_verify import verify_file
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 2.0  # seconds between replay progress lines
@@ -42,11 +44,21 @@ SHORT_WAIT = 1.0  # seconds work waits for a turn at its gate before the client 
 
 async def open_store(url: str) -> EventStore:
     """Open the event store named by `url` (`sqlite:///relative/path` or `sqlite:////abs/path`)."""
+    return await SQLiteEventStore.open(sqlite_path(url))
+
+
+def verify_store(url: str, progress: Progress | None = None) -> Verdict:
+    """Check the whole log named by `url`, reading only (blocking: run it on a thread)."""
+    return verify_file(sqlite_path(url), progress)
+
+
+def sqlite_path(url: str) -> Path:
+    """The file an `sqlite:///path` store URL names; a `ConfigError` for any other URL."""
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///")
         if not path:
             raise ConfigError("the sqlite store URL needs a file path: sqlite:///path/to/file.db")
-        return await SQLiteEventStore.open(Path(path))
+        return Path(path)
     if url.startswith(("postgresql://", "postgres://")):
         raise ConfigError("PostgreSQL stores are not supported yet; use sqlite:///path")
     raise ConfigError(f"unknown store URL {url!r}; expected sqlite:///path/to/newsroom.db")
@@ -61,6 +73,17 @@ def build_views(settings: Settings) -> Views:
         SitemapsProjection(articles),
         SearchProjection(articles, Fts5Index()),
     )
+
+
+async def verify_before_start(url: str) -> None:
+    """`--verify-on-start`: check the whole log first; raise `StoreCorrupted` naming the first
+    bad position if it is damaged. A missing file is a new log: nothing to check."""
+    if not sqlite_path(url).exists():
+        return
+    verdict = await asyncio.to_thread(verify_store, url)
+    if not verdict.intact:
+        raise StoreCorrupted(f"--verify-on-start: {verdict.summary()}")
+    log.info("verified the log before the replay: %s", verdict.summary())
 
 
 class Newsroom:
@@ -90,6 +113,8 @@ class Newsroom:
         cls, settings: Settings, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     ) -> Newsroom:
         """Open the store, replay the log into the projections, then seed the demo if empty."""
+        if settings.verify_on_start:
+            await verify_before_start(settings.store)
         store = await open_store(settings.store)
         newsroom = cls(store, settings, clock)
         try:

@@ -161,6 +161,11 @@ class Settings:
     host: str = setting("127.0.0.1", "address to listen on")
     port: int = setting(8080, "port to listen on", _port)
     store: str = setting(DEFAULT_STORE, "event store URL: sqlite:///path or postgresql://...")
+    verify_on_start: bool = setting(
+        False,
+        "before the replay, check the whole log as python -m newsroom verify does (every page "
+        "and every event; time grows with the log) and refuse to start if it is damaged",
+    )
     base_url: str = setting(
         "",
         "public URL of the site: article urls and the links in feeds, sitemaps and pages use it",
@@ -314,7 +319,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m newsroom",
         description="Run newsroom: an event-sourced news back end with a GraphQL API.",
-        epilog="Every flag can also be set by the environment variable shown; flags win.",
+        epilog="Every flag can also be set by the environment variable shown; flags win. "
+        "To check a whole log instead of serving it: python -m newsroom verify --store URL.",
     )
     for f in declared():
         about = declaration(f)

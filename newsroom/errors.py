@@ -59,6 +59,11 @@ class StoreCorrupted(StoreError):
     code = "STORE_CORRUPTED"
 
 
+class StoreUnrecognised(StoreCorrupted):
+    """Raised when a store file is not a newsroom log this version can read (empty, not SQLite,
+    another program's database, a newer schema): there is nothing to verify in it."""
+
+
 class CodecError(NewsroomError):
     """Raised when a stored event cannot be decoded (unknown schema version, wrong fields)."""
 

@@ -60,7 +60,8 @@ ALLOWED: dict[str, set[str]] = {
         "web",
     },
     "runtime": set(),
-    "__main__": {"config", "errors", "runtime", "web"},
+    "verify": {"app", "config", "errors"},
+    "__main__": {"config", "errors", "runtime", "verify", "web"},
     "__init__": set(),
 }
 ADAPTERS = {
@@ -68,6 +69,7 @@ ADAPTERS = {
     "store.sqlite",
     "store.sqlite_file",
     "store.sqlite_rows",
+    "store.sqlite_verify",
     "projections.search_fts5",
 }
 

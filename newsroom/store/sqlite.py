@@ -36,7 +36,7 @@ from newsroom.errors import (
 )
 from newsroom.events import Event, codec
 from newsroom.store.base import AppendResult, Recorded
-from newsroom.store.sqlite_file import SCHEMA, check_existing
+from newsroom.store.sqlite_file import SCHEMA, check_existing, lock_file
 from newsroom.store.sqlite_reader import Reader, settle
 from newsroom.store.sqlite_rows import COLUMNS, checksum, decode_rows, stream_number, translate
 
@@ -284,7 +284,7 @@ class SQLiteEventStore:
 
     def _lock_exclusively(self) -> None:
         """Hold an OS lock beside the file so a second process cannot open the same log."""
-        lock_path = self._path.with_name(self._path.name + ".lock")
+        lock_path = lock_file(self._path)
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             self._lock = lock_path.open("a")
