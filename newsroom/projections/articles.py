@@ -112,8 +112,11 @@ class _Row:
 
     def view(self) -> ArticleView:
         if self._view is None:
-            self._view = ArticleView(*(getattr(self, name) for name in ArticleView.__slots__))
+            self._view = self.frozen()
         return self._view
+
+    def frozen(self) -> ArticleView:
+        return self._view or ArticleView(*(getattr(self, name) for name in ArticleView.__slots__))
 
 
 class ArticlesProjection:
@@ -132,6 +135,13 @@ class ArticlesProjection:
         """The article with `article_id`, in any status, or None."""
         row = self._rows.get(article_id)
         return row.view() if row else None
+
+    def peek(self, article_id: int) -> ArticleView | None:
+        """As `get`, but the view is not kept with the article: for a reader that looks at
+        many articles once (the search index's build), so that they do not all keep a frozen
+        copy in memory."""
+        row = self._rows.get(article_id)
+        return row.frozen() if row else None
 
     def latest(
         self, status: StatusName, category: str | None = None, count: int = 10

@@ -15,12 +15,11 @@ import sqlite3
 import time
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from newsroom.errors import ValidationError
-from newsroom.projections.articles import ArticleView
-from newsroom.projections.search import Hit, Results, SortKey
+from newsroom.projections.search import Document, Hit, Results, SortKey
 from newsroom.projections.search_query import Query, Term
 
 TITLE_WEIGHT, BODY_WEIGHT = 10.0, 1.0
@@ -38,6 +37,11 @@ _SCHEMA = [
     "CREATE TABLE meta (id INTEGER PRIMARY KEY, category TEXT NOT NULL, newest REAL NOT NULL)",
 ]
 COMMIT_EVERY = 1_000  # writes per transaction: FTS5 turns each commit into a new index segment
+# A bulk load (the build after a replay) writes this many articles per transaction, with FTS5's
+# incremental merging off: it would otherwise merge segments over and over as they pile up. The
+# load ends with one merge of them all. https://www.sqlite.org/fts5.html#the_automerge_option
+LOAD_EVERY = 10_000
+AUTOMERGE = 4  # FTS5's default, restored after a load
 # Ranking and counting read every match they cover. A search matching more than this many
 # articles covers only the newest of them (highest ids): in a newsroom that is what a reader of a
 # very broad search wants, and it keeps every search's cost bounded. Results say when it happened.
@@ -52,25 +56,37 @@ class Fts5Index:
     """Published articles in an in-memory FTS5 table; rowid is the article id."""
 
     def __init__(self) -> None:
-        self._db = sqlite3.connect(":memory:", isolation_level=None)
+        # `load` may run on a worker thread, while nothing else uses the index (search.py).
+        self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         for statement in _SCHEMA:
             self._db.execute(statement)
         self._writes = 0  # since the last commit
         self._indexed: set[int] = set()  # ids in the index: a new article needs no delete first
 
-    def put(self, article: ArticleView) -> None:
-        assert article.published_at is not None  # only published articles are searchable
-        self.remove(article.id)
+    def put(self, document: Document) -> None:
+        self.remove(document.article_id)
         self._write()
-        self._indexed.add(article.id)
-        text = (article.title.translate(_MARKERS), article.body.translate(_MARKERS))
-        self._db.execute(
-            "INSERT INTO docs (rowid, title, body) VALUES (?, ?, ?)", (article.id, *text)
-        )
-        self._db.execute(
-            "INSERT INTO meta (id, category, newest) VALUES (?, ?, ?)",
-            (article.id, article.category, -article.published_at.timestamp()),
-        )
+        self._indexed.add(document.article_id)
+        self._db.execute(_INSERT_TEXT, _text(document))
+        self._db.execute(_INSERT_META, _meta(document))
+
+    def load(self, documents: Sequence[Document], loaded: Callable[[int], None]) -> None:
+        """Index articles not indexed yet, many per transaction, merging segments once at the
+        end; `loaded(n)` after each transaction (it may raise to stop the load there)."""
+        self._commit()
+        self._db.execute("INSERT INTO docs (docs, rank) VALUES ('automerge', 0)")
+        try:
+            for start in range(0, len(documents), LOAD_EVERY):
+                chunk = documents[start : start + LOAD_EVERY]
+                self._db.execute("BEGIN")
+                self._db.executemany(_INSERT_TEXT, map(_text, chunk))
+                self._db.executemany(_INSERT_META, map(_meta, chunk))
+                self._db.execute("COMMIT")
+                self._indexed.update(document.article_id for document in chunk)
+                loaded(len(chunk))
+            self._db.execute("INSERT INTO docs (docs) VALUES ('optimize')")
+        finally:
+            self._db.execute(f"INSERT INTO docs (docs, rank) VALUES ('automerge', {AUTOMERGE})")
 
     def remove(self, article_id: int) -> None:
         if article_id not in self._indexed:
@@ -159,6 +175,21 @@ class Fts5Index:
         for row in rows:
             digest.update(repr(row).encode())
         return digest.hexdigest()
+
+
+_INSERT_TEXT = "INSERT INTO docs (rowid, title, body) VALUES (?, ?, ?)"
+_INSERT_META = "INSERT INTO meta (id, category, newest) VALUES (?, ?, ?)"
+
+
+def _text(document: Document) -> tuple[int, str, str]:
+    """The full-text row: the article's text without our snippet markers."""
+    title, body = document.title.translate(_MARKERS), document.body.translate(_MARKERS)
+    return document.article_id, title, body
+
+
+def _meta(document: Document) -> tuple[int, str, float]:
+    """The row beside it: what hits sort and are counted by."""
+    return document.article_id, document.category, -document.published
 
 
 def fts5_expression(query: Query) -> str:
