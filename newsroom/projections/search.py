@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from newsroom.events import PUBLISHED
-from newsroom.projections.articles import ArticlesProjection, ArticleView, Change
+from newsroom.projections.articles import ArticlesProjection, Change, PublishedText
 from newsroom.projections.search_query import Query
 from newsroom.store import Recorded
 
@@ -56,21 +56,9 @@ class Results:
     and facets then come from the newest of them, and total is a lower bound."""
 
 
-class Document(NamedTuple):
-    """What the index holds of one published article."""
-
-    article_id: int
-    title: str
-    body: str
-    category: str
-    published: float
-    """When it was published (a POSIX timestamp): ties in relevance go newest first."""
-
-    @classmethod
-    def of(cls, article: ArticleView) -> Document:
-        assert article.published_at is not None  # only published articles are searchable
-        published = article.published_at.timestamp()
-        return cls(article.id, article.title, article.body, article.category, published)
+Document = PublishedText
+"""What the index holds of one published article: id, title and body (UTF-8), category and
+publication time."""
 
 
 class SearchIndex(Protocol):
@@ -138,9 +126,8 @@ class SearchProjection:
         if self._deferred:
             return
         for article_id in self._changed:
-            article = self._articles.peek(article_id)
-            if article is not None and article.status is PUBLISHED:
-                self.index.put(Document.of(article))
+            if (document := self._articles.published_text(article_id)) is not None:
+                self.index.put(document)
             else:
                 self.index.remove(article_id)
         self._changed.clear()
@@ -158,10 +145,7 @@ class SearchProjection:
 
     def document(self, article_id: int) -> Document | None:
         """What the index should hold for the article now: None unless it is published."""
-        article = self._articles.peek(article_id)
-        if article is None or article.status is not PUBLISHED:
-            return None
-        return Document.of(article)
+        return self._articles.published_text(article_id)
 
     def resume(self) -> None:
         """End the deferral: index what changed since `take_changed`; the view is caught up."""

@@ -176,20 +176,23 @@ class Fts5Index:
         return digest.hexdigest()
 
 
-_INSERT_TEXT = "INSERT INTO docs (rowid, title, body) VALUES (?, ?, ?)"
+# Text comes as UTF-8 bytes (as the articles view holds it) and is stored as TEXT: binding a
+# Python str would make the sqlite3 module attach a UTF-8 copy to that string for its lifetime.
+_INSERT_TEXT = "INSERT INTO docs (rowid, title, body) VALUES (?, CAST(? AS TEXT), CAST(? AS TEXT))"
 _INSERT_META = "INSERT INTO meta (id, category, newest) VALUES (?, ?, ?)"
+_OPEN_UTF8, _CLOSE_UTF8 = _OPEN.encode(), _CLOSE.encode()
 
 
-def _text(document: Document) -> tuple[int, str, str]:
+def _text(document: Document) -> tuple[int, bytes, bytes]:
     """The full-text row: the article's text without our snippet markers."""
     return document.article_id, _unmarked(document.title), _unmarked(document.body)
 
 
-def _unmarked(text: str) -> str:
-    """The text with our markers blanked. `str.replace` finds nothing in almost every text and
-    then hands back the text itself; `str.translate` would rebuild it a character at a time,
-    which made it half of the index's build on non-ASCII text."""
-    return text.replace(_OPEN, " ").replace(_CLOSE, " ")
+def _unmarked(text: bytes) -> bytes:
+    """The text with our markers blanked (UTF-8 never has one character's bytes inside another's,
+    so replacing bytes replaces characters). Nearly every text has none, and `replace` then
+    hands back the text itself, without a copy."""
+    return text.replace(_OPEN_UTF8, b" ").replace(_CLOSE_UTF8, b" ")
 
 
 def _meta(document: Document) -> tuple[int, str, float]:
