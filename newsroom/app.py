@@ -33,7 +33,7 @@ from newsroom.projections.search_build import SearchBuild
 from newsroom.projections.search_fts5 import Fts5Index
 from newsroom.projections.sitemaps import SitemapsProjection
 from newsroom.projections.views import Views
-from newsroom.runtime import collector_paused
+from newsroom.runtime import collector_paused, release_free_memory
 from newsroom.store import EventStore
 from newsroom.store.sqlite import SQLiteEventStore
 
@@ -126,7 +126,11 @@ class Newsroom:
             elapsed = time.monotonic() - started
             log.info("replayed %s events in %.1f s (%s events/s)",
                      f"{head:,}", elapsed, f"{head / max(elapsed, 1e-9):,.0f}")  # fmt: skip
-            self._search_task = asyncio.create_task(self.search_build.run(), name="search build")
+            self._search_task = asyncio.create_task(self._build_search(), name="search build")
+
+    async def _build_search(self) -> None:
+        await self.search_build.run()
+        await asyncio.to_thread(release_free_memory)  # what the build's thread left free
 
     async def _catch_up(self, head: int) -> None:
         """Return when every projection reached `head` or stopped; raise if the store failed."""
