@@ -65,7 +65,10 @@ class Fts5Index:
             self._db.execute(statement)
         self._writes = 0  # since the last commit
         self._texts: dict[int, Text] = {}
-        """The text indexed under each id: the articles view's own bytes, not a copy."""
+        """The text indexed under each id: the articles view's own bytes, not a copy. Once the
+        search view is caught up it is, for every id in `meta`, exactly what the articles view's
+        `published_text` gives (markers blanked), so a saved index can rebuild it from there
+        rather than store the text a second time."""
 
     def put(self, document: Document) -> None:
         self.remove(document.article_id)
