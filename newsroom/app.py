@@ -1,10 +1,11 @@
 """The composition root: builds the store, bus, views, command handler and history, and runs them.
 
 The only module that names concrete adapters. `Newsroom.start` opens the store, replays the log
-into fresh views (logging progress when it takes a while), writes the demo articles on an empty
-log, and returns the running system; `stop` finishes pending appends and closes the store. It
-composes and nothing more: what the web layer uses are the parts (`views`, `commands`,
-`history`, `health`), each handed to it on its own.
+into fresh views (logging progress when it takes a while), starts the search index's build in the
+background (search answers 503 until it is done; the other views serve at once), writes the demo
+articles on an empty log, and returns the running system; `stop` finishes pending appends and
+closes the store. It composes and nothing more: what the web layer uses are the parts (`views`,
+`commands`, `history`, `health`), each handed to it on its own.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from newsroom.projections.articles import ArticlesProjection
 from newsroom.projections.base import Dispatcher
 from newsroom.projections.feeds import FeedsProjection
 from newsroom.projections.search import SearchProjection
+from newsroom.projections.search_build import SearchBuild
 from newsroom.projections.search_fts5 import Fts5Index
 from newsroom.projections.sitemaps import SitemapsProjection
 from newsroom.projections.views import Views
-from newsroom.runtime import collector_paused
+from newsroom.runtime import collector_paused, release_free_memory
 from newsroom.store import EventStore
 from newsroom.store.integrity import Progress, Verdict
 from newsroom.store.sqlite import SQLiteEventStore
@@ -104,9 +106,11 @@ class Newsroom:
             replays=Gate("subscriptions replaying the log", settings.max_replays, SHORT_WAIT),
             pace=Pace(settings.replay_rate),
         )
-        self.health = Health(store, self.views, self.commands.write_fault)
+        self.search_build = SearchBuild(self.views.search_projector)
+        self.health = Health(store, self.views, self.commands.write_fault, self.search_build)
         self._dispatcher = Dispatcher(self.views.projectors, self.bus.subscribe)
         self._task: asyncio.Task[None] | None = None
+        self._search_task: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(
@@ -130,6 +134,8 @@ class Newsroom:
 
     async def _run_projections(self) -> None:
         self.health.started_at_head = head = await self.store.head()
+        if head:  # index each article once, after the replay, not once per event
+            self.views.search_projector.projection.defer()
         self._task = asyncio.create_task(self._dispatcher.run(), name="projections")
         if head:
             log.info(
@@ -145,6 +151,11 @@ class Newsroom:
             elapsed = time.monotonic() - started
             log.info("replayed %s events in %.1f s (%s events/s)",
                      f"{head:,}", elapsed, f"{head / max(elapsed, 1e-9):,.0f}")  # fmt: skip
+            self._search_task = asyncio.create_task(self._build_search(), name="search build")
+
+    async def _build_search(self) -> None:
+        await self.search_build.run()
+        await asyncio.to_thread(release_free_memory)  # what the build's thread left free
 
     async def _catch_up(self, head: int) -> None:
         """Return when every projection reached `head` or stopped; raise if the store failed."""
@@ -163,8 +174,17 @@ class Newsroom:
         rate = done / max(time.monotonic() - started, 1e-9)
         log.info("replay: %s of %s events (%s events/s)", f"{done:,}", f"{head:,}", f"{rate:,.0f}")
 
+    async def search_built(self) -> None:
+        """Return once the search index's build after the replay is over (at once if there was
+        none); the search view is then caught up, or stopped if the build failed."""
+        if self._search_task is not None:
+            await asyncio.shield(self._search_task)
+
     async def stop(self) -> None:
         """Stop the projections, then let the store finish pending appends and close."""
+        if self._search_task is not None:
+            self.search_build.stop()
+            await asyncio.gather(self._search_task, return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

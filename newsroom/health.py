@@ -1,11 +1,13 @@
 """Health: whether the store and each view are running, and whether the views caught up with the
-log seen at start; what `/healthz` and `/readyz` report."""
+log seen at start; what `/healthz` and `/readyz` report. Readiness does not wait for the search
+index's build after the replay (search answers 503 meanwhile); `/healthz` shows its progress."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from newsroom.commands import WriteFault
+from newsroom.projections.search_build import SearchBuild
 from newsroom.projections.views import Views
 from newsroom.store import EventStore
 
@@ -13,10 +15,13 @@ from newsroom.store import EventStore
 class Health:
     """Reports on the store (open, and taking writes) and the views."""
 
-    def __init__(self, store: EventStore, views: Views, writes: WriteFault) -> None:
+    def __init__(
+        self, store: EventStore, views: Views, writes: WriteFault, search_build: SearchBuild
+    ) -> None:
         self._store = store
         self._views = views
         self._writes = writes
+        self._search_build = search_build
         self.started_at_head = 0
         """The log head when the replay began; the views are ready once each reached it."""
 
@@ -34,8 +39,10 @@ class Health:
             view: dict[str, Any] = {"position": p.position, "status": "running"}
             if p.failure is not None:
                 view.update(status="failed", failed_at=p.failure.position, error=p.failure.error)
-            if fingerprints:
-                view["fingerprint"] = p.projection.fingerprint()
+            if p is self._views.search_projector:
+                view["index"] = self._search_build.report()
+            if fingerprints and view.get("index", {}).get("caught_up", True):
+                view["fingerprint"] = p.projection.fingerprint()  # not while it is being built
             reports[p.name] = view
         store = self._store_state()
         healthy = store == "running" and all(p.failure is None for p in self._views.projectors)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,9 +25,11 @@ from newsroom.projections.articles import ArticlesProjection
 from newsroom.projections.base import Dispatcher
 from newsroom.projections.feeds import FeedsProjection
 from newsroom.projections.search import SearchProjection
+from newsroom.projections.search_build import SearchBuild
 from newsroom.projections.search_fts5 import Fts5Index
 from newsroom.projections.sitemaps import SitemapsProjection
 from newsroom.projections.views import Views
+from newsroom.store import Recorded
 from newsroom.store.memory import InMemoryEventStore
 from tests.factories import FakeClock, article_fields
 
@@ -85,3 +88,62 @@ def test_replay_equals_live(history: list[Command]) -> None:
     """Whatever editors do, a fresh replay of the log builds exactly the live read model."""
     live, replayed = asyncio.run(_live_and_replayed(history))
     assert live == replayed
+
+
+async def _log_of(history: list[Command]) -> list[Recorded]:
+    store = InMemoryEventStore()
+    handler = CommandHandler(store, Bus(store), FakeClock())
+    for command in history:
+        with contextlib.suppress(NewsroomError):
+            await handler.handle(command)
+    return await store.read_all(after=0, limit=10_000)
+
+
+def _pages(log: list[Recorded], cuts: list[int]) -> list[list[Recorded]]:
+    """The log cut into consecutive pages at the given offsets (in any order, repeats allowed)."""
+    bounds = [0, *sorted(c % (len(log) + 1) for c in cuts), len(log)]
+    return [log[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+async def _paged_with_build(log: list[Recorded], cuts: list[int], split: int) -> list[str]:
+    """The start-up path: the search view deferred while the first `split` events replay in
+    pages, then its bulk build, with the rest of the events dispatched while it runs."""
+    views = _views()
+    dispatcher = Dispatcher(views.projectors, subscribe=None)  # type: ignore[arg-type]
+    replayed, live = log[: split % (len(log) + 1)], log[split % (len(log) + 1) :]
+    views.search_projector.projection.defer()
+    for page in _pages(replayed, cuts):
+        dispatcher.dispatch(page)
+    build = asyncio.create_task(SearchBuild(views.search_projector).run())
+    await asyncio.sleep(0)  # the build starts (takes what changed) before the live events come
+    for page in _pages(live, cuts):
+        dispatcher.dispatch(page)
+    await build
+    assert views.search.caught_up
+    return _fingerprint(views)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(commands, max_size=25),
+    st.lists(st.integers(min_value=0, max_value=60), max_size=6),
+    st.integers(min_value=0, max_value=60),
+)
+def test_pages_and_the_search_build_equal_one_event_at_a_time(
+    history: list[Command], cuts: list[int], split: int
+) -> None:
+    """Dispatching the log in pages of any sizes, and building the search index in bulk after a
+    replay while later events arrive, give every view exactly the state that dispatching one
+    event at a time gives."""
+    log = asyncio.run(_log_of(history))
+    one_by_one = _views()
+    dispatcher = Dispatcher(one_by_one.projectors, subscribe=None)  # type: ignore[arg-type]
+    for recorded in log:
+        dispatcher.dispatch([recorded])
+    paged = _views()
+    dispatcher = Dispatcher(paged.projectors, subscribe=None)  # type: ignore[arg-type]
+    for page in _pages(log, cuts):
+        dispatcher.dispatch(page)
+    expected = _fingerprint(one_by_one)
+    assert _fingerprint(paged) == expected
+    assert asyncio.run(_paged_with_build(log, cuts, split)) == expected

@@ -15,6 +15,7 @@ from bisect import bisect_left, insort
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from sys import intern
 from typing import Literal, NamedTuple
 
 from newsroom.events import (
@@ -68,7 +69,8 @@ class Placement(NamedTuple):
 
 
 class Change(NamedTuple):
-    """What one event did to one article: its placement before (None if new) and after."""
+    """What one event did to one article: its placement before (None if new) and after (the
+    very same object when the event left the article where it was, as most edits do)."""
 
     article_id: int
     before: Placement | None
@@ -77,16 +79,33 @@ class Change(NamedTuple):
     """The time the event states (created, updated, published or retracted at)."""
 
 
+_PLAIN_FIELDS = tuple(name for name in ArticleView.__slots__ if name not in ("title", "body"))
+
+
+class PublishedText(NamedTuple):
+    """A published article's text, as the search index takes it."""
+
+    article_id: int
+    title: bytes
+    """UTF-8, as the articles view holds it (see `_Row.title`)."""
+    body: bytes
+    category: str
+    published: float
+    """When it was published (a POSIX timestamp)."""
+
+
 class _Row:
     """The mutable, internal form of one article; `view()` freezes it for callers."""
 
-    __slots__ = (*ArticleView.__dataclass_fields__, "_view")
+    # Title and body are kept as UTF-8 (see `title`); the other fields as the view has them.
+    __slots__ = (*_PLAIN_FIELDS, "_title", "_body", "_view")
 
     def __init__(self, event: ArticleCreated | ArticleDraftCreated, recorded: Recorded) -> None:
         published = isinstance(event, ArticleCreated)
         self.id, self.title, self.body = event.article_id, event.title, event.body
-        self.category, self.author_id = event.category, event.author_id
-        self.author_name = event.author_name
+        # Every article of a category (an author) shares one string, not a copy per article.
+        self.category, self.author_id = intern(event.category), event.author_id
+        self.author_name = intern(event.author_name)
         self.status = PUBLISHED if published else DRAFT
         self.created = self.modified = event.created_at
         self.published_at = event.created_at if published else None
@@ -94,6 +113,27 @@ class _Row:
         self.retraction_reason: str | None = None
         self.version, self.position = recorded.version, recorded.position
         self._view: ArticleView | None = None
+
+    @property
+    def title(self) -> str:
+        """Text is held as UTF-8 and decoded only when a view is built. A Python string takes
+        two bytes for every character once one of them is past Latin-1 (one typographic quote
+        will do), four once one is an emoji; UTF-8 keeps an article's Latin text at about one
+        byte a character, which halves the articles view (docs/benchmarks.md, memory)."""
+        return self._title.decode()
+
+    @title.setter
+    def title(self, text: str) -> None:
+        self._title = text.encode()
+
+    @property
+    def body(self) -> str:
+        """As `title`."""
+        return self._body.decode()
+
+    @body.setter
+    def body(self, text: str) -> None:
+        self._body = text.encode()
 
     def key(self) -> Key:
         """Where the row sorts in its status lists."""
@@ -132,6 +172,15 @@ class ArticlesProjection:
         """The article with `article_id`, in any status, or None."""
         row = self._rows.get(article_id)
         return row.view() if row else None
+
+    def published_text(self, article_id: int) -> PublishedText | None:
+        """The text of the article if it is published (else None), as this view holds it: for
+        a reader of many articles' text (the search index), with no view built or kept."""
+        row = self._rows.get(article_id)
+        if row is None or row.status is not PUBLISHED or row.published_at is None:
+            return None
+        published = row.published_at.timestamp()
+        return PublishedText(row.id, row._title, row._body, row.category, published)
 
     def latest(
         self, status: StatusName, category: str | None = None, count: int = 10
@@ -190,8 +239,10 @@ class ArticlesProjection:
                 for name in EDITABLE:
                     if (value := getattr(e, name)) is not None:
                         setattr(row, name, value)
-                if moves:
-                    self._index(row)
+                if not moves:  # the usual edit: the article stays where it was
+                    row.touched(recorded, e.updated_at)
+                    return Change(row.id, before, before, e.updated_at)
+                self._index(row)
                 return self._touched(row, before, recorded, e.updated_at)
             case ArticlePublished(article_id=article_id, published_at=at):
                 row = self._rows[article_id]

@@ -14,6 +14,12 @@ returned (None when it changed nothing). So the articles view, which reads no ot
 `apply(recorded, change: Change | None) -> None`. A view is built with the views it reads and may
 also query them while applying: they have applied the event already.
 
+A view whose work per event is expensive (the search index) may put it off to the end of the
+batch: its `apply` notes what changed and an optional `settle()` does the work, once per thing
+changed, after the whole batch was applied and before any waiter is woken. A replay hands the
+dispatcher pages of thousands of events, so an article edited five times in a page is indexed
+once; a live append is a batch of its own, so readers see it settled exactly as before.
+
 A `Projector` holds one view with the position it reached and offers `wait_for(position)`. A
 projection that raises stops alone, with the views that read it (and theirs): its projector
 records the failure and the offending position, and from then on refuses to answer as if it were
@@ -30,7 +36,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from newsroom.errors import ProjectionFailed, StoreError, ViewTimeout
 from newsroom.store import Recorded
@@ -58,6 +64,15 @@ class Projection(Protocol):
 
     def fingerprint(self) -> str:
         """A digest of the whole model, equal for two models holding the same state."""
+        ...
+
+
+@runtime_checkable
+class Settles(Protocol):
+    """A projection that puts its expensive work off to the end of each batch."""
+
+    def settle(self) -> None:
+        """Do the work the events applied since the last call put off."""
         ...
 
 
@@ -94,6 +109,7 @@ class Projector(Generic[P]):
         """What the event being dispatched did to this view, for the views that read it."""
         self.position = 0
         self.failure: Failure | None = None
+        self._settle = projection.settle if isinstance(projection, Settles) else None
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._given_up = 0  # waiters whose futures were cancelled since the heap was last rebuilt
         self._tiebreak = itertools.count()
@@ -119,6 +135,18 @@ class Projector(Generic[P]):
             self.fail(recorded.position, f"{type(e).__name__}: {e}")
             return False
         self.position = recorded.position
+        return True
+
+    def settle(self) -> bool:
+        """Let the projection finish the batch's put-off work; False (and the projector stopped)
+        if it raised."""
+        if self._settle is None or self.failure is not None:
+            return self.failure is None
+        try:
+            self._settle()
+        except Exception as e:  # as in `apply`: a bug in one projection must not stop the others
+            self.fail(self.position, f"{type(e).__name__}: {e}")
+            return False
         return True
 
     def fail(self, position: int, error: str) -> None:
@@ -246,9 +274,12 @@ class Dispatcher:
                     stopped = True
             if stopped:
                 running = self._running()
+        for projector in running:
+            if not projector.settle():
+                self._stop_dependents(projector)
         for projector in self.projectors:
             projector.wake()
-        return bool(running)
+        return bool(self._running())
 
     def _running(self) -> list[Projector[Any]]:
         return [p for p in self.projectors if p.failure is None]

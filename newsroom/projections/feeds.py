@@ -66,7 +66,9 @@ class FeedsProjection:
         stamp = Stamp(recorded.position, change.at)
         for feed in (None, change.after.category):
             self._changed.setdefault(feed, stamp)  # the feed exists from now on
-        for placement in (change.before, change.after):
+        before, after = change.before, change.after
+        # An edit that leaves the article in place is one placement to check, not two.
+        for placement in (after,) if before is after else (before, after):
             if placement is not None and placement.status is PUBLISHED:
                 for feed in (None, placement.category):
                     if self._listed(placement, feed):

@@ -4,16 +4,25 @@ The projection decides *what* is searchable: an article is indexed when it is pu
 re-indexed when it is updated, and removed the moment it is retracted (in the same dispatch as
 every other view). It reads the articles view: the dispatcher applies that first and hands over
 what each event changed there. *How* it is searched belongs to a `SearchIndex` (SQLite FTS5 in
-memory today); any engine with these four operations can replace it.
+memory today); any engine with these operations can replace it.
+
+Indexing is the expensive part (a replay once spent 70 % of its time deleting and re-inserting
+articles that later events changed again), so `apply` only notes which articles changed and
+`settle`, at the end of each batch the dispatcher hands over, indexes each of them once, as it
+stands then. At start-up the view goes further: `defer()` holds every change back during the
+replay, and `SearchBuild` (search_build.py) then loads each published article once, in bulk, on a
+thread, while the other views already serve. Until it is done the view is not `caught_up`, and
+`Views.search` answers `Busy` (503 with Retry-After) rather than give partial results.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from newsroom.events import PUBLISHED
-from newsroom.projections.articles import ArticlesProjection, ArticleView, Change
+from newsroom.projections.articles import ArticlesProjection, Change, PublishedText
 from newsroom.projections.search_query import Query
 from newsroom.store import Recorded
 
@@ -47,11 +56,22 @@ class Results:
     and facets then come from the newest of them, and total is a lower bound."""
 
 
+Document = PublishedText
+"""What the index holds of one published article: id, title and body (UTF-8), category and
+publication time."""
+
+
 class SearchIndex(Protocol):
     """A full-text index of articles."""
 
-    def put(self, article: ArticleView) -> None:
+    def put(self, document: Document) -> None:
         """Index the article, replacing what was indexed under its id."""
+        ...
+
+    def load(self, documents: Sequence[Document], loaded: Callable[[int], None]) -> None:
+        """Index articles that are not indexed yet, in bulk, calling `loaded(n)` as each n are
+        in (it may raise to stop the load). May run on another thread, while nothing else uses
+        the index."""
         ...
 
     def remove(self, article_id: int) -> None:
@@ -78,17 +98,56 @@ class SearchProjection:
     def __init__(self, articles: ArticlesProjection, index: SearchIndex) -> None:
         self._articles = articles
         self.index = index
+        self._changed: dict[int, None] = {}
+        """Articles whose entry may be out of date: changed since the last `settle` (in order)."""
+        self._deferred = False
+
+    @property
+    def caught_up(self) -> bool:
+        """True once the index holds every article the view has applied (not during the build
+        that follows a replay)."""
+        return not self._deferred
 
     def fingerprint(self) -> str:
         return self.index.fingerprint()
 
     def apply(self, recorded: Recorded, change: Change | None) -> None:
-        """Index, re-index or remove the article `change` (from the articles view) is about."""
+        """Note the article `change` is about when it is, or was, published; `settle` indexes it."""
         if change is None:
             return
-        if change.after.status is PUBLISHED:
-            article = self._articles.get(change.article_id)
-            assert article is not None  # the articles view has just applied it
-            self.index.put(article)
-        elif change.before is not None and change.before.status is PUBLISHED:
-            self.index.remove(change.article_id)
+        if change.after.status is PUBLISHED or (
+            change.before is not None and change.before.status is PUBLISHED
+        ):
+            self._changed[change.article_id] = None
+
+    def settle(self) -> None:
+        """Index, re-index or remove each article changed since the last call, once, as it stands
+        now (nothing while deferred)."""
+        if self._deferred:
+            return
+        for article_id in self._changed:
+            if (document := self._articles.published_text(article_id)) is not None:
+                self.index.put(document)
+            else:
+                self.index.remove(article_id)
+        self._changed.clear()
+
+    def defer(self) -> None:
+        """Hold every change back (the replay at start) until `resume`; not caught up meanwhile."""
+        self._deferred = True
+
+    def take_changed(self) -> list[int]:
+        """The ids of the articles changed while deferred, forgotten here: the caller indexes
+        them (changes after this call are held back again, for `resume`)."""
+        changed = list(self._changed)
+        self._changed.clear()
+        return changed
+
+    def document(self, article_id: int) -> Document | None:
+        """What the index should hold for the article now: None unless it is published."""
+        return self._articles.published_text(article_id)
+
+    def resume(self) -> None:
+        """End the deferral: index what changed since `take_changed`; the view is caught up."""
+        self._deferred = False
+        self.settle()

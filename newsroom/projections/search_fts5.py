@@ -15,12 +15,11 @@ import sqlite3
 import time
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from newsroom.errors import ValidationError
-from newsroom.projections.articles import ArticleView
-from newsroom.projections.search import Hit, Results, SortKey
+from newsroom.projections.search import Document, Hit, Results, SortKey
 from newsroom.projections.search_query import Query, Term
 
 TITLE_WEIGHT, BODY_WEIGHT = 10.0, 1.0
@@ -28,16 +27,24 @@ SNIPPET_TOKENS = 24
 # Private-use characters mark matches inside snippets; they are removed from indexed text, so a
 # marker in a snippet is always ours and the rest can be escaped before the marks become <mark>.
 _OPEN, _CLOSE = "\ue000", "\ue001"
-_MARKERS = str.maketrans({_OPEN: " ", _CLOSE: " "})
-# The full-text table holds only the text; what a hit sorts or is counted by (category, time)
-# lives in a small table beside it, cheap to read for every match, unlike the text's rows.
+# The full-text table is contentless (content=''): it holds the index of the words, not the text,
+# which the articles view holds already (a second copy was about 150 MB on the 1,000,000-event
+# log). The index keeps a reference to the text it indexed, to remove it again (FTS5's 'delete'
+# needs the old values) and for snippets, which a small table built per search gives. What a hit
+# sorts or is counted by (category, time) lives in a small table beside it, cheap to read for
+# every match. https://www.sqlite.org/fts5.html#contentless_tables
+_COLUMNS = "title, body, tokenize = 'porter unicode61 remove_diacritics 2', prefix = '3'"
 _SCHEMA = [
-    """CREATE VIRTUAL TABLE docs USING fts5(
-        title, body, tokenize = 'porter unicode61 remove_diacritics 2', prefix = '3'
-    )""",
+    f"CREATE VIRTUAL TABLE docs USING fts5({_COLUMNS}, content = '')",
+    f"CREATE VIRTUAL TABLE temp.page USING fts5({_COLUMNS})",  # a page of hits, for snippets
     "CREATE TABLE meta (id INTEGER PRIMARY KEY, category TEXT NOT NULL, newest REAL NOT NULL)",
 ]
 COMMIT_EVERY = 1_000  # writes per transaction: FTS5 turns each commit into a new index segment
+# A bulk load (the build after a replay) writes this many articles per transaction, with FTS5's
+# incremental merging off: it would otherwise merge segments over and over as they pile up. The
+# load ends with one merge of them all. https://www.sqlite.org/fts5.html#the_automerge_option
+LOAD_EVERY = 10_000
+AUTOMERGE = 4  # FTS5's default, restored after a load
 # Ranking and counting read every match they cover. A search matching more than this many
 # articles covers only the newest of them (highest ids): in a newsroom that is what a reader of a
 # very broad search wants, and it keeps every search's cost bounded. Results say when it happened.
@@ -52,32 +59,50 @@ class Fts5Index:
     """Published articles in an in-memory FTS5 table; rowid is the article id."""
 
     def __init__(self) -> None:
-        self._db = sqlite3.connect(":memory:", isolation_level=None)
+        # `load` may run on a worker thread, while nothing else uses the index (search.py).
+        self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         for statement in _SCHEMA:
             self._db.execute(statement)
         self._writes = 0  # since the last commit
-        self._indexed: set[int] = set()  # ids in the index: a new article needs no delete first
+        self._texts: dict[int, Text] = {}
+        """The text indexed under each id: the articles view's own bytes, not a copy. Once the
+        search view is caught up it is, for every id in `meta`, exactly what the articles view's
+        `published_text` gives (markers blanked), so a saved index can rebuild it from there
+        rather than store the text a second time."""
 
-    def put(self, article: ArticleView) -> None:
-        assert article.published_at is not None  # only published articles are searchable
-        self.remove(article.id)
+    def put(self, document: Document) -> None:
+        self.remove(document.article_id)
         self._write()
-        self._indexed.add(article.id)
-        text = (article.title.translate(_MARKERS), article.body.translate(_MARKERS))
-        self._db.execute(
-            "INSERT INTO docs (rowid, title, body) VALUES (?, ?, ?)", (article.id, *text)
-        )
-        self._db.execute(
-            "INSERT INTO meta (id, category, newest) VALUES (?, ?, ?)",
-            (article.id, article.category, -article.published_at.timestamp()),
-        )
+        row = _text(document)
+        self._db.execute(_INSERT_TEXT.format(table="docs"), row)
+        self._db.execute(_INSERT_META, _meta(document))
+        self._texts[document.article_id] = row[1:]
+
+    def load(self, documents: Sequence[Document], loaded: Callable[[int], None]) -> None:
+        """Index articles not indexed yet, many per transaction, merging segments once at the
+        end; `loaded(n)` after each transaction (it may raise to stop the load there)."""
+        self._commit()
+        self._db.execute("INSERT INTO docs (docs, rank) VALUES ('automerge', 0)")
+        try:
+            for start in range(0, len(documents), LOAD_EVERY):
+                chunk = documents[start : start + LOAD_EVERY]
+                rows = [_text(document) for document in chunk]
+                self._db.execute("BEGIN")
+                self._db.executemany(_INSERT_TEXT.format(table="docs"), rows)
+                self._db.executemany(_INSERT_META, map(_meta, chunk))
+                self._db.execute("COMMIT")
+                self._texts.update((article_id, (title, body)) for article_id, title, body in rows)
+                loaded(len(chunk))
+            self._db.execute("INSERT INTO docs (docs) VALUES ('optimize')")
+        finally:
+            self._db.execute(f"INSERT INTO docs (docs, rank) VALUES ('automerge', {AUTOMERGE})")
 
     def remove(self, article_id: int) -> None:
-        if article_id not in self._indexed:
-            return
-        self._indexed.discard(article_id)
+        text = self._texts.pop(article_id, None)
+        if text is None:
+            return  # not indexed: a new article needs no delete first
         self._write()
-        self._db.execute("DELETE FROM docs WHERE rowid = ?", (article_id,))
+        self._db.execute(_DELETE_TEXT, (article_id, *text))
         self._db.execute("DELETE FROM meta WHERE id = ?", (article_id,))
 
     def _write(self) -> None:
@@ -140,25 +165,65 @@ class Fts5Index:
             self._db.set_progress_handler(None, 0)
 
     def _snippets(self, expression: str, ids: list[int]) -> dict[int, str]:
+        """Snippets of the page's hits, from a table of just those articles, filled and emptied
+        (rolled back) in one transaction: a snippet depends only on its own article's text."""
         if not ids:
             return {}
-        rows = self._db.execute(
-            f"SELECT rowid, snippet(docs, -1, ?, ?, '…', {SNIPPET_TOKENS}) FROM docs"
-            f" WHERE docs MATCH ? AND rowid IN ({', '.join('?' * len(ids))})",
-            (_OPEN, _CLOSE, expression, *ids),
-        )
+        self._db.execute("BEGIN")
+        try:
+            page = [(article_id, *self._texts[article_id]) for article_id in ids]
+            self._db.executemany(_INSERT_TEXT.format(table="temp.page"), page)
+            rows = self._db.execute(
+                f"SELECT rowid, snippet(page, -1, ?, ?, '…', {SNIPPET_TOKENS}) FROM temp.page"
+                " WHERE page MATCH ?",
+                (_OPEN, _CLOSE, expression),
+            ).fetchall()
+        finally:
+            self._db.execute("ROLLBACK")
         return {article_id: _marked(text) for article_id, text in rows}
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
         self._commit()
-        rows = self._db.execute(
-            "SELECT docs.rowid, title, body, category, newest"
-            " FROM docs JOIN meta ON id = docs.rowid ORDER BY docs.rowid"
-        )
-        for row in rows:
+        for article_id, category, newest in self._db.execute(
+            "SELECT id, category, newest FROM meta ORDER BY id"
+        ):
+            title, body = self._texts[article_id]
+            row = (article_id, title.decode(), body.decode(), category, newest)
             digest.update(repr(row).encode())
         return digest.hexdigest()
+
+
+# Text comes as UTF-8 bytes (as the articles view holds it) and is stored as TEXT: binding a
+# Python str would make the sqlite3 module attach a UTF-8 copy to that string for its lifetime.
+_INSERT_TEXT = (
+    "INSERT INTO {table} (rowid, title, body) VALUES (?, CAST(? AS TEXT), CAST(? AS TEXT))"
+)
+_DELETE_TEXT = (  # FTS5's command to remove a row from a contentless table: its old values
+    "INSERT INTO docs (docs, rowid, title, body)"
+    " VALUES ('delete', ?, CAST(? AS TEXT), CAST(? AS TEXT))"
+)
+Text = tuple[bytes, bytes]
+"""An indexed article's title and body, UTF-8."""
+_INSERT_META = "INSERT INTO meta (id, category, newest) VALUES (?, ?, ?)"
+_OPEN_UTF8, _CLOSE_UTF8 = _OPEN.encode(), _CLOSE.encode()
+
+
+def _text(document: Document) -> tuple[int, bytes, bytes]:
+    """The full-text row: the article's text without our snippet markers."""
+    return document.article_id, _unmarked(document.title), _unmarked(document.body)
+
+
+def _unmarked(text: bytes) -> bytes:
+    """The text with our markers blanked (UTF-8 never has one character's bytes inside another's,
+    so replacing bytes replaces characters). Nearly every text has none, and `replace` then
+    hands back the text itself, without a copy."""
+    return text.replace(_OPEN_UTF8, b" ").replace(_CLOSE_UTF8, b" ")
+
+
+def _meta(document: Document) -> tuple[int, str, float]:
+    """The row beside it: what hits sort and are counted by."""
+    return document.article_id, document.category, -document.published
 
 
 def fts5_expression(query: Query) -> str:

@@ -3,13 +3,15 @@
 Whoever answers from a view asks `views.articles`, `views.feeds`, `views.sitemaps` or
 `views.search`: the property checks the view has not stopped (raising `ProjectionFailed` if it
 has) before handing it out, so no handler has to remember to. A view that reads another stops
-with it, so a healthy `feeds` also vouches for the articles it lists.
+with it, so a healthy `feeds` also vouches for the articles it lists. The search view is also
+refused (`Busy`, a 503 with Retry-After) while its index is built after the replay at start.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from newsroom.errors import Busy
 from newsroom.projections.articles import ArticlesProjection
 from newsroom.projections.base import Projector, in_dispatch_order
 from newsroom.projections.feeds import FeedsProjection
@@ -30,9 +32,10 @@ class Views:
         self._articles = Projector(articles)
         self._feeds = Projector(feeds)
         self._sitemaps = Projector(sitemaps)
-        self._search = Projector(search)
+        self.search_projector = Projector(search)
+        """The search view's projector, for the index's build after the replay (search_build.py)."""
         self.projectors: list[Projector[Any]] = in_dispatch_order(
-            [self._articles, self._feeds, self._sitemaps, self._search]
+            [self._articles, self._feeds, self._sitemaps, self.search_projector]
         )
         """Every projector, each after those of the views it reads: for the dispatcher, and for
         health reports."""
@@ -54,8 +57,12 @@ class Views:
 
     @property
     def search(self) -> SearchProjection:
-        """The search view; raises `ProjectionFailed` if it (or the articles view) stopped."""
-        return self._search.checked()
+        """The search view; raises `ProjectionFailed` if it (or the articles view) stopped, and
+        `Busy` while its index is being built after the replay."""
+        search = self.search_projector.checked()
+        if not search.caught_up:
+            raise Busy("the search index is still being built after the restart; retry shortly")
+        return search
 
     @property
     def position(self) -> int:

@@ -143,6 +143,18 @@ class NewsroomProcess:
         result: dict[str, Any] = json.loads(body)
         return result
 
+    def wait_for_search(self, timeout: float = START_TIMEOUT) -> None:
+        """Poll /healthz until the search index's build after the replay is over (search
+        answers 503 until then); it reports no position to wait for, only whether it is done."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, report = self.get_json("/healthz")
+            assert status == 200, report
+            if report["projections"]["search"]["index"]["caught_up"]:
+                return
+            assert time.monotonic() < deadline, f"the search index was not built: {report}"
+            time.sleep(0.02)
+
     def head(self) -> int:
         """The log head the server reports on /healthz."""
         status, report = self.get_json("/healthz")

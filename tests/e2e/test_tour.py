@@ -103,5 +103,6 @@ def test_readme_tour_survives_a_restart(launch: Any, tmp_path: Path) -> None:
     titles_again, link_again = feed_titles(again, "/feed/science")
     assert (titles_again, urlsplit(link_again).path) == (titles, page_path)
     assert again.request("GET", page_path)[0] == 200
+    again.wait_for_search()  # built after the replay, while the other views already serve
     assert found(again, "surviving restarts") == [int(article_id)]  # the index rebuilt by replay
     assert again.terminate() == 0, again.stderr()

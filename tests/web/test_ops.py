@@ -16,17 +16,19 @@ Client = TestClient[web.Request, web.Application]
 
 
 async def test_healthz_reports_each_projection(client: Client) -> None:
-    """/healthz is 200 with the log head and each projection's position."""
+    """/healthz is 200 with the log head, each projection's position, and whether the search
+    index is caught up (on an empty log at start it needed no build)."""
     response = await client.get("/healthz")
     report = await response.json()
     assert response.status == 200
+    running = {"position": 7, "status": "running"}
     assert report == {
         "status": "ok",
         "store": "running",
         "head": 7,
         "projections": {
-            name: {"position": 7, "status": "running"}
-            for name in ("articles", "feeds", "sitemaps", "search")
+            **{name: running for name in ("articles", "feeds", "sitemaps")},
+            "search": {**running, "index": {"caught_up": True, "loaded": 0, "of": 0}},
         },
     }
 

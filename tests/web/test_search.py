@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
 from newsroom.articles import RetractArticle
+from newsroom.config import Settings
 from newsroom.projections.search_fts5 import Fts5Index
-from tests.factories import create_article
+from newsroom.web.app import create_app
+from tests.factories import FakeClock, create_article
 from tests.web.conftest import SITE, Client, newsroom_of
 
 SEARCH = """
@@ -166,3 +172,43 @@ async def test_a_failed_search_view_leaves_feeds_and_positions_alone(
     search = await site.get("/search", params={"q": "storm"})
     assert search.status == 503
     assert "search view stopped" in (await search.json())["errors"][0]["message"]
+
+
+async def test_search_answers_busy_while_its_index_is_built_after_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a restart the other views serve at once while the search index is built: search
+    answers 503 with Retry-After (GraphQL: BUSY), /readyz is 200, /healthz shows the build; once
+    it is done, search finds what the log holds."""
+    settings = Settings(store=f"sqlite:///{tmp_path}/restart.db", demo=False)
+    async with TestClient(TestServer(create_app(settings, clock=FakeClock()))) as first:
+        await newsroom_of(first).commands.handle(create_article(title="Storm warning"))
+    loading, release = threading.Event(), threading.Event()
+    load = Fts5Index.load
+
+    def held(self: Fts5Index, *args: Any) -> None:
+        loading.set()
+        release.wait(timeout=10)
+        load(self, *args)
+
+    monkeypatch.setattr(Fts5Index, "load", held)
+    async with TestClient(TestServer(create_app(settings, clock=FakeClock()))) as site:
+        await asyncio.to_thread(loading.wait, 10)
+        busy = await site.get("/search", params={"q": "storm"})
+        assert busy.status == 503 and busy.headers["Retry-After"] == "1"
+        assert "being built" in (await busy.json())["errors"][0]["message"]
+        reply = await site.post("/graphql", json={"query": '{ search(query: "storm") { total } }'})
+        assert (await reply.json())["errors"][0]["extensions"]["code"] == "BUSY"
+        assert (await site.get("/readyz")).status == 200
+        health = await (await site.get("/healthz")).json()
+        assert health["projections"]["search"]["index"] == {
+            "caught_up": False,
+            "loaded": 0,
+            "of": 1,
+        }
+        release.set()
+        await newsroom_of(site).search_built()
+        health = await (await site.get("/healthz")).json()
+        assert health["projections"]["search"]["index"]["caught_up"] is True
+        found = await (await site.get("/search", params={"q": "storm"})).json()
+        assert [hit["title"] for hit in found["hits"]] == ["Storm warning"]
