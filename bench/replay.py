@@ -114,7 +114,9 @@ class Timing:
 async def newsroom_start(path: Path) -> tuple[Timing, dict[str, int]]:
     """`Newsroom.start` on the log, in this process: open + file checks + replay, as the server."""
     started = time.perf_counter()
-    newsroom = await Newsroom.start(Settings(store=f"sqlite:///{path}", demo=False))
+    newsroom = await Newsroom.start(
+        Settings(store=f"sqlite:///{path}", demo=False, checkpoints=False)
+    )
     seconds = time.perf_counter() - started
     try:
         articles = newsroom.views.articles

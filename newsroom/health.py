@@ -3,6 +3,7 @@ log seen at start; what `/healthz` and `/readyz` report."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from newsroom.commands import WriteFault
@@ -19,6 +20,8 @@ class Health:
         self._writes = writes
         self.started_at_head = 0
         """The log head when the replay began; the views are ready once each reached it."""
+        self.checkpoint: Callable[[], dict[str, Any]] = lambda: {"enabled": False}
+        """What the view checkpoints did: used at start or not, and the last one written."""
 
     def ready(self) -> bool:
         """True once every view reached the head seen at start, none has failed, and the store
@@ -44,6 +47,7 @@ class Health:
             "store": store,
             "head": await self._store.head(),
             "projections": reports,
+            "checkpoint": self.checkpoint(),
         }
 
     def _store_state(self) -> str:

@@ -77,6 +77,13 @@ class Change(NamedTuple):
     """The time the event states (created, updated, published or retracted at)."""
 
 
+class ArticlesState(NamedTuple):
+    """What a checkpoint keeps of the articles view."""
+
+    articles: list[ArticleView]
+    lists: dict[tuple[str | None, StatusName], list[Key]]
+
+
 class _Row:
     """The mutable, internal form of one article; `view()` freezes it for callers."""
 
@@ -94,6 +101,15 @@ class _Row:
         self.retraction_reason: str | None = None
         self.version, self.position = recorded.version, recorded.position
         self._view: ArticleView | None = None
+
+    @classmethod
+    def of(cls, view: ArticleView) -> _Row:
+        """The row an article view was frozen from (restoring a checkpoint)."""
+        row = cls.__new__(cls)
+        for name in ArticleView.__slots__:
+            setattr(row, name, getattr(view, name))
+        row._view = view
+        return row
 
     def key(self) -> Key:
         """Where the row sorts in its status lists."""
@@ -171,6 +187,20 @@ class ArticlesProjection:
         for list_key in sorted(self._lists, key=repr):
             digest.update(repr((list_key, self._lists[list_key])).encode())
         return digest.hexdigest()
+
+    # --- checkpoints ----------------------------------------------------------------------------
+
+    def snapshot(self) -> ArticlesState:
+        """The state as immutable parts, taken on the event loop between two events: each
+        article's frozen view (cached once built, so usually no new object) and a copy of each
+        list (a C-speed copy of references to immutable keys)."""
+        rows = list(map(_Row.view, self._rows.values()))
+        return ArticlesState(rows, {key: keys.copy() for key, keys in self._lists.items()})
+
+    def restore(self, state: ArticlesState) -> None:
+        """Take the state of a snapshot (into a fresh view)."""
+        self._rows = {view.id: _Row.of(view) for view in state.articles}
+        self._lists = state.lists
 
     # --- apply ---------------------------------------------------------------------------------
 

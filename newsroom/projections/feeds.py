@@ -59,6 +59,14 @@ class FeedsProjection:
     def fingerprint(self) -> str:
         return hashlib.sha256(repr(sorted(self._changed.items(), key=repr)).encode()).hexdigest()
 
+    def snapshot(self) -> dict[str | None, Stamp]:
+        """The state for a checkpoint: a copy of the stamps (immutable) by feed."""
+        return self._changed.copy()
+
+    def restore(self, state: dict[str | None, Stamp]) -> None:
+        """Take the state of a snapshot (into a fresh view)."""
+        self._changed = state
+
     def apply(self, recorded: Recorded, change: Change | None) -> None:
         """Stamp the feeds that `change` (what the event did in the articles view) touched."""
         if change is None:

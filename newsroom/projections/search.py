@@ -10,6 +10,7 @@ memory today); any engine with these four operations can replace it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from newsroom.events import PUBLISHED
@@ -68,6 +69,19 @@ class SearchIndex(Protocol):
         """A digest of everything indexed."""
         ...
 
+    def flush(self) -> None:
+        """Make every write so far part of what a search (or a copy) sees."""
+        ...
+
+    def save(self, path: Path) -> None:
+        """Copy the index into a new file at `path`; runs on a worker thread, while nothing
+        writes to the index (see `SearchProjection.hold`)."""
+        ...
+
+    def load(self, path: Path) -> None:
+        """Fill this fresh, empty index from a copy `save` wrote."""
+        ...
+
 
 class SearchProjection:
     """Keeps a `SearchIndex` holding exactly the published articles, from the articles view."""
@@ -78,6 +92,25 @@ class SearchProjection:
     def __init__(self, articles: ArticlesProjection, index: SearchIndex) -> None:
         self._articles = articles
         self.index = index
+        self._held: set[int] | None = None  # while a checkpoint copies the index: ids to redo
+
+    def hold(self) -> None:
+        """Stop writing to the index while a checkpoint copies it (on a worker thread): until
+        `release()`, the articles to (re)index or remove are only noted. Searches go on,
+        from the index as it was held (a second or so behind at most)."""
+        self.index.flush()
+        self._held = set()
+
+    def release(self) -> None:
+        """Write to the index again, first bringing each article noted while held up to date:
+        only its state now matters, not the events in between."""
+        held, self._held = self._held or set(), None
+        for article_id in sorted(held):
+            article = self._articles.get(article_id)
+            if article is not None and article.status is PUBLISHED:
+                self.index.put(article)
+            else:
+                self.index.remove(article_id)
 
     def fingerprint(self) -> str:
         return self.index.fingerprint()
@@ -85,6 +118,9 @@ class SearchProjection:
     def apply(self, recorded: Recorded, change: Change | None) -> None:
         """Index, re-index or remove the article `change` (from the articles view) is about."""
         if change is None:
+            return
+        if self._held is not None:
+            self._held.add(change.article_id)
             return
         if change.after.status is PUBLISHED:
             article = self._articles.get(change.article_id)

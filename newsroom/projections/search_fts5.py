@@ -17,6 +17,7 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from newsroom.errors import ValidationError
 from newsroom.projections.articles import ArticleView
@@ -45,14 +46,18 @@ WINDOW = 1_000
 # A search runs on the event loop: one that takes longer than this is stopped and refused, so
 # a few broad searches cannot stall every other reader.
 TIME_BUDGET = 0.1  # seconds a search may hold the event loop (matching and ranking)
+SAVE_STEP = 256  # pages (of 4 KiB) a checkpoint's copy takes at a time; a search waits for one
 _RANK = f"bm25(docs, {TITLE_WEIGHT}, {BODY_WEIGHT})"
 
 
 class Fts5Index:
-    """Published articles in an in-memory FTS5 table; rowid is the article id."""
+    """Published articles in an in-memory FTS5 table; rowid is the article id.
+
+    Used from the event loop only, except `save` and `load`, which a checkpoint runs on a
+    worker thread while nothing else writes (SQLite serializes calls on one connection)."""
 
     def __init__(self) -> None:
-        self._db = sqlite3.connect(":memory:", isolation_level=None)
+        self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         for statement in _SCHEMA:
             self._db.execute(statement)
         self._writes = 0  # since the last commit
@@ -92,6 +97,26 @@ class Fts5Index:
         if self._writes:
             self._db.execute("COMMIT")
             self._writes = 0
+
+    def flush(self) -> None:
+        self._commit()
+
+    def save(self, path: Path) -> None:
+        # SQLite's backup API lets go of the interpreter while it copies pages, and takes the
+        # connection for one step at a time, so a search on the loop waits for a step at most.
+        target = sqlite3.connect(path)
+        try:
+            self._db.backup(target, pages=SAVE_STEP, sleep=0.001)
+        finally:
+            target.close()
+
+    def load(self, path: Path) -> None:
+        source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            source.backup(self._db)
+        finally:
+            source.close()
+        self._indexed = {article_id for (article_id,) in self._db.execute("SELECT id FROM meta")}
 
     def search(
         self, query: Query, category: str | None, first: int, after: SortKey | None

@@ -115,6 +115,16 @@ class SitemapsProjection:
         state = (self._files, self._news, self._file_count_changed)
         return hashlib.sha256(repr(state).encode()).hexdigest()
 
+    # --- checkpoints -------------------------------------------------------------------------
+
+    def snapshot(self) -> tuple[list[Stamp], Stamp, Stamp]:
+        """The state for a checkpoint: the stamps (immutable), the list of them copied."""
+        return self._files.copy(), self._news, self._file_count_changed
+
+    def restore(self, state: tuple[list[Stamp], Stamp, Stamp]) -> None:
+        """Take the state of a snapshot (into a fresh view)."""
+        self._files, self._news, self._file_count_changed = state
+
     # --- apply -------------------------------------------------------------------------------
 
     def apply(self, recorded: Recorded, change: Change | None) -> None:

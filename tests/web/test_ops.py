@@ -16,7 +16,8 @@ Client = TestClient[web.Request, web.Application]
 
 
 async def test_healthz_reports_each_projection(client: Client) -> None:
-    """/healthz is 200 with the log head and each projection's position."""
+    """/healthz is 200 with the log head, each projection's position, and what the view
+    checkpoints did (a new log: none was used, none written yet)."""
     response = await client.get("/healthz")
     report = await response.json()
     assert response.status == 200
@@ -28,6 +29,7 @@ async def test_healthz_reports_each_projection(client: Client) -> None:
             name: {"position": 7, "status": "running"}
             for name in ("articles", "feeds", "sitemaps", "search")
         },
+        "checkpoint": {"enabled": True, "used": False, "last_written": None},
     }
 
 

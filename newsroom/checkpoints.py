@@ -1,0 +1,219 @@
+"""View checkpoints on disk: the views' state with the log position it reflects, so that a start
+replays only the events after it. A cache, never the truth: refused whenever in doubt, and
+deleting it is always safe (the next start replays the whole log).
+
+A checkpoint lives in a directory (by default beside the SQLite log: `<log file>.views/`):
+- `views.ckpt`: a magic line, the header (JSON, with its length before it and its CRC-32 after)
+  and the body: the articles, feeds and sitemaps views' snapshots, pickled. Pickle is safe
+  here because the file is our own, written by this program beside the log, and its checksum
+  is verified before anything is unpickled (whoever can write that directory can write the
+  log itself).
+- `search-<position>.db`: the search index at that position, an SQLite file that SQLite's backup
+  API copies out of (and back into) memory. The header names it with its size and checksum.
+
+Writing is atomic: each file is written under a temporary name, flushed to disk, then renamed,
+and `views.ckpt` is renamed last (the commit point); the directory is flushed after. A kill -9
+at any moment leaves the previous `views.ckpt` and the search file it names in place.
+
+A checkpoint is loaded only if it provably belongs to this log and this code: its format and the
+views' schema are this program's, the log's identity matches, and the event at its position is
+still there with the same checksum (so a log that was replaced, re-imported, or truncated and
+written again is noticed), and it is not ahead of the log's head.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pickle
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from newsroom.projections.views import Views
+from newsroom.store import EventStore
+
+FORMAT = 1  # the layout of the files; bump when it changes
+VIEWS_SCHEMA = 1  # the shape of the views' `snapshot()`s; bump when any of them changes
+MAGIC = b"newsroom view checkpoint\n"
+VIEWS_FILE = "views.ckpt"
+HEADER_MAX = 64 * 1024  # bytes; a header is a few hundred
+CHUNK = 1024 * 1024  # bytes read at a time for checksums (zlib lets go of the interpreter)
+
+
+class Refused(Exception):
+    """Raised when a checkpoint cannot be used; its message says why, for the one log line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The views' state at one position, taken on the event loop; the search index is held
+    (not written to) until `Views.search.release()`, so its copy is of this position too."""
+
+    position: int
+    states: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A checkpoint on disk: the position it reflects and when it was written."""
+
+    position: int
+    created: datetime
+
+
+def snapshot(views: Views) -> Snapshot:
+    """Take the views' state at their position and hold the search index; on the event loop,
+    between two events, so every view is at the same position."""
+    states = {
+        "articles": views.articles.snapshot(),
+        "feeds": views.feeds.snapshot(),
+        "sitemaps": views.sitemaps.snapshot(),
+    }
+    views.search.hold()
+    return Snapshot(views.position, states)
+
+
+def save_search(views: Views, directory: Path, position: int) -> Path:
+    """Copy the held search index to a file of its own (on a worker thread); return its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / f"search-{position}.db"
+    temporary = final.with_name(final.name + ".tmp")
+    temporary.unlink(missing_ok=True)
+    views.search.index.save(temporary)
+    _flush(temporary)
+    temporary.replace(final)
+    return final
+
+
+def write(directory: Path, taken: Snapshot, search: Path, anchor: tuple[str, int]) -> Checkpoint:
+    """Write `views.ckpt` for `taken` (on a worker thread) and drop older search copies."""
+    body = pickle.dumps(taken.states, protocol=pickle.HIGHEST_PROTOCOL)
+    created = datetime.now(UTC)
+    header = {
+        "format": FORMAT,
+        "views_schema": VIEWS_SCHEMA,
+        "log": anchor[0],
+        "position": taken.position,
+        "anchor_checksum": anchor[1],
+        "created": created.isoformat(),
+        "body_size": len(body),
+        "body_crc": zlib.crc32(body),
+        "search_file": search.name,
+        "search_size": search.stat().st_size,
+        "search_crc": _file_crc(search),
+    }
+    encoded = json.dumps(header).encode()
+    final = directory / VIEWS_FILE
+    temporary = final.with_name(final.name + ".tmp")
+    with temporary.open("wb") as f:
+        f.write(MAGIC + len(encoded).to_bytes(4, "big") + encoded)
+        f.write(zlib.crc32(encoded).to_bytes(4, "big"))
+        f.write(body)
+        f.flush()
+        os.fsync(f.fileno())
+    temporary.replace(final)
+    _flush(directory)
+    for old in directory.glob("search-*"):
+        if old.name != search.name:
+            old.unlink(missing_ok=True)
+    return Checkpoint(taken.position, created)
+
+
+async def load(views: Views, directory: Path, store: EventStore) -> Checkpoint | None:
+    """Fill fresh `views` from the checkpoint in `directory`: None if there is none; `Refused`
+    (saying why) if it cannot be used, in which case `views` may be half filled: build new."""
+    path = directory / VIEWS_FILE
+    if not path.exists():
+        return None
+    header, body_at = await asyncio.to_thread(_read_header, path)
+    position = header["position"]
+    if position > await store.head():
+        raise Refused(f"it is at position {position}, ahead of the log's head")
+    anchor = await store.anchor(position)
+    if anchor is None or anchor.log != header["log"]:
+        raise Refused("it belongs to another log")
+    if anchor.checksum != header["anchor_checksum"]:
+        raise Refused(
+            f"the event at its position {position} is not the one it was taken at "
+            "(the log was replaced, re-imported or rewritten)"
+        )
+    states = await asyncio.to_thread(_read_body, path, header, body_at)
+    search = directory / header["search_file"]
+    await asyncio.to_thread(_check_search, search, header)
+    views.articles.restore(states["articles"])
+    views.feeds.restore(states["feeds"])
+    views.sitemaps.restore(states["sitemaps"])
+    await asyncio.to_thread(views.search.index.load, search)
+    for projector in views.projectors:
+        projector.position = position
+    return Checkpoint(position, datetime.fromisoformat(header["created"]))
+
+
+def _read_header(path: Path) -> tuple[dict[str, Any], int]:
+    with path.open("rb") as f:
+        if f.read(len(MAGIC)) != MAGIC:
+            raise Refused("it is not a newsroom view checkpoint")
+        size = int.from_bytes(_exactly(f, 4), "big")
+        if size > HEADER_MAX:
+            raise Refused("its header is damaged")
+        encoded = _exactly(f, size)
+        if int.from_bytes(_exactly(f, 4), "big") != zlib.crc32(encoded):
+            raise Refused("its header fails its checksum")
+    header: dict[str, Any] = json.loads(encoded)
+    if header.get("format") != FORMAT:
+        raise Refused(f"it is in format {header.get('format')}; this newsroom reads {FORMAT}")
+    if header.get("views_schema") != VIEWS_SCHEMA:
+        raise Refused(
+            f"its views have schema {header.get('views_schema')}; this newsroom's have "
+            f"{VIEWS_SCHEMA}"
+        )
+    return header, len(MAGIC) + 4 + size + 4
+
+
+def _read_body(path: Path, header: dict[str, Any], at: int) -> dict[str, Any]:
+    with path.open("rb") as f:
+        f.seek(at)
+        body = f.read(header["body_size"] + 1)
+    if len(body) != header["body_size"]:
+        raise Refused(
+            f"it is truncated or padded ({len(body):,} body bytes, not {header['body_size']:,})"
+        )
+    if zlib.crc32(body) != header["body_crc"]:
+        raise Refused("its body fails its checksum")
+    states: dict[str, Any] = pickle.loads(body)  # our own file, its checksum verified
+    return states
+
+
+def _check_search(path: Path, header: dict[str, Any]) -> None:
+    if not path.is_file():
+        raise Refused(f"its search index copy {path.name} is missing")
+    if path.stat().st_size != header["search_size"] or _file_crc(path) != header["search_crc"]:
+        raise Refused(f"its search index copy {path.name} is damaged")
+
+
+def _exactly(f: BinaryIO, size: int) -> bytes:
+    data = f.read(size)
+    if len(data) != size:
+        raise Refused("it is truncated")
+    return data
+
+
+def _file_crc(path: Path) -> int:
+    crc = 0
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _flush(path: Path) -> None:
+    """fsync a file or a directory (a rename is durable once its directory is flushed)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
