@@ -265,7 +265,11 @@ def ready(url: str) -> bool:
 
 def server_command(path: Path, port: int) -> list[str]:
     store = f"sqlite:///{path}"
-    return [sys.executable, "-m", "newsroom", "--store", store, "--port", str(port), "--no-demo"]
+    # No checkpoints: every start replays the whole log (bench/checkpoint.py measures them).
+    return [
+        *(sys.executable, "-m", "newsroom", "--store", store, "--port", str(port)),
+        *("--no-demo", "--no-checkpoints"),
+    ]
 
 
 def start_to_ready(path: Path, timeout: float) -> Start:

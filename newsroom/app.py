@@ -178,6 +178,7 @@ class Newsroom:
             self._checkpoints.cancel()  # a write in progress finishes (a thread is not stopped)
             await asyncio.gather(self._checkpoints, return_exceptions=True)
             await self.checkpointer.save(self.views)
+            self.checkpointer.close()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

@@ -2,7 +2,9 @@
 every N events or M minutes, and once more at a clean shutdown; what `/healthz` tells of them.
 
 Writing one holds the event loop only while the views' state is taken (`checkpoints.snapshot`:
-references to immutable objects and copies of lists) and while the search index is let go again;
+references to immutable objects and copies of lists; the articles' frozen views are built
+beforehand, a few hundred per turn of the loop) and while the search index catches up again
+(a few articles per turn);
 the copying, pickling, checksumming and file I/O run on a worker thread. No write's reply waits
 for it: appends and the views go on meanwhile; only the search index is held still (and caught
 up after), so its copy is of the same position as the rest.
@@ -11,11 +13,17 @@ up after), so its copy is of the same position as the rest.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import sys
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from newsroom import checkpoints
 from newsroom.checkpoints import Checkpoint, Refused
@@ -24,6 +32,9 @@ from newsroom.projections.views import Views
 from newsroom.store import EventStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+FREEZE_STEP = 200  # articles whose frozen view is built per turn of the loop (well under 1 ms)
+RELEASE_STEP = 20  # articles the search index catches up on per turn of the loop
 
 
 class Checkpointer:
@@ -47,6 +58,7 @@ class Checkpointer:
         self.refused: str | None = None
         self.replayed_after = 0
         self.last: dict[str, Any] | None = None
+        self._worker: ThreadPoolExecutor | None = None
 
     async def load(self, views: Views) -> bool:
         """Fill fresh `views` from the checkpoint, if there is a usable one. False: there was
@@ -98,7 +110,9 @@ class Checkpointer:
                 pass
             except ProjectionFailed:
                 return  # a stopped view has no state worth keeping
-            await self.save(views)
+            # Shielded: a stop waits for a write in progress (`save` takes the lock) instead of
+            # letting go of the search index while a thread still copies it.
+            await asyncio.shield(self.save(views))
 
     async def save(self, views: Views) -> None:
         """Write a checkpoint of `views` if they moved since the last one; a failure to write
@@ -117,32 +131,49 @@ class Checkpointer:
                 return
             self._written = self.last["position"]
             log.info(
-                "wrote the view checkpoint at position %s in %.2f s (event loop held %.1f ms)",
+                "wrote the view checkpoint at position %s in %.2f s "
+                "(event loop held %.1f ms at most)",
                 f"{self._written:,}", self.last["seconds"], self.last["loop_held_ms"],
             )  # fmt: skip
 
     async def _write(self, views: Views, directory: Path) -> dict[str, Any]:
-        started = time.perf_counter()
+        started, hold = time.perf_counter(), _Hold()
+        for _ in views.articles.freeze_in_steps(FREEZE_STEP):
+            await hold.pause()  # let requests and events in between steps
         taken = checkpoints.snapshot(views)
-        held = time.perf_counter() - started
         try:
+            await hold.pause()
             anchor = await self._store.anchor(taken.position)
-            search = await asyncio.to_thread(
+            search = await self._in_background(
                 checkpoints.save_search, views, directory, taken.position
             )
-        finally:
-            released = time.perf_counter()
-            views.search.release()
-            held += time.perf_counter() - released
+        except BaseException:
+            views.search.release(sys.maxsize)  # all at once: nothing more to wait for
+            raise
+        hold.resume()
+        while not views.search.release(RELEASE_STEP):
+            await hold.pause()
+        await hold.pause()
         if anchor is None:
             raise OSError(f"the log has no event at position {taken.position}")
-        written = await asyncio.to_thread(checkpoints.write, directory, taken, search, anchor)
+        written = await self._in_background(checkpoints.write, directory, taken, search, anchor)
         return {
             "position": written.position,
             "created": written.created.isoformat(),
             "seconds": round(time.perf_counter() - started, 3),
-            "loop_held_ms": round(held * 1000, 1),
+            "loop_held_ms": round(hold.longest * 1000, 1),
         }
+
+    async def _in_background(self, work: Callable[..., T], *args: Any) -> T:
+        """Run `work(*args)` on the checkpoint thread, which yields the CPU to the rest."""
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, "checkpoint", initializer=_lower_priority)
+        return await asyncio.get_running_loop().run_in_executor(self._worker, work, *args)
+
+    def close(self) -> None:
+        """Let the checkpoint thread end (after the write it may be doing)."""
+        if self._worker is not None:
+            self._worker.shutdown(wait=False)
 
     def report(self) -> dict[str, Any]:
         """What `/healthz` shows: whether a checkpoint was used at start, and the last written."""
@@ -160,3 +191,28 @@ class Checkpointer:
             report["refused"] = self.refused
         report["last_written"] = self.last
         return report
+
+
+def _lower_priority() -> None:
+    """Give the checkpoint thread the lowest CPU priority (Linux schedules threads one by one):
+    on a busy machine, requests and the log's writer thread run first."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
+class _Hold:
+    """Measures the longest stretch a checkpoint holds the event loop between two pauses."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._since = time.perf_counter()
+
+    async def pause(self) -> None:
+        """End a stretch on the loop: note its length, let everything else run, start anew."""
+        self.longest = max(self.longest, time.perf_counter() - self._since)
+        await asyncio.sleep(0)
+        self.resume()
+
+    def resume(self) -> None:
+        """Start a stretch on the loop (after awaiting other work)."""
+        self._since = time.perf_counter()

@@ -4,7 +4,8 @@ deleting it is always safe (the next start replays the whole log).
 
 A checkpoint lives in a directory (by default beside the SQLite log: `<log file>.views/`):
 - `views.ckpt`: a magic line, the header (JSON, with its length before it and its CRC-32 after)
-  and the body: the articles, feeds and sitemaps views' snapshots, pickled. Pickle is safe
+  in the first 4 KiB, then the body: the articles, feeds and sitemaps views' snapshots, in
+  parts, pickled one after another (with its size and CRC-32 in the header). Pickle is safe
   here because the file is our own, written by this program beside the log, and its checksum
   is verified before anything is unpickled (whoever can write that directory can write the
   log itself).
@@ -24,15 +25,19 @@ written again is noticed), and it is not ahead of the log's head.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import pickle
+import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from newsroom.projections.articles import ArticlesState
 from newsroom.projections.views import Views
 from newsroom.store import EventStore
 
@@ -40,8 +45,10 @@ FORMAT = 1  # the layout of the files; bump when it changes
 VIEWS_SCHEMA = 1  # the shape of the views' `snapshot()`s; bump when any of them changes
 MAGIC = b"newsroom view checkpoint\n"
 VIEWS_FILE = "views.ckpt"
-HEADER_MAX = 64 * 1024  # bytes; a header is a few hundred
+HEADER_SLOT = 4096  # bytes before the body, for the header (a few hundred bytes) and its framing
 CHUNK = 1024 * 1024  # bytes read at a time for checksums (zlib lets go of the interpreter)
+PART_SIZE = 500  # articles (or list keys) per pickled part: well under a millisecond each
+FLUSH_EVERY = 1024 * 1024  # bytes written between two flushes to disk
 
 
 class Refused(Exception):
@@ -54,7 +61,16 @@ class Snapshot:
     (not written to) until `Views.search.release()`, so its copy is of this position too."""
 
     position: int
-    states: dict[str, Any]
+    articles: ArticlesState
+    feeds: object
+    sitemaps: object
+
+    def parts(self) -> Iterator[tuple[str, object]]:
+        """(view, part) pairs, each small enough to pickle without holding the loop long."""
+        for part in self.articles.parts(PART_SIZE):
+            yield "articles", part
+        yield "feeds", self.feeds
+        yield "sitemaps", self.sitemaps
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +84,10 @@ class Checkpoint:
 def snapshot(views: Views) -> Snapshot:
     """Take the views' state at their position and hold the search index; on the event loop,
     between two events, so every view is at the same position."""
-    states = {
-        "articles": views.articles.snapshot(),
-        "feeds": views.feeds.snapshot(),
-        "sitemaps": views.sitemaps.snapshot(),
-    }
+    articles, feeds, sitemaps = views.articles, views.feeds, views.sitemaps
+    taken = Snapshot(views.position, articles.snapshot(), feeds.snapshot(), sitemaps.snapshot())
     views.search.hold()
-    return Snapshot(views.position, states)
+    return taken
 
 
 def save_search(views: Views, directory: Path, position: int) -> Path:
@@ -91,28 +104,29 @@ def save_search(views: Views, directory: Path, position: int) -> Path:
 
 def write(directory: Path, taken: Snapshot, search: Path, anchor: tuple[str, int]) -> Checkpoint:
     """Write `views.ckpt` for `taken` (on a worker thread) and drop older search copies."""
-    body = pickle.dumps(taken.states, protocol=pickle.HIGHEST_PROTOCOL)
-    created = datetime.now(UTC)
-    header = {
-        "format": FORMAT,
-        "views_schema": VIEWS_SCHEMA,
-        "log": anchor[0],
-        "position": taken.position,
-        "anchor_checksum": anchor[1],
-        "created": created.isoformat(),
-        "body_size": len(body),
-        "body_crc": zlib.crc32(body),
-        "search_file": search.name,
-        "search_size": search.stat().st_size,
-        "search_crc": _file_crc(search),
-    }
-    encoded = json.dumps(header).encode()
     final = directory / VIEWS_FILE
     temporary = final.with_name(final.name + ".tmp")
+    created = datetime.now(UTC)
     with temporary.open("wb") as f:
+        f.write(bytes(HEADER_SLOT))  # the header goes here once the body's size is known
+        size, crc = _write_body(f, taken)
+        header = {
+            "format": FORMAT,
+            "views_schema": VIEWS_SCHEMA,
+            "log": anchor[0],
+            "position": taken.position,
+            "anchor_checksum": anchor[1],
+            "created": created.isoformat(),
+            "body_size": size,
+            "body_crc": crc,
+            "search_file": search.name,
+            "search_size": search.stat().st_size,
+            "search_crc": _file_crc(search),
+        }
+        encoded = json.dumps(header).encode()
+        f.seek(0)
         f.write(MAGIC + len(encoded).to_bytes(4, "big") + encoded)
         f.write(zlib.crc32(encoded).to_bytes(4, "big"))
-        f.write(body)
         f.flush()
         os.fsync(f.fileno())
     temporary.replace(final)
@@ -123,13 +137,33 @@ def write(directory: Path, taken: Snapshot, search: Path, anchor: tuple[str, int
     return Checkpoint(taken.position, created)
 
 
+def _write_body(f: BinaryIO, taken: Snapshot) -> tuple[int, int]:
+    """Write the parts one pickle after another; return the body's size and CRC-32. Written
+    data goes to disk every few megabytes, so a final fsync never has a large backlog to
+    write while the log's own commits wait behind it."""
+    size = crc = unflushed = 0
+    for part in taken.parts():
+        started = time.perf_counter()
+        frame = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
+        # Pickling holds the interpreter, which the event loop then waits for: rest as long
+        # as it took, so the loop finds the interpreter free at least half of the time.
+        time.sleep(time.perf_counter() - started)
+        f.write(frame)
+        size, crc, unflushed = size + len(frame), zlib.crc32(frame, crc), unflushed + len(frame)
+        if unflushed >= FLUSH_EVERY:
+            f.flush()
+            os.fdatasync(f.fileno())
+            unflushed = 0
+    return size, crc
+
+
 async def load(views: Views, directory: Path, store: EventStore) -> Checkpoint | None:
     """Fill fresh `views` from the checkpoint in `directory`: None if there is none; `Refused`
     (saying why) if it cannot be used, in which case `views` may be half filled: build new."""
     path = directory / VIEWS_FILE
     if not path.exists():
         return None
-    header, body_at = await asyncio.to_thread(_read_header, path)
+    header = await asyncio.to_thread(_read_header, path)
     position = header["position"]
     if position > await store.head():
         raise Refused(f"it is at position {position}, ahead of the log's head")
@@ -141,24 +175,24 @@ async def load(views: Views, directory: Path, store: EventStore) -> Checkpoint |
             f"the event at its position {position} is not the one it was taken at "
             "(the log was replaced, re-imported or rewritten)"
         )
-    states = await asyncio.to_thread(_read_body, path, header, body_at)
+    parts = await asyncio.to_thread(_read_body, path, header)
     search = directory / header["search_file"]
     await asyncio.to_thread(_check_search, search, header)
-    views.articles.restore(states["articles"])
-    views.feeds.restore(states["feeds"])
-    views.sitemaps.restore(states["sitemaps"])
+    views.articles.restore(parts["articles"])  # type: ignore[arg-type]
+    views.feeds.restore(parts["feeds"])  # type: ignore[arg-type]
+    views.sitemaps.restore(parts["sitemaps"])  # type: ignore[arg-type]
     await asyncio.to_thread(views.search.index.load, search)
     for projector in views.projectors:
         projector.position = position
     return Checkpoint(position, datetime.fromisoformat(header["created"]))
 
 
-def _read_header(path: Path) -> tuple[dict[str, Any], int]:
+def _read_header(path: Path) -> dict[str, Any]:
     with path.open("rb") as f:
         if f.read(len(MAGIC)) != MAGIC:
             raise Refused("it is not a newsroom view checkpoint")
         size = int.from_bytes(_exactly(f, 4), "big")
-        if size > HEADER_MAX:
+        if size > HEADER_SLOT:
             raise Refused("its header is damaged")
         encoded = _exactly(f, size)
         if int.from_bytes(_exactly(f, 4), "big") != zlib.crc32(encoded):
@@ -171,12 +205,13 @@ def _read_header(path: Path) -> tuple[dict[str, Any], int]:
             f"its views have schema {header.get('views_schema')}; this newsroom's have "
             f"{VIEWS_SCHEMA}"
         )
-    return header, len(MAGIC) + 4 + size + 4
+    return header
 
 
-def _read_body(path: Path, header: dict[str, Any], at: int) -> dict[str, Any]:
+def _read_body(path: Path, header: dict[str, Any]) -> dict[str, list[object]]:
+    """The parts of each view, once the whole body passed its checksum."""
     with path.open("rb") as f:
-        f.seek(at)
+        f.seek(HEADER_SLOT)
         body = f.read(header["body_size"] + 1)
     if len(body) != header["body_size"]:
         raise Refused(
@@ -184,8 +219,12 @@ def _read_body(path: Path, header: dict[str, Any], at: int) -> dict[str, Any]:
         )
     if zlib.crc32(body) != header["body_crc"]:
         raise Refused("its body fails its checksum")
-    states: dict[str, Any] = pickle.loads(body)  # our own file, its checksum verified
-    return states
+    parts: dict[str, list[object]] = {"articles": [], "feeds": [], "sitemaps": []}
+    frames = io.BytesIO(body)
+    while frames.tell() < len(body):
+        view, part = pickle.load(frames)  # our own file, its checksum verified
+        parts[view].append(part)
+    return parts
 
 
 def _check_search(path: Path, header: dict[str, Any]) -> None:

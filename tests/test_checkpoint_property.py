@@ -40,7 +40,8 @@ async def _checkpointed_and_replayed(
     taken = checkpoints.snapshot(taken_from)
     _dispatch(taken_from, log[at:])  # events go on while the search index is copied
     search = checkpoints.save_search(taken_from, directory, taken.position)
-    taken_from.search.release()
+    while not taken_from.search.release(1):  # catching up one article at a time
+        pass
     anchor = await store.anchor(taken.position)
     assert anchor is not None
     checkpoints.write(directory, taken, search, anchor)

@@ -96,21 +96,30 @@ class SearchProjection:
 
     def hold(self) -> None:
         """Stop writing to the index while a checkpoint copies it (on a worker thread): until
-        `release()`, the articles to (re)index or remove are only noted. Searches go on,
+        `release` has caught up, the articles to (re)index or remove are only noted. Searches go on,
         from the index as it was held (a second or so behind at most)."""
         self.index.flush()
         self._held = set()
 
-    def release(self) -> None:
-        """Write to the index again, first bringing each article noted while held up to date:
-        only its state now matters, not the events in between."""
-        held, self._held = self._held or set(), None
-        for article_id in sorted(held):
+    def release(self, count: int) -> bool:
+        """Bring up to `count` of the articles noted while held up to date in the index (only
+        their state now matters, not the events in between); once none is left, write to the
+        index again and return True. In steps, so that catching up after a long hold does
+        not hold the event loop: new events are noted meanwhile."""
+        held = self._held
+        if held is None:
+            return True
+        for _ in range(min(count, len(held))):
+            article_id = held.pop()
             article = self._articles.get(article_id)
             if article is not None and article.status is PUBLISHED:
                 self.index.put(article)
             else:
                 self.index.remove(article_id)
+        if held:
+            return False
+        self._held = None
+        return True
 
     def fingerprint(self) -> str:
         return self.index.fingerprint()

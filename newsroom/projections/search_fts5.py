@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import os
 import sqlite3
 import time
 from bisect import bisect_right
@@ -47,6 +48,8 @@ WINDOW = 1_000
 # a few broad searches cannot stall every other reader.
 TIME_BUDGET = 0.1  # seconds a search may hold the event loop (matching and ranking)
 SAVE_STEP = 256  # pages (of 4 KiB) a checkpoint's copy takes at a time; a search waits for one
+FLUSH_STEPS = 1  # steps between two flushes of the copy to disk
+STEP_REST = 0.001  # seconds the copy rests after each step (a step takes about as long)
 _RANK = f"bm25(docs, {TITLE_WEIGHT}, {BODY_WEIGHT})"
 
 
@@ -104,9 +107,24 @@ class Fts5Index:
     def save(self, path: Path) -> None:
         # SQLite's backup API lets go of the interpreter while it copies pages, and takes the
         # connection for one step at a time, so a search on the loop waits for a step at most.
+        # What it wrote goes to disk every few steps, so no large backlog builds up for a
+        # final fsync to write while the log's own commits wait behind it.
         target = sqlite3.connect(path)
+        steps = 0
+
+        def flush(status: int, remaining: int, total: int) -> None:
+            nonlocal steps
+            steps += 1
+            time.sleep(STEP_REST)  # leave the CPU to the rest of the process for a moment
+            if steps % FLUSH_STEPS == 0:
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fdatasync(fd)
+                finally:
+                    os.close(fd)
+
         try:
-            self._db.backup(target, pages=SAVE_STEP, sleep=0.001)
+            self._db.backup(target, pages=SAVE_STEP, progress=flush, sleep=0.001)
         finally:
             target.close()
 
