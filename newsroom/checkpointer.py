@@ -2,8 +2,8 @@
 every N events or M minutes, and once more at a clean shutdown; what `/healthz` tells of them.
 
 Writing one holds the event loop only while the views' state is taken (`checkpoints.snapshot`:
-references to immutable objects and copies of lists; the articles' frozen views are built
-beforehand, a few hundred per turn of the loop) and while the search index catches up again
+the articles' fields, copied beforehand a thousand per turn of the loop (and again for those
+changed meanwhile), and copies of the lists) and while the search index catches up again
 (a few articles per turn);
 the copying, pickling, checksumming and file I/O run on a worker thread. No write's reply waits
 for it: appends and the views go on meanwhile; only the search index is held still (and caught
@@ -33,7 +33,7 @@ from newsroom.store import EventStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-FREEZE_STEP = 200  # articles whose frozen view is built per turn of the loop (well under 1 ms)
+COPY_STEP = 1_000  # articles whose fields are copied per turn of the loop (well under 1 ms)
 RELEASE_STEP = 20  # articles the search index catches up on per turn of the loop
 
 
@@ -138,8 +138,10 @@ class Checkpointer:
 
     async def _write(self, views: Views, directory: Path) -> dict[str, Any]:
         started, hold = time.perf_counter(), _Hold()
-        for _ in views.articles.freeze_in_steps(FREEZE_STEP):
+        for _ in views.articles.copy_in_steps(COPY_STEP):
             await hold.pause()  # let requests and events in between steps
+        views.search.index.flush()  # pending index writes, in a stretch of their own
+        await hold.pause()
         taken = checkpoints.snapshot(views)
         try:
             await hold.pause()

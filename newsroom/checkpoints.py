@@ -175,13 +175,15 @@ async def load(views: Views, directory: Path, store: EventStore) -> Checkpoint |
             f"the event at its position {position} is not the one it was taken at "
             "(the log was replaced, re-imported or rewritten)"
         )
-    parts = await asyncio.to_thread(_read_body, path, header)
     search = directory / header["search_file"]
-    await asyncio.to_thread(_check_search, search, header)
+    # SQLite copies the search index without holding the interpreter: beside the unpickling.
+    parts, _ = await asyncio.gather(
+        asyncio.to_thread(_read_body, path, header),
+        asyncio.to_thread(_load_search, views, search, header),
+    )
     views.articles.restore(parts["articles"])  # type: ignore[arg-type]
     views.feeds.restore(parts["feeds"])  # type: ignore[arg-type]
     views.sitemaps.restore(parts["sitemaps"])  # type: ignore[arg-type]
-    await asyncio.to_thread(views.search.index.load, search)
     for projector in views.projectors:
         projector.position = position
     return Checkpoint(position, datetime.fromisoformat(header["created"]))
@@ -227,11 +229,12 @@ def _read_body(path: Path, header: dict[str, Any]) -> dict[str, list[object]]:
     return parts
 
 
-def _check_search(path: Path, header: dict[str, Any]) -> None:
+def _load_search(views: Views, path: Path, header: dict[str, Any]) -> None:
     if not path.is_file():
         raise Refused(f"its search index copy {path.name} is missing")
     if path.stat().st_size != header["search_size"] or _file_crc(path) != header["search_crc"]:
         raise Refused(f"its search index copy {path.name} is damaged")
+    views.search.index.load(path)
 
 
 def _exactly(f: BinaryIO, size: int) -> bytes:

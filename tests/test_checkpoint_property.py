@@ -26,7 +26,8 @@ async def _checkpointed_and_replayed(
     history: list[Command], cut: float, directory: Path
 ) -> tuple[list[str], list[str], list[str]]:
     """Fingerprints of: the views a checkpoint at `cut` (a fraction of the log) was taken
-    from, which went on through the rest of the log while their search index was held; views
+    from (their articles copied in steps while the events before `cut` went on), which went
+    on through the rest of the log while their search index was held; views
     loaded from that checkpoint plus the rest replayed; and a full replay."""
     store = InMemoryEventStore()
     handler = CommandHandler(store, Bus(store), FakeClock())
@@ -36,7 +37,12 @@ async def _checkpointed_and_replayed(
     log = await store.read_all(after=0, limit=10_000)
     at = max(1, round(cut * len(log)))
     taken_from = _views()
-    _dispatch(taken_from, log[:at])
+    _dispatch(taken_from, log[: at // 2])
+    steps = taken_from.articles.copy_in_steps(2)
+    next(steps, None)  # the first two articles copied; events go on before the next steps
+    _dispatch(taken_from, log[at // 2 : at])
+    for _ in steps:
+        pass
     taken = checkpoints.snapshot(taken_from)
     _dispatch(taken_from, log[at:])  # events go on while the search index is copied
     search = checkpoints.save_search(taken_from, directory, taken.position)

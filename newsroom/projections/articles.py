@@ -89,7 +89,8 @@ _STATUSES: dict[object, Status] = {status.value: status for status in Status}
 class ArticlesState(NamedTuple):
     """The articles view at one moment, as immutable parts (see `ArticlesProjection.snapshot`)."""
 
-    articles: list[ArticleView]
+    articles: list[tuple[object, ...]]
+    """Each article's fields, in `ArticleView`'s order."""
     lists: Lists
 
     def parts(self, size: int) -> Iterator[Part]:
@@ -100,7 +101,7 @@ class ArticlesState(NamedTuple):
         Articles go as columns of plain values, one per `ArticleView` field (statuses by
         name): unpickling them builds no objects per article beyond the values themselves."""
         for start in range(0, len(self.articles), size):
-            rows = map(_FIELDS, self.articles[start : start + size])
+            rows = self.articles[start : start + size]
             columns = [list(column) for column in zip(*rows, strict=True)]
             columns[_STATUS_AT] = [str(status) for status in columns[_STATUS_AT]]
             yield "rows", columns
@@ -157,6 +158,8 @@ class ArticlesProjection:
     def __init__(self) -> None:
         self._rows: dict[int, _Row] = {}
         self._lists: dict[tuple[str | None, StatusName], list[Key]] = {}
+        self._copies: dict[int, tuple[object, ...]] = {}  # the fields of each, for a snapshot
+        self._changed: set[int] | None = None  # while copying: the articles changed since
 
     # --- queries -----------------------------------------------------------------------------
 
@@ -206,12 +209,31 @@ class ArticlesProjection:
 
     # --- checkpoints ----------------------------------------------------------------------------
 
+    def copy_in_steps(self, step: int) -> Iterator[None]:
+        """Copy each article's fields (into a tuple, which nothing changes), `step` articles at
+        a time, yielding between steps so that requests and events go on; the articles changed
+        meanwhile are noted, and `snapshot` copies them again."""
+        self._copies, self._changed = {}, set()
+        ids = list(self._rows)
+        for start in range(0, len(ids), step):
+            rows = self._rows
+            for article_id in ids[start : start + step]:
+                self._copies[article_id] = _FIELDS(rows[article_id])
+            yield
+
     def snapshot(self) -> ArticlesState:
-        """The state as immutable parts, taken on the event loop between two events: each
-        article's frozen view (cached once built, so usually no new object) and a copy of each
-        list (a C-speed copy of references to immutable keys)."""
-        rows = list(map(_Row.view, self._rows.values()))
-        return ArticlesState(rows, {key: keys.copy() for key, keys in self._lists.items()})
+        """The state as immutable parts, taken on the event loop between two events: the copies
+        `copy_in_steps` made (those of articles changed since made again) and a copy of each
+        list (a C-speed copy of references to immutable keys). Without `copy_in_steps` first,
+        every article is copied now."""
+        copies, changed = self._copies, self._changed
+        if changed is None:
+            changed = set(self._rows)
+        for article_id in changed:
+            copies[article_id] = _FIELDS(self._rows[article_id])
+        self._copies, self._changed = {}, None
+        lists = {key: keys.copy() for key, keys in self._lists.items()}
+        return ArticlesState(list(copies.values()), lists)
 
     def restore(self, parts: Iterable[Part]) -> None:
         """Take the state saved as `ArticlesState.parts` (into a fresh view)."""
@@ -234,16 +256,6 @@ class ArticlesProjection:
             row._view = None
             rows[row.id] = row
 
-    def freeze_in_steps(self, step: int) -> Iterator[None]:
-        """Build the frozen view of every article that has none, `step` articles at a time,
-        pausing (yielding) between steps: then a snapshot finds them built and takes only
-        references, holding the event loop for milliseconds."""
-        rows = list(self._rows.values())
-        for start in range(0, len(rows), step):
-            for row in rows[start : start + step]:
-                row.view()
-            yield
-
     # --- apply ---------------------------------------------------------------------------------
 
     def apply(self, recorded: Recorded) -> Change | None:
@@ -251,6 +263,8 @@ class ArticlesProjection:
         match recorded.event:
             case ArticleDraftCreated() | ArticleCreated() as e:
                 row = self._rows[e.article_id] = _Row(e, recorded)
+                if self._changed is not None:
+                    self._changed.add(row.id)
                 self._index(row)
                 return Change(row.id, None, row.placement(), e.created_at)
             case ArticleDraftUpdated() | ArticleUpdated() as e:
@@ -284,6 +298,8 @@ class ArticlesProjection:
 
     def _touched(self, row: _Row, before: Placement, recorded: Recorded, at: datetime) -> Change:
         row.touched(recorded, at)
+        if self._changed is not None:
+            self._changed.add(row.id)
         return Change(row.id, before, row.placement(), at)
 
     def _index(self, row: _Row) -> None:
