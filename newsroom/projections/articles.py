@@ -11,6 +11,7 @@ it to the views that read this one (feeds, sitemaps, search).
 from __future__ import annotations
 
 import hashlib
+import pickle
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -89,25 +90,31 @@ _STATUSES: dict[object, Status] = {status.value: status for status in Status}
 class ArticlesState(NamedTuple):
     """The articles view at one moment, as immutable parts (see `ArticlesProjection.snapshot`)."""
 
-    articles: list[tuple[object, ...]]
-    """Each article's fields, in `ArticleView`'s order."""
+    articles: list[bytes]
+    """The articles, a few hundred per item, each item pickled by `_packed`."""
     lists: Lists
 
     def parts(self, size: int) -> Iterator[Part]:
-        """The state in pieces of `size` articles or keys, each cheap to pickle alone: pickling
-        a list of plain values runs in C without ever letting another thread in, so one large
-        pickle would hold the event loop (on its worker thread) for as long as it takes.
-
-        Articles go as columns of plain values, one per `ArticleView` field (statuses by
-        name): unpickling them builds no objects per article beyond the values themselves."""
-        for start in range(0, len(self.articles), size):
-            rows = self.articles[start : start + size]
-            columns = [list(column) for column in zip(*rows, strict=True)]
-            columns[_STATUS_AT] = [str(status) for status in columns[_STATUS_AT]]
-            yield "rows", columns
+        """The state in pieces of `size` list keys (or the few hundred articles of one packed
+        item), each cheap to pickle alone: pickling a list of plain values runs in C without
+        letting another thread in, so one large pickle would hold the event loop (on its
+        worker thread) for as long as it takes."""
+        for packed in self.articles:
+            yield "rows", packed
         for key, keys in self.lists.items():
             for start in range(0, len(keys), size):
                 yield "list", (key, keys[start : start + size])
+
+
+def _packed(rows: Iterable[_Row]) -> bytes:
+    """Rows pickled as columns of plain values, one per `ArticleView` field (statuses by name):
+    unpickling them builds no object per article beyond its values. Pickled at once, so the
+    copy leaves no objects for the cyclic collector to scan (a tuple per article would, and
+    200,000 of them set off full collections of tens of milliseconds)."""
+    columns = [list(column) for column in zip(*map(_FIELDS, rows), strict=True)]
+    if columns:
+        columns[_STATUS_AT] = [str(status) for status in columns[_STATUS_AT]]
+    return pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class _Row:
@@ -158,7 +165,7 @@ class ArticlesProjection:
     def __init__(self) -> None:
         self._rows: dict[int, _Row] = {}
         self._lists: dict[tuple[str | None, StatusName], list[Key]] = {}
-        self._copies: dict[int, tuple[object, ...]] = {}  # the fields of each, for a snapshot
+        self._copies: list[bytes] = []  # the articles, packed, for a snapshot
         self._changed: set[int] | None = None  # while copying: the articles changed since
 
     # --- queries -----------------------------------------------------------------------------
@@ -210,41 +217,42 @@ class ArticlesProjection:
     # --- checkpoints ----------------------------------------------------------------------------
 
     def copy_in_steps(self, step: int) -> Iterator[None]:
-        """Copy each article's fields (into a tuple, which nothing changes), `step` articles at
-        a time, yielding between steps so that requests and events go on; the articles changed
-        meanwhile are noted, and `snapshot` copies them again."""
-        self._copies, self._changed = {}, set()
+        """Copy the articles (pickled: bytes that nothing changes), `step` articles at a time,
+        yielding between steps so that requests and events go on; the articles changed
+        meanwhile are noted, and `snapshot` copies them again (later copies win)."""
+        self._copies, self._changed = [], set()
         ids = list(self._rows)
         for start in range(0, len(ids), step):
             rows = self._rows
-            for article_id in ids[start : start + step]:
-                self._copies[article_id] = _FIELDS(rows[article_id])
+            self._copies.append(_packed(rows[i] for i in ids[start : start + step]))
             yield
 
     def snapshot(self) -> ArticlesState:
         """The state as immutable parts, taken on the event loop between two events: the copies
-        `copy_in_steps` made (those of articles changed since made again) and a copy of each
-        list (a C-speed copy of references to immutable keys). Without `copy_in_steps` first,
+        `copy_in_steps` made, one more of the articles changed since, and a copy of each list
+        (a C-speed copy of references to immutable keys). Without `copy_in_steps` first,
         every article is copied now."""
         copies, changed = self._copies, self._changed
         if changed is None:
-            changed = set(self._rows)
-        for article_id in changed:
-            copies[article_id] = _FIELDS(self._rows[article_id])
-        self._copies, self._changed = {}, None
+            copies, changed = [], set(self._rows)
+        if changed:
+            copies.append(_packed(self._rows[i] for i in changed))
+        self._copies, self._changed = [], None
         lists = {key: keys.copy() for key, keys in self._lists.items()}
-        return ArticlesState(list(copies.values()), lists)
+        return ArticlesState(copies, lists)
 
     def restore(self, parts: Iterable[Part]) -> None:
         """Take the state saved as `ArticlesState.parts` (into a fresh view)."""
         for kind, values in parts:
             if kind == "rows":
-                self._restore_rows(cast(list[list[object]], values))
+                self._restore_rows(pickle.loads(cast(bytes, values)))  # from our own checkpoint
             else:
                 key, keys = cast(tuple[tuple[str | None, StatusName], list[Key]], values)
                 self._lists.setdefault(key, []).extend(keys)
 
     def _restore_rows(self, columns: list[list[object]]) -> None:
+        if not columns:
+            return
         columns[_STATUS_AT] = list(map(_STATUSES.__getitem__, columns[_STATUS_AT]))
         new, rows = _Row.__new__, self._rows
         for values in zip(*columns, strict=True):
