@@ -1,8 +1,10 @@
 """The composition root: builds the store, bus, views, command handler and history, and runs them.
 
-The only module that names concrete adapters. `Newsroom.start` opens the store, replays the log
-into fresh views (logging progress when it takes a while), writes the demo articles on an empty
-log, and returns the running system; `stop` finishes pending appends and closes the store. It
+The only module that names concrete adapters. `Newsroom.start` opens the store, fills fresh views
+from the view checkpoint when there is a usable one (`checkpointer.py`), replays the rest of the
+log into them (logging progress when it takes a while), writes the demo articles on an empty
+log, and returns the running system; `stop` saves a checkpoint, finishes pending appends and
+closes the store. It
 composes and nothing more: what the web layer uses are the parts (`views`, `commands`,
 `history`, `health`), each handed to it on its own.
 """

@@ -47,7 +47,7 @@ MAGIC = b"newsroom view checkpoint\n"
 VIEWS_FILE = "views.ckpt"
 HEADER_SLOT = 4096  # bytes before the body, for the header (a few hundred bytes) and its framing
 CHUNK = 1024 * 1024  # bytes read at a time for checksums (zlib lets go of the interpreter)
-PART_SIZE = 500  # articles (or list keys) per pickled part: well under a millisecond each
+PART_SIZE = 500  # list keys per pickled part (articles come packed by the view): well under 1 ms
 FLUSH_EVERY = 1024 * 1024  # bytes written between two flushes to disk
 
 
@@ -58,7 +58,7 @@ class Refused(Exception):
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """The views' state at one position, taken on the event loop; the search index is held
-    (not written to) until `Views.search.release()`, so its copy is of this position too."""
+    (not written to) until `Views.search.release` caught up, so its copy is of this position."""
 
     position: int
     articles: ArticlesState
