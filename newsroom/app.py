@@ -179,7 +179,7 @@ class Newsroom:
         if self._checkpoints is not None:
             self._checkpoints.cancel()  # a write in progress finishes (a thread is not stopped)
             await asyncio.gather(self._checkpoints, return_exceptions=True)
-            await self.checkpointer.save(self.views)
+            await self.checkpointer.save(self.views, paced=False)  # nothing left to serve
             self.checkpointer.close()
         if self._task is not None:
             self._task.cancel()

@@ -1,13 +1,14 @@
 """When view checkpoints are written and read: loaded once at start, written in the background
 every N events or M minutes, and once more at a clean shutdown; what `/healthz` tells of them.
 
-Writing one holds the event loop only while the views' state is taken (`checkpoints.snapshot`:
-the articles, pickled beforehand five hundred per turn of the loop (and again those changed
-meanwhile), and copies of the lists) and while the search index catches up again
-(a few articles per turn);
-the copying, pickling, checksumming and file I/O run on a worker thread. No write's reply waits
-for it: appends and the views go on meanwhile; only the search index is held still (and caught
-up after), so its copy is of the same position as the rest.
+Writing one holds the event loop only in short stretches, each followed by ten times as long
+left to requests (a request takes several turns of the loop, and would otherwise meet a stretch
+at each): the articles pickled five hundred at a time, then the views' state taken
+(`checkpoints.snapshot`: those packed articles, again the ones changed meanwhile, copies of the
+lists), then the search index caught up a few articles at a time. The copying of the search
+index, the pickling of the rest, the checksums and the file I/O run on a low-priority worker
+thread. No write's reply waits for it: appends and the views go on meanwhile; only the search
+index is held still (and caught up after), so that its copy is of the same position as the rest.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 COPY_STEP = 500  # articles copied (pickled) per turn of the loop: about a millisecond
 RELEASE_STEP = 20  # articles the search index catches up on per turn of the loop
+REST = 10.0  # after each stretch on the loop, the loop is left to the rest for 10 times as long
 
 
 class Checkpointer:
@@ -114,9 +116,11 @@ class Checkpointer:
             # letting go of the search index while a thread still copies it.
             await asyncio.shield(self.save(views))
 
-    async def save(self, views: Views) -> None:
+    async def save(self, views: Views, paced: bool = True) -> None:
         """Write a checkpoint of `views` if they moved since the last one; a failure to write
-        is logged, never raised (the checkpoint is a cache)."""
+        is logged, never raised (the checkpoint is a cache). Unless `paced` is False (at a
+        stop, with nothing left to serve), it leaves the event loop to requests most of the
+        time."""
         if self.directory is None:
             return
         async with self._lock:
@@ -125,7 +129,7 @@ class Checkpointer:
             ):
                 return
             try:
-                self.last = await self._write(views, self.directory)
+                self.last = await self._write(views, self.directory, REST if paced else 0.0)
             except (OSError, NewsroomError) as e:
                 log.warning("could not write a view checkpoint in %s: %s", self.directory, e)
                 return
@@ -136,8 +140,8 @@ class Checkpointer:
                 f"{self._written:,}", self.last["seconds"], self.last["loop_held_ms"],
             )  # fmt: skip
 
-    async def _write(self, views: Views, directory: Path) -> dict[str, Any]:
-        started, hold = time.perf_counter(), _Hold()
+    async def _write(self, views: Views, directory: Path, rest: float) -> dict[str, Any]:
+        started, hold = time.perf_counter(), _Hold(rest)
         for _ in views.articles.copy_in_steps(COPY_STEP):
             await hold.pause()  # let requests and events in between steps
         views.search.index.flush()  # pending index writes, in a stretch of their own
@@ -203,16 +207,20 @@ def _lower_priority() -> None:
 
 
 class _Hold:
-    """Measures the longest stretch a checkpoint holds the event loop between two pauses."""
+    """Paces a checkpoint's stretches on the event loop, and measures the longest."""
 
-    def __init__(self) -> None:
+    def __init__(self, rest: float) -> None:
         self.longest = 0.0
+        self._rest = rest
         self._since = time.perf_counter()
 
     async def pause(self) -> None:
-        """End a stretch on the loop: note its length, let everything else run, start anew."""
-        self.longest = max(self.longest, time.perf_counter() - self._since)
-        await asyncio.sleep(0)
+        """End a stretch on the loop: note its length, then leave the loop to everything else
+        for `rest` times as long. Not just one turn of the loop: a request takes several
+        turns, and would meet a stretch at each of them."""
+        stretch = time.perf_counter() - self._since
+        self.longest = max(self.longest, stretch)
+        await asyncio.sleep(stretch * self._rest)
         self.resume()
 
     def resume(self) -> None:
