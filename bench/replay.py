@@ -130,7 +130,9 @@ async def newsroom_start(path: Path) -> tuple[Timing, Timing, dict[str, int]]:
     """`Newsroom.start` on the log, in this process: open + file checks + replay, as the server;
     then the search index's build after it (counted in published articles)."""
     started = time.perf_counter()
-    newsroom = await Newsroom.start(Settings(store=f"sqlite:///{path}", demo=False))
+    newsroom = await Newsroom.start(
+        Settings(store=f"sqlite:///{path}", demo=False, checkpoints=False)
+    )
     seconds = time.perf_counter() - started
     try:
         await newsroom.search_built()
@@ -286,7 +288,11 @@ def ready(url: str) -> bool:
 
 def server_command(path: Path, port: int) -> list[str]:
     store = f"sqlite:///{path}"
-    return [sys.executable, "-m", "newsroom", "--store", store, "--port", str(port), "--no-demo"]
+    # No checkpoints: every start replays the whole log (bench/checkpoint.py measures them).
+    return [
+        *(sys.executable, "-m", "newsroom", "--store", store, "--port", str(port)),
+        *("--no-demo", "--no-checkpoints"),
+    ]
 
 
 def start_to_ready(path: Path, timeout: float) -> Start:

@@ -1,11 +1,13 @@
 """The composition root: builds the store, bus, views, command handler and history, and runs them.
 
-The only module that names concrete adapters. `Newsroom.start` opens the store, replays the log
-into fresh views (logging progress when it takes a while), starts the search index's build in the
-background (search answers 503 until it is done; the other views serve at once), writes the demo
-articles on an empty log, and returns the running system; `stop` finishes pending appends and
-closes the store. It composes and nothing more: what the web layer uses are the parts (`views`,
-`commands`, `history`, `health`), each handed to it on its own.
+The only module that names concrete adapters. `Newsroom.start` opens the store, fills fresh views
+from the view checkpoint when there is a usable one (`checkpointer.py`), replays the rest of the
+log into them (logging progress when it takes a while), starts the search index's build in the
+background after a full replay (search answers 503 until it is done; the other views serve at
+once), writes the demo articles on an empty log, and returns the running system; `stop` saves a
+checkpoint, finishes pending appends and closes the store. It composes and nothing more: what the
+web layer uses are the parts (`views`, `commands`, `history`, `health`), each handed to it on its
+own.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from newsroom.bus import Bus
+from newsroom.checkpointer import Checkpointer
 from newsroom.commands import CommandHandler
 from newsroom.config import Settings
 from newsroom.demo import write_demo_articles
@@ -66,6 +69,18 @@ def sqlite_path(url: str) -> Path:
     raise ConfigError(f"unknown store URL {url!r}; expected sqlite:///path/to/newsroom.db")
 
 
+def checkpoint_directory(settings: Settings, store: EventStore) -> Path | None:
+    """Where the view checkpoints go: `--checkpoint-path`, else beside an SQLite log; None: off."""
+    if not settings.checkpoints:
+        return None
+    if settings.checkpoint_path:
+        return Path(settings.checkpoint_path)
+    if isinstance(store, SQLiteEventStore):
+        return Path(store.location + ".views")
+    log.info("view checkpoints are off: the store is not a file; set --checkpoint-path")
+    return None
+
+
 def build_views(settings: Settings) -> Views:
     """Fresh, empty views; search on SQLite FTS5 in memory."""
     articles = ArticlesProjection()
@@ -93,11 +108,17 @@ class Newsroom:
     write side's door), the history (the read side's door to the log) and the health report."""
 
     def __init__(
-        self, store: EventStore, settings: Settings, clock: Callable[[], datetime]
+        self,
+        store: EventStore,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        views: Views | None = None,
+        checkpointer: Checkpointer | None = None,
     ) -> None:
         self.store = store
         self.bus = Bus(store)
-        self.views = build_views(settings)
+        self.views = views or build_views(settings)
+        self.checkpointer = checkpointer or Checkpointer(None, store, 0, 0)
         self.commands = CommandHandler(store, self.bus, clock)
         self.history = History(
             store,
@@ -108,21 +129,32 @@ class Newsroom:
         )
         self.search_build = SearchBuild(self.views.search_projector)
         self.health = Health(store, self.views, self.commands.write_fault, self.search_build)
+        self.health.checkpoint = self.checkpointer.report
         self._dispatcher = Dispatcher(self.views.projectors, self.bus.subscribe)
         self._task: asyncio.Task[None] | None = None
         self._search_task: asyncio.Task[None] | None = None
+        self._checkpoints: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(
         cls, settings: Settings, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     ) -> Newsroom:
-        """Open the store, replay the log into the projections, then seed the demo if empty."""
+        """Open the store, load the view checkpoint (if any), replay the log (after it) into the
+        projections, then seed the demo if the log is empty."""
         if settings.verify_on_start:
             await verify_before_start(settings.store)
         store = await open_store(settings.store)
-        newsroom = cls(store, settings, clock)
+        try:
+            views, checkpointer = await _load_views(settings, store)
+        except BaseException:
+            await store.close()
+            raise
+        newsroom = cls(store, settings, clock, views, checkpointer)
         try:
             await newsroom._run_projections()
+            newsroom._checkpoints = asyncio.create_task(
+                newsroom._checkpoint_in_background(), name="view checkpoints"
+            )
             if settings.demo and newsroom.health.started_at_head == 0:
                 position = await write_demo_articles(newsroom.commands)
                 await newsroom.views.wait_for(position, timeout=10)
@@ -134,13 +166,17 @@ class Newsroom:
 
     async def _run_projections(self) -> None:
         self.health.started_at_head = head = await self.store.head()
-        if head:  # index each article once, after the replay, not once per event
+        after = self.views.position  # the checkpoint's, or 0
+        full_replay = bool(head and not after)
+        if full_replay:  # index each article once, after the replay, in bulk
             self.views.search_projector.projection.defer()
         self._task = asyncio.create_task(self._dispatcher.run(), name="projections")
+        self.checkpointer.replayed_after = head - after
         if head:
             log.info(
-                "replaying %s events into %d projections", f"{head:,}", len(self.views.projectors)
-            )
+                "replaying %s events (after position %s) into %d projections",
+                f"{head - after:,}", f"{after:,}", len(self.views.projectors),
+            )  # fmt: skip
         started = time.monotonic()
         caught_up = asyncio.ensure_future(self._catch_up(head))
         with collector_paused(freeze=head > 0):  # what the replay builds lives on: see runtime
@@ -148,9 +184,10 @@ class Newsroom:
                 self._log_progress(head, started)
             caught_up.result()  # a store failure during replay stops start-up
         if head:
-            elapsed = time.monotonic() - started
+            elapsed, done = time.monotonic() - started, head - after
             log.info("replayed %s events in %.1f s (%s events/s)",
-                     f"{head:,}", elapsed, f"{head / max(elapsed, 1e-9):,.0f}")  # fmt: skip
+                     f"{done:,}", elapsed, f"{done / max(elapsed, 1e-9):,.0f}")  # fmt: skip
+        if full_replay:
             self._search_task = asyncio.create_task(self._build_search(), name="search build")
 
     async def _build_search(self) -> None:
@@ -174,6 +211,12 @@ class Newsroom:
         rate = done / max(time.monotonic() - started, 1e-9)
         log.info("replay: %s of %s events (%s events/s)", f"{done:,}", f"{head:,}", f"{rate:,.0f}")
 
+    async def _checkpoint_in_background(self) -> None:
+        """Write view checkpoints from now on, once the search index is built (a checkpoint
+        needs every view caught up)."""
+        await self.search_built()
+        await self.checkpointer.run(self.views)
+
     async def search_built(self) -> None:
         """Return once the search index's build after the replay is over (at once if there was
         none); the search view is then caught up, or stopped if the build failed."""
@@ -181,11 +224,32 @@ class Newsroom:
             await asyncio.shield(self._search_task)
 
     async def stop(self) -> None:
-        """Stop the projections, then let the store finish pending appends and close."""
+        """Stop the search build and the projections, save a view checkpoint (if every view is
+        caught up), then let the store finish pending appends and close."""
         if self._search_task is not None:
             self.search_build.stop()
             await asyncio.gather(self._search_task, return_exceptions=True)
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()  # a write in progress finishes (a thread is not stopped)
+            await asyncio.gather(self._checkpoints, return_exceptions=True)
+            await self.checkpointer.save(self.views, paced=False)  # nothing left to serve
+            self.checkpointer.close()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self.store.close()
+
+
+async def _load_views(settings: Settings, store: EventStore) -> tuple[Views, Checkpointer]:
+    """Fresh views, filled from the view checkpoint when there is a usable one."""
+    checkpointer = Checkpointer(
+        checkpoint_directory(settings, store),
+        store,
+        settings.checkpoint_every_events,
+        settings.checkpoint_every_minutes,
+    )
+    views = build_views(settings)
+    with collector_paused(freeze=False):  # a checkpoint holds as many objects as a replay builds
+        if not await checkpointer.load(views):
+            views = build_views(settings)  # a refused checkpoint may have filled some views
+    return views, checkpointer

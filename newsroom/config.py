@@ -283,6 +283,29 @@ class Settings:
         4_000, "subscriptions running at once over all WebSockets", _between(1, 1_000_000)
     )
 
+    checkpoints: bool = setting(
+        True,
+        "neither save view checkpoints nor load one at start: every start replays the whole log",
+    )
+    checkpoint_path: str = setting(
+        "",
+        "directory for the view checkpoints (a cache of the views, safe to delete); needed "
+        "for a store that is not a file",
+        shown="the SQLite log's path + .views",
+    )
+    checkpoint_every_events: int = setting(
+        10_000,
+        "save a view checkpoint once the views moved this many events past the last one; "
+        "0: not by count",
+        _between(0, 1_000_000_000),
+    )
+    checkpoint_every_minutes: int = setting(
+        10,
+        "save a view checkpoint this many minutes after the last one, if any event came since; "
+        "0: not by time (one is saved at every clean shutdown either way)",
+        _between(0, 10_080),
+    )
+
     @property
     def public_url(self) -> str:
         """The URL readers use: `base_url` if set, else derived from host and port."""

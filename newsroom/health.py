@@ -4,6 +4,7 @@ index's build after the replay (search answers 503 meanwhile); `/healthz` shows 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from newsroom.commands import WriteFault
@@ -24,6 +25,8 @@ class Health:
         self._search_build = search_build
         self.started_at_head = 0
         """The log head when the replay began; the views are ready once each reached it."""
+        self.checkpoint: Callable[[], dict[str, Any]] = lambda: {"enabled": False}
+        """What the view checkpoints did: used at start or not, and the last one written."""
 
     def ready(self) -> bool:
         """True once every view reached the head seen at start, none has failed, and the store
@@ -51,6 +54,7 @@ class Health:
             "store": store,
             "head": await self._store.head(),
             "projections": reports,
+            "checkpoint": self.checkpoint(),
         }
 
     def _store_state(self) -> str:

@@ -29,9 +29,12 @@ ALLOWED: dict[str, set[str]] = {
     "history": {"articles", "bus", "commands", "errors", "events", "gates", "store"},
     "health": {"commands", "projections", "store"},
     "config": {"errors"},
+    "checkpoints": {"projections", "store"},
+    "checkpointer": {"checkpoints", "errors", "projections", "store"},
     "demo": {"articles", "commands"},
     "app": {
         "bus",
+        "checkpointer",
         "commands",
         "config",
         "demo",

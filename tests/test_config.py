@@ -45,6 +45,9 @@ SAMPLES = {
     "max_websockets": ("10", "20000"),
     "max_subscriptions": ("16", "100000"),
     "max_websockets_per_address": ("2", "64"),
+    "checkpoint_path": ("/var/cache/newsroom/views", "views"),
+    "checkpoint_every_events": ("0", "500"),
+    "checkpoint_every_minutes": ("0", "60"),
 }
 # Settings that name a file: two contents, written to files whose paths are the samples.
 FILE_SAMPLES = {"token_file": ("token-a", "token-b")}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_right
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from newsroom.events import PUBLISHED
@@ -58,6 +59,15 @@ class FeedsProjection:
 
     def fingerprint(self) -> str:
         return hashlib.sha256(repr(sorted(self._changed.items(), key=repr)).encode()).hexdigest()
+
+    def snapshot(self) -> dict[str | None, Stamp]:
+        """The state for a checkpoint: a copy of the stamps (immutable) by feed."""
+        return self._changed.copy()
+
+    def restore(self, parts: Iterable[dict[str | None, Stamp]]) -> None:
+        """Take the state of a snapshot, saved in one part (into a fresh view)."""
+        for state in parts:
+            self._changed = state
 
     def apply(self, recorded: Recorded, change: Change | None) -> None:
         """Stamp the feeds that `change` (what the event did in the articles view) touched."""

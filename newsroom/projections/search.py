@@ -17,8 +17,10 @@ thread, while the other views already serve. Until it is done the view is not `c
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from newsroom.events import PUBLISHED
@@ -88,6 +90,25 @@ class SearchIndex(Protocol):
         """A digest of everything indexed."""
         ...
 
+    def flush(self) -> None:
+        """Make every write so far part of what a search (or a copy) sees."""
+        ...
+
+    def save(self, path: Path) -> None:
+        """Copy the index into a new file at `path`; runs on a worker thread, while nothing
+        writes to the index (see `SearchProjection.hold`)."""
+        ...
+
+    def restore(self, path: Path) -> None:
+        """Fill this fresh, empty index from a copy `save` wrote (`relink` must follow)."""
+        ...
+
+    def relink(self, text_of: Callable[[int], Document | None]) -> None:
+        """After `restore`: take what the index needs of each article it holds from `text_of`
+        (the articles view, restored from the same checkpoint); ValueError if one it holds is
+        not published there."""
+        ...
+
 
 class SearchProjection:
     """Keeps a `SearchIndex` holding exactly the published articles, from the articles view."""
@@ -101,12 +122,37 @@ class SearchProjection:
         self._changed: dict[int, None] = {}
         """Articles whose entry may be out of date: changed since the last `settle` (in order)."""
         self._deferred = False
+        self._held = False
 
     @property
     def caught_up(self) -> bool:
         """True once the index holds every article the view has applied (not during the build
-        that follows a replay)."""
+        that follows a replay; a checkpoint's short hold does not count)."""
         return not self._deferred
+
+    def hold(self) -> None:
+        """Stop writing to the index while a checkpoint copies it (on a worker thread): until
+        `release` has caught up, the articles to (re)index or remove are only noted. Searches go
+        on, from the index as it was held (a second or so behind at most; web/search.py drops
+        a hit whose article is no longer published)."""
+        self.settle()
+        self.index.flush()
+        self._held = True
+
+    def release(self, count: int) -> bool:
+        """Bring up to `count` of the articles noted while held up to date in the index (only
+        their state now matters, not the events in between); once none is left, write to the
+        index again and return True. In steps, so that catching up after a long hold does
+        not hold the event loop: new events are noted meanwhile."""
+        if not self._held:
+            return True
+        for article_id in list(itertools.islice(self._changed, count)):
+            del self._changed[article_id]
+            self._index(article_id)
+        if self._changed:
+            return False
+        self._held = False
+        return True
 
     def fingerprint(self) -> str:
         return self.index.fingerprint()
@@ -123,14 +169,18 @@ class SearchProjection:
     def settle(self) -> None:
         """Index, re-index or remove each article changed since the last call, once, as it stands
         now (nothing while deferred)."""
-        if self._deferred:
+        if self._deferred or self._held:
             return
         for article_id in self._changed:
-            if (document := self._articles.published_text(article_id)) is not None:
-                self.index.put(document)
-            else:
-                self.index.remove(article_id)
+            self._index(article_id)
         self._changed.clear()
+
+    def _index(self, article_id: int) -> None:
+        """Index the article as it stands now, or remove it if it is not published."""
+        if (document := self._articles.published_text(article_id)) is not None:
+            self.index.put(document)
+        else:
+            self.index.remove(article_id)
 
     def defer(self) -> None:
         """Hold every change back (the replay at start) until `resume`; not caught up meanwhile."""

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import html
+import os
 import sqlite3
 import time
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from newsroom.errors import ValidationError
 from newsroom.projections.search import Document, Hit, Results, SortKey
@@ -52,14 +54,20 @@ WINDOW = 1_000
 # A search runs on the event loop: one that takes longer than this is stopped and refused, so
 # a few broad searches cannot stall every other reader.
 TIME_BUDGET = 0.1  # seconds a search may hold the event loop (matching and ranking)
+SAVE_STEP = 256  # pages (of 4 KiB) a checkpoint's copy takes at a time; a search waits for one
+FLUSH_STEPS = 1  # steps between two flushes of the copy to disk
+STEP_REST = 0.001  # seconds the copy rests after each step (a step takes about as long)
 _RANK = f"bm25(docs, {TITLE_WEIGHT}, {BODY_WEIGHT})"
 
 
 class Fts5Index:
-    """Published articles in an in-memory FTS5 table; rowid is the article id."""
+    """Published articles in an in-memory FTS5 table; rowid is the article id.
+
+    Used from the event loop only, except `load` (the bulk build after a replay: search.py) and
+    `save` and `restore`, which a checkpoint runs on a worker thread while nothing else writes
+    (SQLite serializes calls on one connection)."""
 
     def __init__(self) -> None:
-        # `load` may run on a worker thread, while nothing else uses the index (search.py).
         self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         for statement in _SCHEMA:
             self._db.execute(statement)
@@ -117,6 +125,48 @@ class Fts5Index:
         if self._writes:
             self._db.execute("COMMIT")
             self._writes = 0
+
+    def flush(self) -> None:
+        self._commit()
+
+    def save(self, path: Path) -> None:
+        # SQLite's backup API lets go of the interpreter while it copies pages, and takes the
+        # connection for one step at a time, so a search on the loop waits for a step at most.
+        # What it wrote goes to disk every few steps, so no large backlog builds up for a
+        # final fsync to write while the log's own commits wait behind it.
+        target = sqlite3.connect(path)
+        steps = 0
+
+        def flush(status: int, remaining: int, total: int) -> None:
+            nonlocal steps
+            steps += 1
+            time.sleep(STEP_REST)  # leave the CPU to the rest of the process for a moment
+            if steps % FLUSH_STEPS == 0:
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fdatasync(fd)
+                finally:
+                    os.close(fd)
+
+        try:
+            self._db.backup(target, pages=SAVE_STEP, progress=flush, sleep=0.001)
+        finally:
+            target.close()
+
+    def restore(self, path: Path) -> None:
+        source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            source.backup(self._db)
+        finally:
+            source.close()
+
+    def relink(self, text_of: Callable[[int], Document | None]) -> None:
+        texts: dict[int, Text] = {}
+        for (article_id,) in self._db.execute("SELECT id FROM meta"):
+            if (document := text_of(article_id)) is None:
+                raise ValueError(f"article {article_id} is indexed but not published")
+            texts[article_id] = _text(document)[1:]
+        self._texts = texts
 
     def search(
         self, query: Query, category: str | None, first: int, after: SortKey | None

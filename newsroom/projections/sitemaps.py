@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -114,6 +114,17 @@ class SitemapsProjection:
     def fingerprint(self) -> str:
         state = (self._files, self._news, self._file_count_changed)
         return hashlib.sha256(repr(state).encode()).hexdigest()
+
+    # --- checkpoints -------------------------------------------------------------------------
+
+    def snapshot(self) -> tuple[list[Stamp], Stamp, Stamp]:
+        """The state for a checkpoint: the stamps (immutable), the list of them copied."""
+        return self._files.copy(), self._news, self._file_count_changed
+
+    def restore(self, parts: Iterable[tuple[list[Stamp], Stamp, Stamp]]) -> None:
+        """Take the state of a snapshot, saved in one part (into a fresh view)."""
+        for state in parts:
+            self._files, self._news, self._file_count_changed = state
 
     # --- apply -------------------------------------------------------------------------------
 

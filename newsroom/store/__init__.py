@@ -4,6 +4,6 @@
 examples. Only the composition root (and tests) import an adapter, so neither is exported here.
 """
 
-from newsroom.store.base import AppendResult, EventStore, Recorded
+from newsroom.store.base import Anchor, AppendResult, EventStore, Recorded
 
-__all__ = ["AppendResult", "EventStore", "Recorded"]
+__all__ = ["Anchor", "AppendResult", "EventStore", "Recorded"]

@@ -56,6 +56,16 @@ class AppendResult:
     """True when an idempotency key matched an earlier append and nothing new was written."""
 
 
+class Anchor(NamedTuple):
+    """What pins a copy of the views to one log: the log's identity and one event's checksum."""
+
+    log: str
+    """The id of the log's first event: random, made when the log got its first event, so
+    another log (a new file, a re-import, a restored copy of another site) has another."""
+    checksum: int
+    """The stored checksum of the event at the anchored position."""
+
+
 class EventStore(Protocol):
     """A durable, append-only log of events grouped in streams."""
 
@@ -96,6 +106,11 @@ class EventStore(Protocol):
 
     async def find_idempotent(self, key: str) -> tuple[str, AppendResult] | None:
         """Return (fingerprint, first result) stored for an idempotency key, if any."""
+        ...
+
+    async def anchor(self, position: int) -> Anchor | None:
+        """Return the log's identity and the checksum of the event at `position` (verified
+        against the event), or None if the log has no event there."""
         ...
 
     async def max_stream_number(self, prefix: str) -> int:

@@ -9,6 +9,7 @@ type this newsroom does not know reads back as `UnknownEvent`, as it would from 
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ import orjson
 
 from newsroom.errors import CodecError, ConcurrencyError, IdempotencyKeyReused, StoreError
 from newsroom.events import Event, UnknownEvent, codec
-from newsroom.store.base import AppendResult, Recorded
+from newsroom.store.base import Anchor, AppendResult, Recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +120,14 @@ class InMemoryEventStore:
         self._check_open()
         await _io()
         return self._keys.get(key)
+
+    async def anchor(self, position: int) -> Anchor | None:
+        self._check_open()
+        await _io()
+        if not 1 <= position <= len(self._log):
+            return None
+        row = self._log[position - 1]
+        return Anchor(self._log[0].event_id, zlib.crc32(repr(row).encode()))
 
     async def max_stream_number(self, prefix: str) -> int:
         self._check_open()

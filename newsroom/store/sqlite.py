@@ -35,7 +35,7 @@ from newsroom.errors import (
     StoreError,
 )
 from newsroom.events import Event, codec
-from newsroom.store.base import AppendResult, Recorded
+from newsroom.store.base import Anchor, AppendResult, Recorded
 from newsroom.store.sqlite_file import SCHEMA, check_existing, lock_file
 from newsroom.store.sqlite_reader import Reader, settle
 from newsroom.store.sqlite_rows import COLUMNS, checksum, decode_rows, stream_number, translate
@@ -148,6 +148,18 @@ class SQLiteEventStore:
 
     async def find_idempotent(self, key: str) -> tuple[str, AppendResult] | None:
         return await self._reader.call(lambda c: self._find_idempotent(c, key), first=True)
+
+    async def anchor(self, position: int) -> Anchor | None:
+        return await self._reader.call(lambda c: self._anchor(c, position), first=True)
+
+    def _anchor(self, conn: sqlite3.Connection, position: int) -> Anchor | None:
+        first = conn.execute("SELECT event_id FROM events WHERE position = 1").fetchone()
+        sql = f"SELECT {COLUMNS}, checksum FROM events WHERE position = ?"
+        row = conn.execute(sql, (position,)).fetchone()
+        if first is None or row is None:
+            return None
+        decode_rows(self._path, [row])  # StoreCorrupted if the event fails its checksum
+        return Anchor(first[0], row[-1])
 
     async def max_stream_number(self, prefix: str) -> int:
         sql = "SELECT max(number) FROM streams WHERE substr(stream, 1, ?) = ?"

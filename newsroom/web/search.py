@@ -18,6 +18,7 @@ from aiohttp import web
 
 from newsroom.config import Settings
 from newsroom.errors import ValidationError
+from newsroom.events import PUBLISHED
 from newsroom.gates import Gate
 from newsroom.projections.articles import ArticleView
 from newsroom.projections.search import Results, SortKey
@@ -55,7 +56,10 @@ async def run(
     articles = views.articles
     hits = []
     for hit in results.hits:
-        if (article := articles.get(hit.article_id)) is not None:
+        # While a checkpoint holds the index (a second or so), it may still hold an article
+        # retracted meanwhile: a hit is shown only if its article is published now.
+        article = articles.get(hit.article_id)
+        if article is not None and article.status is PUBLISHED:
             cursor = inputs.encode_cursor(hit.key)
             hits.append(
                 {"article": article, "score": hit.score, "snippet": hit.snippet, "cursor": cursor}

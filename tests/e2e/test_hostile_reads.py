@@ -62,10 +62,15 @@ def big_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(launch: Launch, big_log: Path, tmp_path: Path) -> Iterator[NewsroomProcess]:
     copy = tmp_path / "big.db"
     copy.write_bytes(big_log.read_bytes())
-    yield launch(
-        copy, "--no-demo", "--max-replays", "2", "--replay-rate", "50000",
+    # No view checkpoints, and the search index built before the test: the checkpoint written
+    # right after start (20,000 events since none) and the index's build would add their own
+    # passing memory to what these tests measure of the replays and replies alone.
+    server = launch(
+        copy, "--no-demo", "--no-checkpoints", "--max-replays", "2", "--replay-rate", "50000",
         "--max-reply-bytes", str(MB),
     )  # fmt: skip
+    server.wait_for_search()
+    yield server
 
 
 def rss(server: NewsroomProcess) -> int:
@@ -128,7 +133,10 @@ async def test_replaying_subscriptions_hold_little_and_never_hold_up_writes(
 async def test_big_replies_are_refused_before_they_are_built(server: NewsroomProcess) -> None:
     """The reported 250-byte query is refused by its cost; 24 clients at once asking for the data
     of 1,000 events (2 MB each, over the 1 MiB cap) each get a short error (REPLY_TOO_LARGE, or
-    503 when the log reads are all taken), and memory grows by less than 60 MB."""
+    503 when the log reads are all taken), and memory grows by less than 80 MB (it grew by 1.8 GB
+    before): the 8 log reads let through at once each hold 1,000 events of 2 KB while the reply's
+    size is counted, raw and decoded, about 8 MB each; the server hands freed memory back to the
+    system after its search build, so this is measured from a lean start."""
     amplifier = "{" + " ".join(f"e{i}: events(count: 1000) {{ data }}" for i in range(4)) + "}"
     status, body = server.request(
         "POST", "/graphql", json.dumps({"query": amplifier}).encode(), "application/json"
@@ -153,4 +161,4 @@ async def test_big_replies_are_refused_before_they_are_built(server: NewsroomPro
         code = reply["errors"][0].get("extensions", {}).get("code")
         assert (status, code) in ((200, "REPLY_TOO_LARGE"), (503, None)), reply
     assert sum(status == 200 for status, _, _ in replies) >= 8  # the gate let 8 through at once
-    assert (await peak - before) < 60 * MB
+    assert (await peak - before) < 80 * MB

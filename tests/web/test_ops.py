@@ -16,8 +16,9 @@ Client = TestClient[web.Request, web.Application]
 
 
 async def test_healthz_reports_each_projection(client: Client) -> None:
-    """/healthz is 200 with the log head, each projection's position, and whether the search
-    index is caught up (on an empty log at start it needed no build)."""
+    """/healthz is 200 with the log head, each projection's position, whether the search
+    index is caught up (on an empty log at start it needed no build), and what the view
+    checkpoints did (a new log: none was used, none written yet)."""
     response = await client.get("/healthz")
     report = await response.json()
     assert response.status == 200
@@ -30,6 +31,7 @@ async def test_healthz_reports_each_projection(client: Client) -> None:
             **{name: running for name in ("articles", "feeds", "sitemaps")},
             "search": {**running, "index": {"caught_up": True, "loaded": 0, "of": 0}},
         },
+        "checkpoint": {"enabled": True, "used": False, "last_written": None},
     }
 
 

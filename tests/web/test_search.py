@@ -177,10 +177,10 @@ async def test_a_failed_search_view_leaves_feeds_and_positions_alone(
 async def test_search_answers_busy_while_its_index_is_built_after_a_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """After a restart the other views serve at once while the search index is built: search
-    answers 503 with Retry-After (GraphQL: BUSY), /readyz is 200, /healthz shows the build; once
-    it is done, search finds what the log holds."""
-    settings = Settings(store=f"sqlite:///{tmp_path}/restart.db", demo=False)
+    """After a restart with a full replay (no view checkpoint) the other views serve at once
+    while the search index is built: search answers 503 with Retry-After (GraphQL: BUSY),
+    /readyz is 200, /healthz shows the build; once it is done, search finds what the log holds."""
+    settings = Settings(store=f"sqlite:///{tmp_path}/restart.db", demo=False, checkpoints=False)
     async with TestClient(TestServer(create_app(settings, clock=FakeClock()))) as first:
         await newsroom_of(first).commands.handle(create_article(title="Storm warning"))
     loading, release = threading.Event(), threading.Event()

@@ -1,0 +1,265 @@
+"""View checkpoints on disk: the views' state with the log position it reflects, so that a start
+replays only the events after it. A cache, never the truth: refused whenever in doubt, and
+deleting it is always safe (the next start replays the whole log).
+
+A checkpoint lives in a directory (by default beside the SQLite log: `<log file>.views/`):
+- `views.ckpt`: a magic line, the header (JSON, with its length before it and its CRC-32 after)
+  in the first 4 KiB, then the body: the articles, feeds and sitemaps views' snapshots, in
+  parts, pickled one after another (with its size and CRC-32 in the header). Pickle is safe
+  here because the file is our own, written by this program beside the log, and its checksum
+  is verified before anything is unpickled (whoever can write that directory can write the
+  log itself).
+- `search-<position>.db`: the search index at that position, an SQLite file that SQLite's backup
+  API copies out of (and back into) memory. The header names it with its size and checksum.
+
+Writing is atomic: each file is written under a temporary name, flushed to disk, then renamed,
+and `views.ckpt` is renamed last (the commit point); the directory is flushed after. A kill -9
+at any moment leaves the previous `views.ckpt` and the search file it names in place.
+
+A checkpoint is loaded only if it provably belongs to this log and this code: its format and the
+views' schema are this program's, the log's identity matches, and the event at its position is
+still there with the same checksum (so a log that was replaced, re-imported, or truncated and
+written again is noticed), and it is not ahead of the log's head.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import pickle
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from newsroom.projections.articles import ArticlesState
+from newsroom.projections.views import Views
+from newsroom.store import EventStore
+
+FORMAT = 1  # the layout of the files; bump when it changes
+VIEWS_SCHEMA = 1  # the shape of the views' `snapshot()`s; bump when any of them changes
+MAGIC = b"newsroom view checkpoint\n"
+VIEWS_FILE = "views.ckpt"
+HEADER_SLOT = 4096  # bytes before the body, for the header (a few hundred bytes) and its framing
+CHUNK = 1024 * 1024  # bytes read at a time for checksums (zlib lets go of the interpreter)
+PART_SIZE = 500  # list keys per pickled part (articles come packed by the view): well under 1 ms
+FLUSH_EVERY = 1024 * 1024  # bytes written between two flushes to disk
+
+
+class Refused(Exception):
+    """Raised when a checkpoint cannot be used; its message says why, for the one log line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The views' state at one position, taken on the event loop; the search index is held
+    (not written to) until `Views.search.release` caught up, so its copy is of this position."""
+
+    position: int
+    articles: ArticlesState
+    feeds: object
+    sitemaps: object
+
+    def parts(self) -> Iterator[tuple[str, object]]:
+        """(view, part) pairs, each small enough to pickle without holding the loop long."""
+        for part in self.articles.parts(PART_SIZE):
+            yield "articles", part
+        yield "feeds", self.feeds
+        yield "sitemaps", self.sitemaps
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A checkpoint on disk: the position it reflects and when it was written."""
+
+    position: int
+    created: datetime
+
+
+def snapshot(views: Views) -> Snapshot:
+    """Take the views' state at their position and hold the search index; on the event loop,
+    between two events, so every view is at the same position."""
+    articles, feeds, sitemaps = views.articles, views.feeds, views.sitemaps
+    taken = Snapshot(views.position, articles.snapshot(), feeds.snapshot(), sitemaps.snapshot())
+    views.search.hold()
+    return taken
+
+
+def save_search(views: Views, directory: Path, position: int) -> Path:
+    """Copy the held search index to a file of its own (on a worker thread); return its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / f"search-{position}.db"
+    temporary = final.with_name(final.name + ".tmp")
+    temporary.unlink(missing_ok=True)
+    views.search.index.save(temporary)
+    _flush(temporary)
+    temporary.replace(final)
+    return final
+
+
+def write(directory: Path, taken: Snapshot, search: Path, anchor: tuple[str, int]) -> Checkpoint:
+    """Write `views.ckpt` for `taken` (on a worker thread) and drop older search copies."""
+    final = directory / VIEWS_FILE
+    temporary = final.with_name(final.name + ".tmp")
+    created = datetime.now(UTC)
+    with temporary.open("wb") as f:
+        f.write(bytes(HEADER_SLOT))  # the header goes here once the body's size is known
+        size, crc = _write_body(f, taken)
+        header = {
+            "format": FORMAT,
+            "views_schema": VIEWS_SCHEMA,
+            "log": anchor[0],
+            "position": taken.position,
+            "anchor_checksum": anchor[1],
+            "created": created.isoformat(),
+            "body_size": size,
+            "body_crc": crc,
+            "search_file": search.name,
+            "search_size": search.stat().st_size,
+            "search_crc": _file_crc(search),
+        }
+        encoded = json.dumps(header).encode()
+        f.seek(0)
+        f.write(MAGIC + len(encoded).to_bytes(4, "big") + encoded)
+        f.write(zlib.crc32(encoded).to_bytes(4, "big"))
+        f.flush()
+        os.fsync(f.fileno())
+    temporary.replace(final)
+    _flush(directory)
+    for old in directory.glob("search-*"):
+        if old.name != search.name:
+            old.unlink(missing_ok=True)
+    return Checkpoint(taken.position, created)
+
+
+def _write_body(f: BinaryIO, taken: Snapshot) -> tuple[int, int]:
+    """Write the parts one pickle after another; return the body's size and CRC-32. Written
+    data goes to disk every few megabytes, so a final fsync never has a large backlog to
+    write while the log's own commits wait behind it."""
+    size = crc = unflushed = 0
+    for part in taken.parts():
+        started = time.perf_counter()
+        frame = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
+        # Pickling holds the interpreter, which the event loop then waits for: rest as long
+        # as it took, so the loop finds the interpreter free at least half of the time.
+        time.sleep(time.perf_counter() - started)
+        f.write(frame)
+        size, crc, unflushed = size + len(frame), zlib.crc32(frame, crc), unflushed + len(frame)
+        if unflushed >= FLUSH_EVERY:
+            f.flush()
+            os.fdatasync(f.fileno())
+            unflushed = 0
+    return size, crc
+
+
+async def load(views: Views, directory: Path, store: EventStore) -> Checkpoint | None:
+    """Fill fresh `views` from the checkpoint in `directory`: None if there is none; `Refused`
+    (saying why) if it cannot be used, in which case `views` may be half filled: build new."""
+    path = directory / VIEWS_FILE
+    if not path.exists():
+        return None
+    header = await asyncio.to_thread(_read_header, path)
+    position = header["position"]
+    if position > await store.head():
+        raise Refused(f"it is at position {position}, ahead of the log's head")
+    anchor = await store.anchor(position)
+    if anchor is None or anchor.log != header["log"]:
+        raise Refused("it belongs to another log")
+    if anchor.checksum != header["anchor_checksum"]:
+        raise Refused(
+            f"the event at its position {position} is not the one it was taken at "
+            "(the log was replaced, re-imported or rewritten)"
+        )
+    search = directory / header["search_file"]
+    # SQLite copies the search index without holding the interpreter: beside the unpickling.
+    parts, _ = await asyncio.gather(
+        asyncio.to_thread(_read_body, path, header),
+        asyncio.to_thread(_load_search, views, search, header),
+    )
+    views.articles.restore(parts["articles"])  # type: ignore[arg-type]
+    views.feeds.restore(parts["feeds"])  # type: ignore[arg-type]
+    views.sitemaps.restore(parts["sitemaps"])  # type: ignore[arg-type]
+    try:  # the index keeps no text of its own: it takes the restored articles view's
+        views.search.index.relink(views.articles.published_text)
+    except ValueError as e:
+        raise Refused(f"its search index does not match its articles: {e}") from e
+    for projector in views.projectors:
+        projector.position = position
+    return Checkpoint(position, datetime.fromisoformat(header["created"]))
+
+
+def _read_header(path: Path) -> dict[str, Any]:
+    with path.open("rb") as f:
+        if f.read(len(MAGIC)) != MAGIC:
+            raise Refused("it is not a newsroom view checkpoint")
+        size = int.from_bytes(_exactly(f, 4), "big")
+        if size > HEADER_SLOT:
+            raise Refused("its header is damaged")
+        encoded = _exactly(f, size)
+        if int.from_bytes(_exactly(f, 4), "big") != zlib.crc32(encoded):
+            raise Refused("its header fails its checksum")
+    header: dict[str, Any] = json.loads(encoded)
+    if header.get("format") != FORMAT:
+        raise Refused(f"it is in format {header.get('format')}; this newsroom reads {FORMAT}")
+    if header.get("views_schema") != VIEWS_SCHEMA:
+        raise Refused(
+            f"its views have schema {header.get('views_schema')}; this newsroom's have "
+            f"{VIEWS_SCHEMA}"
+        )
+    return header
+
+
+def _read_body(path: Path, header: dict[str, Any]) -> dict[str, list[object]]:
+    """The parts of each view, once the whole body passed its checksum."""
+    with path.open("rb") as f:
+        f.seek(HEADER_SLOT)
+        body = f.read(header["body_size"] + 1)
+    if len(body) != header["body_size"]:
+        raise Refused(
+            f"it is truncated or padded ({len(body):,} body bytes, not {header['body_size']:,})"
+        )
+    if zlib.crc32(body) != header["body_crc"]:
+        raise Refused("its body fails its checksum")
+    parts: dict[str, list[object]] = {"articles": [], "feeds": [], "sitemaps": []}
+    frames = io.BytesIO(body)
+    while frames.tell() < len(body):
+        view, part = pickle.load(frames)  # our own file, its checksum verified
+        parts[view].append(part)
+    return parts
+
+
+def _load_search(views: Views, path: Path, header: dict[str, Any]) -> None:
+    if not path.is_file():
+        raise Refused(f"its search index copy {path.name} is missing")
+    if path.stat().st_size != header["search_size"] or _file_crc(path) != header["search_crc"]:
+        raise Refused(f"its search index copy {path.name} is damaged")
+    views.search.index.restore(path)
+
+
+def _exactly(f: BinaryIO, size: int) -> bytes:
+    data = f.read(size)
+    if len(data) != size:
+        raise Refused("it is truncated")
+    return data
+
+
+def _file_crc(path: Path) -> int:
+    crc = 0
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _flush(path: Path) -> None:
+    """fsync a file or a directory (a rename is durable once its directory is flushed)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

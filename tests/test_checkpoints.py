@@ -1,0 +1,242 @@
+"""View checkpoints through `Newsroom.start` and `stop` on real SQLite logs: a clean stop writes
+one, the next start loads it and replays only the tail, and a checkpoint in any doubt (damaged,
+foreign, old, ahead of the log, or of a rewritten log) is ignored with one log line saying why."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from newsroom import checkpoints
+from newsroom.app import Newsroom
+from newsroom.articles import RetractArticle, UpdateArticle
+from newsroom.config import Settings
+from tests.factories import FakeClock, create_article
+
+
+def _settings(log: Path, **overrides: Any) -> Settings:
+    return Settings(store=f"sqlite:///{log}", demo=False, **overrides)
+
+
+async def _start(log: Path, **overrides: Any) -> Newsroom:
+    return await Newsroom.start(_settings(log, **overrides), FakeClock())
+
+
+async def _write(newsroom: Newsroom, articles: int, first_title: str = "Story") -> None:
+    """`articles` new articles, the first of them corrected and the second retracted."""
+    for n in range(articles):
+        outcome = await newsroom.commands.handle(create_article(title=f"{first_title} {n}"))
+        if n == 0:
+            await newsroom.commands.handle(UpdateArticle(outcome.article_id, title="Corrected"))
+        if n == 1:
+            await newsroom.commands.handle(RetractArticle(outcome.article_id, reason="Wrong"))
+
+
+async def _fingerprints(newsroom: Newsroom) -> list[str]:
+    await newsroom.search_built()  # after a full replay, the search index is built after it
+    await newsroom.views.wait_for(await newsroom.store.head(), timeout=10)
+    return [projector.projection.fingerprint() for projector in newsroom.views.projectors]
+
+
+async def _log_with_checkpoint(log: Path, articles: int = 4) -> list[str]:
+    """Write a log and stop cleanly (which writes its checkpoint); return the views' prints."""
+    newsroom = await _start(log)
+    await _write(newsroom, articles)
+    prints = await _fingerprints(newsroom)
+    await newsroom.stop()
+    return prints
+
+
+async def _replayed_in_full(log: Path) -> list[str]:
+    """The views' prints after a full replay of `log`, on a copy (a running newsroom may hold
+    the log's lock, and a start must not leave a checkpoint beside it)."""
+    copy = log.with_name("reference.db")
+    shutil.copy(log, copy)
+    newsroom = await _start(copy, checkpoints=False)
+    try:
+        return await _fingerprints(newsroom)
+    finally:
+        await newsroom.stop()
+
+
+def _views_dir(log: Path) -> Path:
+    return log.with_name(log.name + ".views")
+
+
+async def test_a_clean_stop_writes_a_checkpoint_and_the_next_start_loads_it(
+    tmp_path: Path,
+) -> None:
+    """After a clean stop the next start loads the views from the checkpoint, replays nothing,
+    and serves exactly what it served before."""
+    log = tmp_path / "newsroom.db"
+    before = await _log_with_checkpoint(log)
+    newsroom = await _start(log)
+    try:
+        report = (await newsroom.health.report())["checkpoint"]
+        head = await newsroom.store.head()
+        assert report["used"] is True
+        assert report["position"] == head
+        assert report["replayed_after"] == 0
+        assert await _fingerprints(newsroom) == before
+    finally:
+        await newsroom.stop()
+
+
+async def test_a_start_replays_only_the_events_after_the_checkpoint(tmp_path: Path) -> None:
+    """Events written after the checkpoint are replayed on top of it, and the views equal a
+    full replay of the log."""
+    log = tmp_path / "newsroom.db"
+    await _log_with_checkpoint(log)
+    without = await _start(log, checkpoints=False)  # writes the tail, but no new checkpoint
+    at = await without.store.head()
+    await _write(without, 3, first_title="Later")
+    await without.stop()
+    newsroom = await _start(log)
+    try:
+        report = (await newsroom.health.report())["checkpoint"]
+        assert (report["used"], report["position"]) == (True, at)
+        assert report["replayed_after"] == await newsroom.store.head() - at > 0
+        assert await _fingerprints(newsroom) == await _replayed_in_full(log)
+    finally:
+        await newsroom.stop()
+
+
+async def test_with_checkpoints_off_none_is_written(tmp_path: Path) -> None:
+    """`--no-checkpoints` writes no checkpoint at a clean stop."""
+    log = tmp_path / "newsroom.db"
+    newsroom = await _start(log, checkpoints=False)
+    await _write(newsroom, 2)
+    await newsroom.stop()
+    assert not _views_dir(log).exists()
+    assert (await newsroom.health.report())["checkpoint"] == {"enabled": False}
+
+
+def _rewrite_header(directory: Path, **changes: Any) -> None:
+    """Rewrite `views.ckpt`'s header with `changes`, checksums made right again."""
+    path = directory / checkpoints.VIEWS_FILE
+    data = path.read_bytes()
+    at = len(checkpoints.MAGIC)
+    size = int.from_bytes(data[at : at + 4], "big")
+    header = json.loads(data[at + 4 : at + 4 + size]) | changes
+    encoded = json.dumps(header).encode()
+    body = data[at + 4 + size + 4 :]
+    path.write_bytes(
+        checkpoints.MAGIC
+        + len(encoded).to_bytes(4, "big")
+        + encoded
+        + zlib.crc32(encoded).to_bytes(4, "big")
+        + body
+    )
+
+
+def _flip(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _search_file(directory: Path) -> Path:
+    (found,) = directory.glob("search-*.db")
+    return found
+
+
+DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
+    "truncated": (lambda d: _truncate(d / "views.ckpt"), "truncated"),
+    "body bit-flipped": (lambda d: _flip(d / "views.ckpt", -1), "body fails its checksum"),
+    "header bit-flipped": (lambda d: _flip(d / "views.ckpt", 40), "header fails its checksum"),
+    "not a checkpoint": (lambda d: (d / "views.ckpt").write_bytes(b"junk"), "not a newsroom"),
+    "search copy bit-flipped": (lambda d: _flip(_search_file(d), 5000), "search index copy"),
+    "search copy truncated": (lambda d: _truncate(_search_file(d)), "search index copy"),
+    "search copy missing": (lambda d: _search_file(d).unlink(), "is missing"),
+    "older format": (lambda d: _rewrite_header(d, format=0), "format 0"),
+    "other views schema": (lambda d: _rewrite_header(d, views_schema=0), "schema 0"),
+}
+
+
+async def _refused(log: Path, reason: str, caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Start on `log`: assert its checkpoint was refused with one log line naming `reason`;
+    return the views' fingerprints."""
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="newsroom.checkpointer"):
+        newsroom = await _start(log)
+    try:
+        lines = [r.getMessage() for r in caplog.records if "not used" in r.getMessage()]
+        assert len(lines) == 1 and reason in lines[0], lines
+        report = (await newsroom.health.report())["checkpoint"]
+        assert report["used"] is False and reason in report["refused"]
+        return await _fingerprints(newsroom)
+    finally:
+        await newsroom.stop()
+
+
+@pytest.mark.parametrize("damage", DAMAGE, ids=str)
+async def test_a_damaged_checkpoint_is_ignored_for_a_full_replay(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A checkpoint damaged in any way is ignored with one log line naming the reason, and
+    the full replay serves the same views."""
+    log = tmp_path / "newsroom.db"
+    before = await _log_with_checkpoint(log)
+    tamper, reason = DAMAGE[damage]
+    tamper(_views_dir(log))
+    assert await _refused(log, reason, caplog) == before
+
+
+async def test_a_checkpoint_of_another_log_is_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A checkpoint copied beside another log (of the same length) is never loaded."""
+    ours, theirs = tmp_path / "ours.db", tmp_path / "theirs.db"
+    before = await _log_with_checkpoint(ours)
+    await _log_with_checkpoint(theirs)
+    shutil.rmtree(_views_dir(ours))
+    shutil.copytree(_views_dir(theirs), _views_dir(ours))
+    assert await _refused(ours, "another log", caplog) == before
+
+
+async def _early_copy_and_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
+    """A log copied when it was short, and the log's checkpoint taken later, beside the copy."""
+    log, copy = tmp_path / "newsroom.db", tmp_path / "copy.db"
+    await _log_with_checkpoint(log, articles=2)
+    shutil.copy(log, copy)
+    newsroom = await _start(log)
+    await _write(newsroom, 3, first_title="Later")
+    await newsroom.stop()
+    shutil.copytree(_views_dir(log), _views_dir(copy))
+    return log, copy
+
+
+async def test_a_checkpoint_ahead_of_the_log_is_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A checkpoint beyond the log's head (the log was restored from an older copy) is
+    ignored."""
+    _, copy = await _early_copy_and_checkpoint(tmp_path)
+    before = await _replayed_in_full(copy)
+    assert await _refused(copy, "ahead of the log's head", caplog) == before
+
+
+async def test_a_checkpoint_of_a_rewritten_log_is_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A log truncated (restored from an older copy) and written again up to and past the
+    checkpoint's position has other events there: the checkpoint is ignored."""
+    _, copy = await _early_copy_and_checkpoint(tmp_path)
+    shutil.rmtree(_views_dir(copy))  # written again without checkpoints, then given the old one
+    other = await _start(copy, checkpoints=False)
+    await _write(other, 4, first_title="Other")
+    await other.stop()
+    shutil.copytree(_views_dir(tmp_path / "newsroom.db"), _views_dir(copy))
+    before = await _replayed_in_full(copy)
+    assert await _refused(copy, "not the one it was taken at", caplog) == before
