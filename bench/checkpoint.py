@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import shutil
 import signal
@@ -67,6 +68,16 @@ class Server:
                 pass
             time.sleep(0.01)
         raise SystemExit(f"newsroom was not ready within {timeout} s")
+
+    def wait_search(self, timeout: float = 900) -> float:
+        """Seconds from spawn until the search index is built (after a full replay it is built
+        in the background, and a checkpoint is written only once it is)."""
+        while time.perf_counter() - self.started < timeout:
+            with _DIRECT.open(self.url + "/healthz", timeout=2) as response:
+                if json.load(response)["projections"]["search"]["index"]["caught_up"]:
+                    return time.perf_counter() - self.started
+            time.sleep(0.05)
+        raise SystemExit(f"the search index was not built within {timeout} s")
 
     def rss_mb(self) -> float:
         status = Path(f"/proc/{self.proc.pid}/status").read_text()
@@ -147,6 +158,8 @@ def run(args: argparse.Namespace, folder: Path) -> None:
 
     first = Server(log, "--checkpoint-every-events", "0", "--checkpoint-every-minutes", "0")
     print(f"full replay, no checkpoint: ready in {first.ready:.1f} s, RSS {first.rss_mb():,.0f} MB")
+    built = first.wait_search()
+    print(f"  search index built {built:.1f} s after spawn, RSS {first.rss_mb():,.0f} MB")
     first.stop()  # a clean stop writes the checkpoint of the whole log
     ((seconds, held),) = written(first)
     size = sum(f.stat().st_size for f in log.with_name("log.db.views").iterdir()) / 1e6
