@@ -34,8 +34,8 @@ from newsroom.store import EventStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-COPY_STEP = 500  # articles copied (pickled) per turn of the loop: about a millisecond
-RELEASE_STEP = 20  # articles the search index catches up on per turn of the loop
+COPY_STEP = 100  # articles copied (pickled) per turn of the loop: about 0.2 ms
+RELEASE_STEP = 5  # articles the search index catches up on per turn of the loop
 REST = 10.0  # after each stretch on the loop, the loop is left to the rest for 10 times as long
 
 
