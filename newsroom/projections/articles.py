@@ -270,12 +270,16 @@ class ArticlesProjection:
     def copy_in_steps(self, step: int) -> Iterator[None]:
         """Copy the articles (pickled: bytes that nothing changes), `step` articles at a time,
         yielding between steps so that requests and events go on; the articles changed
-        meanwhile are noted, and `snapshot` copies them again (later copies win)."""
+        meanwhile are noted and copied again (later copies win), in steps too while more than
+        `step` of them wait, so that `snapshot` has only a few left to copy."""
         self._copies, self._changed = [], set()
-        ids = list(self._rows)
+        ids, rows = list(self._rows), self._rows
         for start in range(0, len(ids), step):
-            rows = self._rows
             self._copies.append(_packed(rows[i] for i in ids[start : start + step]))
+            yield
+        while len(self._changed) > step:
+            again = [self._changed.pop() for _ in range(step)]
+            self._copies.append(_packed(rows[i] for i in again))
             yield
 
     def snapshot(self) -> ArticlesState:
