@@ -229,15 +229,17 @@ class Newsroom:
         if self._search_task is not None:
             self.search_build.stop()
             await asyncio.gather(self._search_task, return_exceptions=True)
-        if self._checkpoints is not None:
-            self._checkpoints.cancel()  # a write in progress finishes (a thread is not stopped)
-            await asyncio.gather(self._checkpoints, return_exceptions=True)
-            await self.checkpointer.save(self.views, paced=False)  # nothing left to serve
-            self.checkpointer.close()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        await self.store.close()
+        try:
+            if self._checkpoints is not None:
+                self._checkpoints.cancel()  # a write in progress finishes (a thread is not)
+                await asyncio.gather(self._checkpoints, return_exceptions=True)
+                await self.checkpointer.save(self.views, paced=False)  # nothing left to serve
+                self.checkpointer.close()
+        finally:  # whatever became of the checkpoint, the store is closed cleanly
+            if self._task is not None:
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
+            await self.store.close()
 
 
 async def _load_views(settings: Settings, store: EventStore) -> tuple[Views, Checkpointer]:

@@ -60,6 +60,7 @@ class Checkpointer:
         self.refused: str | None = None
         self.replayed_after = 0
         self.last: dict[str, Any] | None = None
+        self.failed: str | None = None  # why the last attempt to write failed, if it did
         self._worker: ThreadPoolExecutor | None = None
 
     async def load(self, views: Views) -> bool:
@@ -135,9 +136,15 @@ class Checkpointer:
                 return
             try:
                 self.last = await self._write(views, self.directory, REST if paced else 0.0)
-            except (OSError, NewsroomError) as e:
-                log.warning("could not write a view checkpoint in %s: %s", self.directory, e)
+            except Exception as e:  # a cache: whatever went wrong (a full disk, say), serve on
+                self.failed = f"{type(e).__name__}: {e}"
+                log.warning("could not write a view checkpoint in %s: %s", self.directory,
+                            self.failed)  # fmt: skip
+                # What the failed attempt left (its temporary files, a search copy no
+                # checkpoint names) must not fill the disk the log needs.
+                await self._in_background(checkpoints.tidy, self.directory)
                 return
+            self.failed = None
             self._written = self.last["position"]
             log.info(
                 "wrote the view checkpoint at position %s in %.2f s "
@@ -147,6 +154,8 @@ class Checkpointer:
 
     async def _write(self, views: Views, directory: Path, rest: float) -> dict[str, Any]:
         started, hold = time.perf_counter(), _Hold(rest)
+        await self._in_background(checkpoints.tidy, directory)  # what a kill -9 left behind
+        hold.resume()
         for _ in views.articles.copy_in_steps(COPY_STEP):
             await hold.pause()  # let requests and events in between steps
         views.search.index.flush()  # pending index writes, in a stretch of their own
@@ -162,8 +171,11 @@ class Checkpointer:
             views.search.release(sys.maxsize)  # all at once: nothing more to wait for
             raise
         hold.resume()
-        while not views.search.release(RELEASE_STEP):
-            await hold.pause()
+        try:
+            while not views.search.release(RELEASE_STEP):
+                await hold.pause()
+        finally:
+            views.search.release(sys.maxsize)  # if stopped on the way: never left held
         await hold.pause()
         if anchor is None:
             raise OSError(f"the log has no event at position {taken.position}")
@@ -201,6 +213,8 @@ class Checkpointer:
         if self.refused is not None:
             report["refused"] = self.refused
         report["last_written"] = self.last
+        if self.failed is not None:
+            report["last_failed"] = self.failed
         return report
 
 

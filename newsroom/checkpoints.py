@@ -90,6 +90,23 @@ def snapshot(views: Views) -> Snapshot:
     return taken
 
 
+def tidy(directory: Path) -> None:
+    """Delete what no checkpoint needs: temporary files of an attempt that failed or was killed,
+    and search copies the current `views.ckpt` does not name. Never raises (a cache)."""
+    try:
+        keep = _read_header(directory / VIEWS_FILE)["search_file"]
+    except (OSError, Refused, ValueError, KeyError):
+        keep = None
+    try:
+        for path in directory.iterdir():
+            if path.name.endswith(".tmp") or (
+                path.name.startswith("search-") and path.name != keep
+            ):
+                path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def save_search(views: Views, directory: Path, position: int) -> Path:
     """Copy the held search index to a file of its own (on a worker thread); return its path."""
     directory.mkdir(parents=True, exist_ok=True)

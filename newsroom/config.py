@@ -160,7 +160,9 @@ class Settings:
 
     host: str = setting("127.0.0.1", "address to listen on")
     port: int = setting(8080, "port to listen on", _port)
-    store: str = setting(DEFAULT_STORE, "event store URL: sqlite:///path or postgresql://...")
+    store: str = setting(
+        DEFAULT_STORE, "event store URL: sqlite:///relative/path or sqlite:////absolute/path"
+    )
     verify_on_start: bool = setting(
         False,
         "before the replay, check the whole log as python -m newsroom verify does (every page "

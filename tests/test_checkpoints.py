@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import sqlite3
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,8 @@ from newsroom import checkpoints
 from newsroom.app import Newsroom
 from newsroom.articles import RetractArticle, UpdateArticle
 from newsroom.config import Settings
+from newsroom.projections.search_fts5 import Fts5Index
+from newsroom.projections.search_query import parse as parse_query
 from tests.factories import FakeClock, create_article
 
 
@@ -240,3 +243,46 @@ async def test_a_checkpoint_of_a_rewritten_log_is_ignored(
     shutil.copytree(_views_dir(tmp_path / "newsroom.db"), _views_dir(copy))
     before = await _replayed_in_full(copy)
     assert await _refused(copy, "not the one it was taken at", caplog) == before
+
+
+async def test_a_checkpoint_that_cannot_be_written_is_logged_cleaned_up_and_never_stops_newsroom(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A disk that fills up while the search index is copied (SQLite's own error, not an
+    OSError): the attempt is logged and shown in /healthz, its files are removed, newsroom
+    serves on (search included), and a stop still closes the log cleanly; the checkpoint
+    written before stays the one the next start loads."""
+    log = tmp_path / "newsroom.db"
+    await _log_with_checkpoint(log)
+    written = (_views_dir(log) / checkpoints.VIEWS_FILE).read_bytes()
+    save = Fts5Index.save
+
+    def fills_the_disk(self: Fts5Index, path: Path) -> None:
+        save(self, path)  # a partial copy is left on disk, as a full disk leaves it
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Fts5Index, "save", fills_the_disk)
+    newsroom = await _start(log)
+    await _write(newsroom, 3, first_title="After")
+    with caplog.at_level(logging.WARNING, logger="newsroom.checkpointer"):
+        await newsroom.checkpointer.save(newsroom.views)
+    report = (await newsroom.health.report())["checkpoint"]
+    assert "database or disk is full" in report["last_failed"]
+    assert [r.message for r in caplog.records if "could not write" in r.message]
+    named = checkpoints._read_header(_views_dir(log) / checkpoints.VIEWS_FILE)["search_file"]
+    assert sorted(p.name for p in _views_dir(log).iterdir()) == sorted(
+        [checkpoints.VIEWS_FILE, named]
+    )
+    found = newsroom.views.search.index.search(parse_query("After"), None, 10, None)
+    # the index was released: it serves, and took the new articles (of the three "After"
+    # stories the first was retitled and the second retracted)
+    assert [hit.snippet for hit in found.hits] == ["<mark>After</mark> 2"]
+    await newsroom.stop()  # tries once more at the stop, fails the same way, closes the log
+    assert (_views_dir(log) / checkpoints.VIEWS_FILE).read_bytes() == written
+    monkeypatch.undo()
+    again = await _start(log)
+    try:
+        report = (await again.health.report())["checkpoint"]
+        assert report["used"] and report["replayed_after"] > 0
+    finally:
+        await again.stop()

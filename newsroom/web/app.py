@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -91,7 +90,7 @@ async def too_many_requests(rate: RequestRate, wait: float) -> web.Response:
     """429 for a client past its request rate, with the whole seconds until it may retry; sent
     only after that time (rates.py says why)."""
     retry = rate.retry_after(wait)
-    await asyncio.sleep(rate.hold(wait))
+    await rate.held_back(wait)
     return json_error(
         429,
         f"too many requests from your address (at most {rate.rate} a second, {rate.burst} at "

@@ -12,12 +12,14 @@ client starts again with a full bucket: memory stays bounded, and a client gains
 A refusal is not sent at once: it is held for the `Retry-After` it carries (`hold`). A client that
 honours `Retry-After` loses nothing by that; one that ignores it and asks again at once (a flood)
 gets one answer per connection per second instead of thousands, so refusing it costs the server a
-timer, not the CPU that every other client needs. What a flooder can hold open while it waits is
-bounded by the connection limits (connections.py).
+timer, not the CPU that every other client needs. At most `max_held` refusals are held at once
+(a client that hangs up at once leaves its refusal held without a connection); past that they
+are sent at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import OrderedDict
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from newsroom.web.addresses import client_key
 
 MAX_CLIENTS = 10_000  # buckets kept at most: about 3 MB with the key cache (addresses.py)
+MAX_HELD = 1_000  # refusals held at once at most (about 5 KB each); past it, they are sent at once
 DROPS_PER_REQUEST = 2  # idle buckets dropped per request: the table shrinks faster than it grows
 
 
@@ -49,13 +52,15 @@ class RequestRate:
         clock: Callable[[], float] = time.monotonic,
         max_clients: int = MAX_CLIENTS,
         hold_refusals: bool = True,
+        max_held: int = MAX_HELD,
     ) -> None:
         self.rate, self.burst, self.limit_loopback = rate, burst, limit_loopback
         self.max_clients = max_clients
         self._full_after = burst / rate if rate else 0.0  # seconds an empty bucket takes to refill
         self._clock = clock
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
-        self.hold_refusals = hold_refusals
+        self.hold_refusals, self.max_held = hold_refusals, max_held
+        self.holding = 0  # refusals being held now
         self.refused = 0  # requests refused so far (for tests, and metrics later)
 
     @staticmethod
@@ -64,8 +69,22 @@ class RequestRate:
         return math.ceil(wait)
 
     def hold(self, wait: float) -> float:
-        """Seconds to hold a refusal before sending it: its `Retry-After` (0 if not holding)."""
-        return self.retry_after(wait) if self.hold_refusals else 0.0
+        """Seconds to hold a refusal before sending it: its `Retry-After`; 0 if refusals are not
+        held, or `max_held` are held already."""
+        if not self.hold_refusals or self.holding >= self.max_held:
+            return 0.0
+        return self.retry_after(wait)
+
+    async def held_back(self, wait: float) -> None:
+        """Hold a refusal for `hold(wait)` seconds. A client that closes each connection right
+        after its request leaves its refusal held without a connection (aiohttp lets the handler
+        finish), so the connection limits do not bound these: `max_held` does."""
+        if seconds := self.hold(wait):
+            self.holding += 1
+            try:
+                await asyncio.sleep(seconds)
+            finally:
+                self.holding -= 1
 
     def __len__(self) -> int:
         """How many buckets the table holds."""

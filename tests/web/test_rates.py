@@ -154,3 +154,16 @@ async def test_loopback_clients_are_not_rate_limited_by_default(tmp_path: Path) 
     settings = Settings(store=f"sqlite:///{tmp_path}/db", rate_limit=1, rate_burst=1)
     async with TestClient(TestServer(create_app(settings, clock=FakeClock()))) as client:
         assert {(await client.get("/healthz")).status for _ in range(5)} == {200}
+
+
+async def test_past_max_held_a_refusal_is_sent_at_once() -> None:
+    """Refusals are held at most `max_held` at a time (a client that hangs up leaves its
+    refusal held without a connection): past that, the next is not held at all."""
+    rate = RequestRate(rate=1, burst=1, clock=Monotonic(), max_held=1)
+    first = asyncio.create_task(rate.held_back(1.0))
+    await asyncio.sleep(0)  # the first is now held
+    assert rate.holding == 1 and rate.hold(1.0) == 0.0
+    await asyncio.wait_for(rate.held_back(1.0), timeout=0.5)  # not held: returns at once
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    assert rate.holding == 0 and rate.hold(1.0) == 1
