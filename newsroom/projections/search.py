@@ -134,7 +134,8 @@ class SearchProjection:
         """Stop writing to the index while a checkpoint copies it (on a worker thread): until
         `release` has caught up, the articles to (re)index or remove are only noted. Searches go
         on, from the index as it was held (a second or so behind at most; web/search.py drops
-        a hit whose article is no longer published)."""
+        a hit whose article is no longer published, and shows a corrected one's new text:
+        `changed_while_held`)."""
         self.settle()
         self.index.flush()
         self._held = True
@@ -153,6 +154,11 @@ class SearchProjection:
             return False
         self._held = False
         return True
+
+    def changed_while_held(self, article_id: int) -> bool:
+        """True while a checkpoint holds the index and the article changed since: what the index
+        says of it (its text, whether it is published) may be out of date until `release`."""
+        return self._held and article_id in self._changed
 
     def fingerprint(self) -> str:
         return self.index.fingerprint()

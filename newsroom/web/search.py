@@ -12,6 +12,7 @@ turn within SEARCH_WAIT seconds is `Busy` (503 with `Retry-After`).
 from __future__ import annotations
 
 import asyncio
+import html
 from typing import Any
 
 from aiohttp import web
@@ -57,15 +58,20 @@ async def run(
     hits = []
     for hit in results.hits:
         # While a checkpoint holds the index (a second or so), it may still hold an article
-        # retracted meanwhile: a hit is shown only if its article is published now.
+        # retracted or corrected meanwhile: a hit is shown only if its article is published
+        # now, and a corrected one with its text as it is now, never the words it replaced.
         article = articles.get(hit.article_id)
-        if article is not None and article.status is PUBLISHED:
-            cursor = inputs.encode_cursor(hit.key)
-            hits.append(
-                {"article": article, "score": hit.score, "snippet": hit.snippet, "cursor": cursor}
-            )
+        if article is None or article.status is not PUBLISHED:
+            continue
+        snippet = hit.snippet
+        if views.search.changed_while_held(hit.article_id):
+            snippet = html.escape(article.body[:HELD_EXCERPT])
+        cursor = inputs.encode_cursor(hit.key)
+        hits.append({"article": article, "score": hit.score, "snippet": snippet, "cursor": cursor})
     return results, hits
 
+
+HELD_EXCERPT = 160  # characters of a corrected article's body shown while the index is held
 
 routes = web.RouteTableDef()
 """GET /search."""

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
-from newsroom.articles import RetractArticle
+from newsroom.articles import RetractArticle, UpdateArticle
 from newsroom.config import Settings
 from newsroom.projections.search_fts5 import Fts5Index
 from newsroom.web.app import create_app
@@ -212,3 +212,25 @@ async def test_search_answers_busy_while_its_index_is_built_after_a_restart(
         assert health["projections"]["search"]["index"]["caught_up"] is True
         found = await (await site.get("/search", params={"q": "storm"})).json()
         assert [hit["title"] for hit in found["hits"]] == ["Storm warning"]
+
+
+async def test_while_a_checkpoint_holds_the_index_search_never_shows_replaced_words(
+    site: Client,
+) -> None:
+    """A checkpoint holds the index still while it copies it: an article retracted meanwhile is
+    not shown, and one corrected meanwhile is shown with its new text, not the words it
+    replaced; once released, the index answers for both as they are."""
+    await _seed(site)
+    newsroom = newsroom_of(site)
+    newsroom.views.search.hold()
+    await newsroom.commands.handle(UpdateArticle(1, body="Markets were calm."))
+    done = await newsroom.commands.handle(RetractArticle(2, reason="Wrong"))
+    headers = {"Newsroom-Min-Position": str(done.position)}
+    params = {"q": "rates", "first": "20"}
+    body = await (await site.get("/search", params=params, headers=headers)).json()
+    by_id = {hit["id"]: hit["snippet"] for hit in body["hits"]}
+    assert 2 not in by_id
+    assert by_id[1] == "Markets were calm." and "<mark>" in by_id[3]
+    assert newsroom.views.search.release(100)
+    body = await (await site.get("/search", params=params)).json()
+    assert {hit["id"] for hit in body["hits"]}.isdisjoint({1, 2}) and body["total"] == 10
