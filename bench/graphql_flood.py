@@ -23,15 +23,13 @@ import argparse
 import http.client
 import json
 import multiprocessing
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
 
 import graphql_documents  # beside this script, so on the path when it runs
+from machine import spawn_newsroom
 
 FINDING = "{ " + " ".join("x: article(id: 1) { id }" for _ in range(240)) + " }"
 PROBE_EVERY = 0.02  # seconds between two health checks
@@ -89,16 +87,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=10.0)
     options = parser.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     folder = tempfile.mkdtemp()
-    command = [sys.executable, "-m", "newsroom", "--store", f"sqlite:///{folder}/db"]
-    server = subprocess.Popen(
-        [*command, "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    assert server.stdout is not None
-    server.stdout.readline()
+    server, port = spawn_newsroom(folder)
     try:
         document = _document(options.shape)
         quiet = _probe(port, 2.0)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from machine import spawn_newsroom
 
 JSON = "application/json"
 
@@ -75,16 +76,8 @@ def _head(port: int) -> int:
 
 
 def main() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     folder = tempfile.mkdtemp()
-    command = [sys.executable, "-m", "newsroom", "--store", f"sqlite:///{folder}/db"]
-    server = subprocess.Popen(
-        [*command, "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    assert server.stdout is not None
-    server.stdout.readline()
+    server, port = spawn_newsroom(folder)
     try:
         head = _head(port)
         print("| request | status | ms, first time | ms, again (cached) |")

@@ -198,6 +198,19 @@ def free_port() -> int:
         return port
 
 
+def spawn_newsroom(folder: str) -> tuple[subprocess.Popen[bytes], int]:
+    """`python -m newsroom` on a new log in `folder`, on a free port; returns once it printed
+    its URL (ready), with the process and the port."""
+    port = free_port()
+    command = [sys.executable, "-m", "newsroom", "--store", f"sqlite:///{folder}/db"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert server.stdout is not None
+    server.stdout.readline()
+    return server, port
+
+
 def wait_ready(
     url: str,
     timeout: float = 60,

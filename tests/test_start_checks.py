@@ -15,14 +15,13 @@ from newsroom import config
 from newsroom.app import Newsroom
 from newsroom.errors import StoreCorrupted
 from tests.store.damage import (
+    ARTICLES,
     flip_a_byte,
     rewrite_version,
     sql,
     write_log,
     zero_a_middle_index_page,
 )
-
-ARTICLES = 20  # article n's events are at positions n (created) and 20 + n (corrected)
 
 
 def settings(path: Path, *flags: str) -> config.Settings:

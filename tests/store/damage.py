@@ -12,8 +12,10 @@ from newsroom.store.sqlite import SQLiteEventStore
 from newsroom.store.sqlite_rows import COLUMNS, checksum
 from tests.factories import article_created, updated
 
+ARTICLES = 20  # write_log's default: article n's events at positions n (created) and 20 + n
 
-async def write_log(path: Path, articles: int = 20, *, key: str | None = None) -> None:
+
+async def write_log(path: Path, articles: int = ARTICLES, *, key: str | None = None) -> None:
     """Articles 1..`articles`, each created then corrected (versions 1 and 2), so article n's
     events sit at positions n and `articles` + n (appends are queued, and committed, in the
     order they are made); the first correction carries `key`."""

@@ -17,6 +17,7 @@ from newsroom.store.sqlite import SQLiteEventStore
 from newsroom.store.sqlite_verify import verify_file
 from tests.factories import article_created
 from tests.store.damage import (
+    ARTICLES,
     crashed_with_a_damaged_wal,
     flip_a_byte,
     rewrite_version,
@@ -24,8 +25,6 @@ from tests.store.damage import (
     write_log,
     zero_a_middle_index_page,
 )
-
-ARTICLES = 20  # article n's events are at positions n (created) and 20 + n (corrected)
 
 
 def run(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
