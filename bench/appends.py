@@ -45,9 +45,9 @@ from eventlog import AUTHORS, CATEGORIES, Texts
 from machine import DATA, CpuWatch, fsync_rate, report, table
 
 from newsroom.events import ArticleCreated, codec
+from newsroom.store.rows import COLUMNS
 from newsroom.store.sqlite import SQLiteEventStore
 from newsroom.store.sqlite_file import SCHEMA
-from newsroom.store.sqlite_rows import COLUMNS
 
 DELAY_ENV = "BENCH_FSYNC_DELAY_US"
 

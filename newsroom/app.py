@@ -37,7 +37,7 @@ from newsroom.projections.search_fts5 import Fts5Index
 from newsroom.projections.sitemaps import SitemapsProjection
 from newsroom.projections.views import Views
 from newsroom.runtime import collector_paused, release_free_memory
-from newsroom.store import EventStore
+from newsroom.store import EventStore, SharedEventStore
 from newsroom.store.integrity import Progress, Verdict
 from newsroom.store.sqlite import SQLiteEventStore
 from newsroom.store.sqlite_verify import verify_file
@@ -48,8 +48,21 @@ SHORT_WAIT = 1.0  # seconds work waits for a turn at its gate before the client 
 
 
 async def open_store(url: str) -> EventStore:
-    """Open the event store named by `url` (`sqlite:///relative/path` or `sqlite:////abs/path`)."""
+    """Open the event store named by `url`: `sqlite:///relative/path`, `sqlite:////abs/path`,
+    or `postgresql://user:password@host:port/database`."""
+    if is_postgres(url):
+        try:
+            from newsroom.store.postgres import PostgresEventStore  # asyncpg: an optional extra
+        except ImportError:
+            raise ConfigError(
+                "a PostgreSQL store needs the asyncpg driver: pip install 'newsroom[postgres]'"
+            ) from None
+        return await PostgresEventStore.open(url)
     return await SQLiteEventStore.open(sqlite_path(url))
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
 
 
 def verify_store(url: str, progress: Progress | None = None) -> Verdict:
@@ -64,9 +77,12 @@ def sqlite_path(url: str) -> Path:
         if not path:
             raise ConfigError("the sqlite store URL needs a file path: sqlite:///path/to/file.db")
         return Path(path)
-    if url.startswith(("postgresql://", "postgres://")):
-        raise ConfigError("PostgreSQL stores are not supported yet; use sqlite:///path")
-    raise ConfigError(f"unknown store URL {url!r}; expected sqlite:///path/to/newsroom.db")
+    if is_postgres(url):
+        raise ConfigError("this needs an SQLite log (sqlite:///path), not a PostgreSQL one")
+    raise ConfigError(
+        f"unknown store URL {url!r}; expected sqlite:///path/to/newsroom.db "
+        "or postgresql://user:password@host:port/database"
+    )
 
 
 def checkpoint_directory(settings: Settings, store: EventStore) -> Path | None:
@@ -134,6 +150,7 @@ class Newsroom:
         self._task: asyncio.Task[None] | None = None
         self._search_task: asyncio.Task[None] | None = None
         self._checkpoints: asyncio.Task[None] | None = None
+        self._relay: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(
@@ -151,6 +168,10 @@ class Newsroom:
             raise
         newsroom = cls(store, settings, clock, views, checkpointer)
         try:
+            if isinstance(store, SharedEventStore):  # other processes append to it too
+                newsroom._relay = asyncio.create_task(
+                    newsroom.bus.relay(store.heads(), after=await store.head()), name="relay"
+                )
             await newsroom._run_projections()
             newsroom._checkpoints = asyncio.create_task(
                 newsroom._checkpoint_in_background(), name="view checkpoints"
@@ -236,9 +257,10 @@ class Newsroom:
                 await self.checkpointer.save(self.views, paced=False)  # nothing left to serve
                 self.checkpointer.close()
         finally:  # whatever became of the checkpoint, the store is closed cleanly
-            if self._task is not None:
-                self._task.cancel()
-                await asyncio.gather(self._task, return_exceptions=True)
+            for task in (self._task, self._relay):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
             await self.store.close()
 
 

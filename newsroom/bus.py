@@ -5,16 +5,24 @@ read from the store, then live batches from its queue. The publisher never waits
 subscriber's queue is full, the bus drops that queue's contents and marks it; the subscriber
 then reads what it missed from the store and rejoins live. Positions are dense (store contract),
 so a subscriber that sees a gap knows it missed something and reads it from the store too.
+
+With several processes on one log (PostgreSQL), `relay` also publishes what the other processes
+append: the store tells it how far the log's head moved, and it reads the events from the store.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
+from newsroom.errors import StoreError
 from newsroom.store import EventStore, Recorded
 
+log = logging.getLogger(__name__)
+
 PAGE_SIZE = 5_000  # events per store read while catching up (the views' replay at start)
+RELAY_RETRY = 0.5  # seconds between attempts to read what others appended, while the store fails
 
 
 class _Subscriber:
@@ -45,12 +53,39 @@ class Bus:
         self._store = store
         self._queue_size = queue_size
         self._subscribers: set[_Subscriber] = set()
+        self.published = 0
+        """The highest position offered to subscribers so far."""
 
     def publish(self, records: Sequence[Recorded]) -> None:
         """Offer committed events (in position order) to every subscriber; never waits."""
         if records:
+            self.published = max(self.published, records[-1].position)
             for subscriber in self._subscribers:
                 subscriber.offer(records)
+
+    async def relay(self, heads: AsyncIterator[int], after: int) -> None:
+        """Publish the events other processes append, from position `after` on: each time
+        `heads` says the log's head moved past what was published, read the rest from the store.
+
+        Events this process appended itself are usually published already (by the command
+        handler); one published twice, or out of order, costs a subscriber nothing (it skips
+        what it has, and reads a gap from the store)."""
+        self.published = max(self.published, after)
+        failing = False
+        async for head in heads:
+            while self.published < head:
+                try:
+                    page = await self._store.read_all(after=self.published, limit=PAGE_SIZE)
+                except StoreError as e:  # the database is down: the events wait there for us
+                    if not failing:
+                        log.warning("cannot read what other processes appended, yet: %s", e)
+                    failing = True
+                    await asyncio.sleep(RELAY_RETRY)
+                    continue
+                failing = False
+                if not page:
+                    break
+                self.publish(page)
 
     async def subscribe(
         self, after: int = 0, page_size: int = PAGE_SIZE

@@ -28,7 +28,7 @@ from newsroom.errors import (
     ValidationError,
 )
 from newsroom.events import Event, UnknownEvent
-from newsroom.store import AppendResult, EventStore
+from newsroom.store import AppendResult, EventStore, SharedEventStore
 
 log = logging.getLogger(__name__)
 STREAM_PREFIX = "article-"
@@ -191,15 +191,20 @@ class CommandHandler:
         return Outcome(article_id, result.version, result.last_position, names, replayed=True)
 
     async def _next_id(self, refresh: bool) -> int:
-        """The next free article id; asks the store when unsure (at first, or after a clash)."""
-        if refresh or self._last_id == 0:
-            # read after the await: other commands may have taken ids meanwhile
-            highest = await self._store.max_stream_number(STREAM_PREFIX)
-            self._last_id = max(self._last_id, highest)
-        if self._last_id >= validation.ID_MAX:
+        """The next free article id; asks the store when unsure (at first, or after a clash).
+        On a log other processes write too, the store hands out every id."""
+        if isinstance(self._store, SharedEventStore):
+            claimed = await self._store.claim_number(STREAM_PREFIX)
+        else:
+            if refresh or self._last_id == 0:
+                # read after the await: other commands may have taken ids meanwhile
+                highest = await self._store.max_stream_number(STREAM_PREFIX)
+                self._last_id = max(self._last_id, highest)
+            claimed = self._last_id + 1
+        if claimed > validation.ID_MAX:
             raise ValidationError(f"no free article ids above {validation.ID_MAX}; give an id")
-        self._last_id += 1
-        return self._last_id
+        self._last_id = claimed
+        return claimed
 
 
 def _fingerprint(command: Command, expected_version: int | None) -> str:

@@ -161,7 +161,10 @@ class Settings:
     host: str = setting("127.0.0.1", "address to listen on")
     port: int = setting(8080, "port to listen on", _port)
     store: str = setting(
-        DEFAULT_STORE, "event store URL: sqlite:///relative/path or sqlite:////absolute/path"
+        DEFAULT_STORE,
+        "event store URL: sqlite:///relative/path, sqlite:////absolute/path, or "
+        "postgresql://user:password@host:port/database (a log several processes share; "
+        "pass the password in PGPASSWORD or ~/.pgpass rather than in the URL)",
     )
     verify_on_start: bool = setting(
         False,

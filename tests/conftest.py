@@ -1,9 +1,10 @@
-"""Shared fixtures: an in-memory event store, a bus and a command handler on it, and a real
-SQLite store in a temporary folder for the tests where the file itself matters."""
+"""Shared fixtures: an in-memory event store, a bus and a command handler on it, a real SQLite
+store in a temporary folder for the tests where the file itself matters, and one throwaway
+PostgreSQL server for the whole run (started on first use) with a fresh database per test."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from newsroom.commands import CommandHandler
 from newsroom.store.memory import InMemoryEventStore
 from newsroom.store.sqlite import SQLiteEventStore
 from tests.factories import FakeClock
+from tests.postgres import Databases, PostgresServer
 
 
 @pytest.fixture
@@ -27,6 +29,22 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[SQLiteEventStore]:
     store = await SQLiteEventStore.open(tmp_path / "newsroom.db")
     yield store
     await store.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the run; it errors (never skips) if none can be started."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(postgres_server: PostgresServer) -> Databases:
+    return Databases(postgres_server)
 
 
 @pytest.fixture

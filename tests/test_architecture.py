@@ -22,7 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "slugs": set(),
     "articles": {"errors", "events", "validation"},
     "store": {"errors", "events", "store"},
-    "bus": {"store"},
+    "bus": {"errors", "store"},
     "projections": {"errors", "events", "store", "projections"},
     "commands": {"articles", "bus", "errors", "events", "store", "validation"},
     "gates": {"errors"},
@@ -71,7 +71,8 @@ ADAPTERS = {
     "store.memory",
     "store.sqlite",
     "store.sqlite_file",
-    "store.sqlite_rows",
+    "store.sqlite_errors",
+    "store.postgres",
     "store.sqlite_verify",
     "projections.search_fts5",
 }

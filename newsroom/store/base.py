@@ -13,11 +13,11 @@ Contract, shared by every adapter and proven by one test suite (tests/store/test
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from newsroom.events import Event, UnknownEvent
 
@@ -119,4 +119,20 @@ class EventStore(Protocol):
 
     async def close(self) -> None:
         """Finish every append already submitted, then release the log."""
+        ...
+
+
+@runtime_checkable
+class SharedEventStore(EventStore, Protocol):
+    """A log that other processes append to as well (PostgreSQL): it says when the head moved,
+    so each process's bus can publish what the others wrote (`Bus.relay`), and it hands out
+    the numbers of new streams (server-assigned article ids) without collisions."""
+
+    def heads(self) -> AsyncIterator[int]:
+        """Yield the log's head each time this process learns that it moved."""
+        ...
+
+    async def claim_number(self, prefix: str) -> int:
+        """A number N for a new stream `{prefix}N` that no process was given before, above every
+        existing stream's: processes picking ids on their own would keep colliding."""
         ...

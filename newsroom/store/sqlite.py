@@ -36,9 +36,10 @@ from newsroom.errors import (
 )
 from newsroom.events import Event, codec
 from newsroom.store.base import Anchor, AppendResult, Recorded
+from newsroom.store.rows import COLUMNS, checksum, decode_rows, stream_number
+from newsroom.store.sqlite_errors import translate
 from newsroom.store.sqlite_file import SCHEMA, check_existing, lock_file
 from newsroom.store.sqlite_reader import Reader, settle
-from newsroom.store.sqlite_rows import COLUMNS, checksum, decode_rows, stream_number, translate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

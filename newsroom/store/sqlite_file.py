@@ -6,7 +6,7 @@ stops with a message naming the file and the problem; nothing is repaired or rew
 Start-up checks what it can in a time that does not grow with the log: the header, the WAL,
 the schema, and both ends of every table and index (the pages appends write to next). It no
 longer reads the whole file (`PRAGMA quick_check` took 0.6 s warm and 6.5 s cold on a million
-events): the events it replays are checked one by one as they are read (`sqlite_rows.py`), and
+events): the events it replays are checked one by one as they are read (`rows.py`), and
 the rest is what `newsroom verify` (`sqlite_verify.py`) and `--verify-on-start` are for.
 File format reference: https://www.sqlite.org/fileformat2.html#the_database_header
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from newsroom.errors import StoreCorrupted, StoreUnrecognised
-from newsroom.store.sqlite_rows import is_corruption
+from newsroom.store.sqlite_errors import is_corruption
 from newsroom.store.sqlite_wal import check_wal
 
 APPLICATION_ID = 0x4E575352  # "NWSR", stored at header offset 68 by PRAGMA application_id

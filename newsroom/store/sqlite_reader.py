@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 from newsroom.errors import NewsroomError, StoreError
-from newsroom.store.sqlite_rows import translate
+from newsroom.store.sqlite_errors import translate
 
 T = TypeVar("T")
 _STOP = object()

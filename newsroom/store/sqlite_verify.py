@@ -27,8 +27,9 @@ import orjson
 from newsroom.errors import CodecError, StoreCorrupted, StoreError, StoreUnrecognised
 from newsroom.events import codec
 from newsroom.store.integrity import Problem, Progress, Verdict
+from newsroom.store.rows import COLUMNS, checksum
+from newsroom.store.sqlite_errors import is_corruption
 from newsroom.store.sqlite_file import check_existing, in_use
-from newsroom.store.sqlite_rows import COLUMNS, checksum, is_corruption
 
 PAGE = 10_000  # events fetched at a time
 INTEGRITY_PROBLEMS = 10  # lines of integrity_check output kept; the first ones say enough
@@ -160,7 +161,7 @@ class _EventScan:
                 f"but the one before it was version {previous}: versions must run 1, 2, 3, ...",
             )
         self.streams[stream] = (version, position)
-        try:  # what a replay does with it (sqlite_rows.decode_rows)
+        try:  # what a replay does with it (rows.decode_rows)
             codec.decode(type_name, schema, data)
             orjson.loads(metadata)
             datetime.fromisoformat(recorded_at)

@@ -38,15 +38,16 @@ def free_port() -> int:
         return port
 
 
-def store_url(path: Path) -> str:
-    """The `--store` value for an SQLite file (an absolute path gives `sqlite:////abs/path`)."""
-    return f"sqlite:///{path}"
+def store_url(store: Path | str) -> str:
+    """The `--store` value: an SQLite file (an absolute path gives `sqlite:////abs/path`), or a
+    store URL given as it is (`postgresql://...`)."""
+    return store if isinstance(store, str) else f"sqlite:///{store}"
 
 
 class NewsroomProcess:
     """One `python -m newsroom` process: its port, its stderr (in a file) and plain HTTP helpers."""
 
-    def __init__(self, store: Path, log_dir: Path, *extra: str) -> None:
+    def __init__(self, store: Path | str, log_dir: Path, *extra: str) -> None:
         self.store = store
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -155,6 +156,19 @@ class NewsroomProcess:
             assert time.monotonic() < deadline, f"the search index was not built: {report}"
             time.sleep(0.02)
 
+    def fingerprints(self, at: int, timeout: float = START_TIMEOUT) -> dict[str, str]:
+        """Each view's fingerprint, once every view reached log position `at` and the search
+        index is built (polled on /healthz, which has no position to wait on)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, report = self.get_json("/healthz?fingerprint")
+            assert status == 200, report
+            views = report["projections"]
+            if all(v["position"] >= at and "fingerprint" in v for v in views.values()):
+                return {name: view["fingerprint"] for name, view in views.items()}
+            assert time.monotonic() < deadline, f"the views did not reach {at}: {report}"
+            time.sleep(0.02)
+
     def head(self) -> int:
         """The log head the server reports on /healthz."""
         status, report = self.get_json("/healthz")
@@ -171,7 +185,7 @@ def launching(log_dir: Path) -> Iterator[Launch]:
     """Yield a function that starts servers; kill every one still running on exit."""
     started: list[NewsroomProcess] = []
 
-    def start(store: Path, *extra: str, wait: bool = True) -> NewsroomProcess:
+    def start(store: Path | str, *extra: str, wait: bool = True) -> NewsroomProcess:
         server = NewsroomProcess(store, log_dir, *extra)
         started.append(server)
         if wait and not server.wait_until_listening():

@@ -8,8 +8,8 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from newsroom.store.rows import COLUMNS, checksum
 from newsroom.store.sqlite import SQLiteEventStore
-from newsroom.store.sqlite_rows import COLUMNS, checksum
 from tests.factories import article_created, updated
 
 ARTICLES = 20  # write_log's default: article n's events at positions n (created) and 20 + n

@@ -1,9 +1,10 @@
 """The event store contract: one suite that every `EventStore` adapter must pass.
 
-The `store` fixture here is each adapter in turn (memory, sqlite). Promises about a restart
-only mean something for an adapter whose log outlives the store object, so those tests take
-`reopen` instead, which runs on the `DURABLE` adapters only. To add an adapter, add an opener
-to `ADAPTERS` (and to `DURABLE` if opening the same folder again finds its log).
+The `store` fixture here is each adapter in turn (memory, sqlite, postgres). Promises about a
+restart only mean something for an adapter whose log outlives the store object, so those tests
+take `reopen` instead, which runs on the `DURABLE` adapters only. To add an adapter, add an opener
+to `ADAPTERS` (and to `DURABLE` if opening the same folder again finds its log). A test's folder
+stands for its log: for PostgreSQL it holds the URL of a fresh database on the test server.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import pytest
 from newsroom.errors import ConcurrencyError, IdempotencyKeyReused, StoreError
 from newsroom.store import EventStore
 from newsroom.store.memory import InMemoryEventStore
+from newsroom.store.postgres import PostgresEventStore
 from newsroom.store.sqlite import SQLiteEventStore
 from tests.factories import article_created, published, updated
+from tests.postgres import Databases
 
 
 async def _open_memory(folder: Path) -> EventStore:
@@ -30,18 +33,32 @@ async def _open_sqlite(folder: Path) -> EventStore:
     return await SQLiteEventStore.open(folder / "contract.db")
 
 
+async def _open_postgres(folder: Path) -> EventStore:
+    return await PostgresEventStore.open((folder / "postgres.url").read_text())
+
+
 # adapter name -> how to open its store on the data kept in a folder
 ADAPTERS: dict[str, Callable[[Path], Awaitable[EventStore]]] = {
     "memory": _open_memory,
     "sqlite": _open_sqlite,
+    "postgres": _open_postgres,
 }
-DURABLE = ["sqlite"]
+DURABLE = ["sqlite", "postgres"]
+
+
+def _prepare(adapter: str, folder: Path, request: pytest.FixtureRequest) -> None:
+    """Give a PostgreSQL test its own empty database (the server is shared by the session)."""
+    if adapter == "postgres":
+        databases: Databases = request.getfixturevalue("postgres_databases")
+        (folder / "postgres.url").write_text(databases.new())
+
 
 Reopen = Callable[[], Awaitable[EventStore]]
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EventStore]:
+    _prepare(request.param, tmp_path, request)
     store = await ADAPTERS[request.param](tmp_path)
     yield store
     await store.close()
@@ -50,6 +67,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 @pytest.fixture(params=DURABLE)
 async def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Reopen]:
     """Close the store opened last (if any) and open the adapter again on the same data."""
+    _prepare(request.param, tmp_path, request)
     opened: list[EventStore] = []
 
     async def reopen() -> EventStore:

@@ -1,22 +1,23 @@
-"""Event rows of the SQLite store: the columns, the per-row checksum, and decoding with checks.
+"""Event rows as every durable store keeps them: the columns, the per-row checksum, and decoding
+with checks.
 
 Every row carries a CRC-32 of all its other columns; reading verifies it, and `read_all` also
 verifies that positions are dense, so a damaged or missing event is reported, never skipped.
+SQLite and PostgreSQL store the same columns with the same checksum, so a log moved from one to
+the other (`newsroom export` / `import`) keeps every checksum as it was.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import orjson
 
-from newsroom.errors import CodecError, StoreCorrupted, StoreError
+from newsroom.errors import CodecError, StoreCorrupted
 from newsroom.events import codec
 from newsroom.store.base import Recorded
 
@@ -24,9 +25,10 @@ COLUMNS = "position, stream, version, event_id, type, schema_version, data, meta
 
 
 def decode_rows(
-    path: Path, rows: Iterable[Sequence[Any]], after: int | None = None
+    location: object, rows: Iterable[Sequence[Any]], after: int | None = None
 ) -> list[Recorded]:
-    """Turn rows into `Recorded`, verifying each checksum and, reading from `after`, density."""
+    """Turn rows into `Recorded`, verifying each checksum and, reading from `after`, density;
+    `location` names the log in error messages."""
     out: list[Recorded] = []
     expected = after
     decode = codec.decode
@@ -38,18 +40,18 @@ def decode_rows(
         position = values[0]
         if stored_checksum != checksum(values):
             raise StoreCorrupted(
-                f"{path}: the event at position {position} fails its checksum: "
+                f"{location}: the event at position {position} fails its checksum: "
                 "its stored bytes were altered or damaged"
             )
         if expected is not None:
             expected += 1
             if position != expected:
-                raise StoreCorrupted(f"{path}: the event at position {expected} is missing")
+                raise StoreCorrupted(f"{location}: the event at position {expected} is missing")
         _, stream, version, event_id, type_name, schema, data, metadata, recorded_at = values
         try:
             event = decode(type_name, schema, data)
         except CodecError as e:
-            raise CodecError(f"{path}: the event at position {position}: {e}") from e
+            raise CodecError(f"{location}: the event at position {position}: {e}") from e
         if (at := times.get(recorded_at)) is None:
             at = times[recorded_at] = datetime.fromisoformat(recorded_at)
         if (meta := metadatas.get(metadata)) is None:
@@ -67,18 +69,6 @@ def checksum(values: Sequence[Any]) -> int:
     )
     crc = zlib.crc32(data if isinstance(data, bytes) else str(data).encode(), crc)
     return zlib.crc32(metadata if isinstance(metadata, bytes) else str(metadata).encode(), crc)
-
-
-def translate(path: Path, error: sqlite3.Error) -> StoreError:
-    """Turn a driver error into newsroom's own, so no sqlite3 type leaves this package."""
-    if is_corruption(error):
-        return StoreCorrupted(f"{path}: the database is damaged: {error}")
-    return StoreError(f"{path}: the event store failed: {error}")
-
-
-def is_corruption(error: sqlite3.Error) -> bool:
-    """True for SQLITE_CORRUPT and SQLITE_NOTADB (https://www.sqlite.org/rescode.html)."""
-    return (getattr(error, "sqlite_errorcode", 0) & 0xFF) in (11, 26)
 
 
 def stream_number(stream: str) -> int | None:
