@@ -78,7 +78,15 @@ UNCERTAIN = (
     "the append failed (if PostgreSQL received its COMMIT it may be in the log: "
     "retry it with its idempotency key)"
 )
-SETUP_LOCK = 0x4E575352  # advisory lock held while one process checks or creates the schema
+SETUP_LOCK = 0x4E575352
+# What the driver raises when the server or the connection fails; all become StoreError here.
+DRIVER_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # e.g. a connection left mid-operation when its session was killed
+)  # advisory lock held while one process checks or creates the schema
 
 SCHEMA = f"""
 CREATE TABLE newsroom_log (
@@ -355,8 +363,7 @@ class PostgresEventStore:
                     head = await conn.fetchval("SELECT head FROM newsroom_log", timeout=POLL_EVERY)
                     self._note_head(head)
                     await asyncio.sleep(POLL_EVERY)
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
-                    StoreError) as e:  # fmt: skip
+            except (*DRIVER_ERRORS, StoreError) as e:
                 if self._connected:
                     log.error("event store: lost %s (%s); reconnecting", self._location, _why(e))
                 self._connected = False
@@ -391,14 +398,15 @@ class PostgresEventStore:
                 if self._writer is None or self._writer.is_closed():
                     self._writer = await self._connect()
                 return await self._write(self._writer, jobs)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+        except StoreError as e:  # could not connect: nothing was sent
+            return [e] * len(jobs)
+        except Exception as e:  # the writer task must outlive any one group
             if self._writer is not None:
                 self._writer.terminate()  # a transaction cut short is rolled back by the server
                 self._writer = None
-            failure = self._failure(UNCERTAIN, e)
-            return [failure] * len(jobs)
-        except StoreError as e:
-            return [e] * len(jobs)
+            if not isinstance(e, DRIVER_ERRORS):
+                log.exception("event store: an append group failed unexpectedly")
+            return [self._failure(UNCERTAIN, e)] * len(jobs)
 
     async def _write(self, conn: asyncpg.Connection, jobs: list[_Append]) -> list[Any]:
         async with conn.transaction():
@@ -435,7 +443,7 @@ class PostgresEventStore:
             conn = await asyncpg.connect(
                 self._url, timeout=CONNECT_TIMEOUT, command_timeout=READ_TIMEOUT
             )
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+        except DRIVER_ERRORS as e:
             raise self._failure("cannot connect", e) from None
         await _session(conn)
         return conn
@@ -446,8 +454,12 @@ class PostgresEventStore:
         try:
             async with asyncio.timeout(READ_TIMEOUT):
                 async with self._pool.acquire() as conn:
-                    return await query(conn)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+                    try:
+                        return await query(conn)
+                    except DRIVER_ERRORS:
+                        conn.terminate()  # never hand a connection in an unknown state out again
+                        raise
+        except DRIVER_ERRORS as e:
             raise self._failure("the read failed", e) from None
 
     async def _set_up(self, conn: asyncpg.Connection) -> None:

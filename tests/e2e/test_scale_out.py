@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from typing import Any
 
@@ -177,3 +178,73 @@ async def test_one_of_fifty_concurrent_updates_wins_across_processes(
         )  # fmt: skip
         titles = [a["title"] for a in json.loads(body)["data"]["articles"]]
         assert titles.count("Sent twice") == 1 and status == 200
+
+
+KILL_ROUNDS = 10
+
+
+async def test_kill_one_of_three_processes_under_keyed_writes(
+    launch: Launch, database: str
+) -> None:
+    """kill -9 one of three processes at a random moment while 8 writers spread over all three
+    send keyed creates, 10 rounds. Every acknowledged write is in the log once; a write the
+    kill left unanswered, retried with its key on another process, gives one result; the
+    killed process restarts, and every process ends with the views of a fresh replay."""
+    rng = random.Random(14)
+    servers = processes(launch, database, 3)
+    acknowledged: dict[str, tuple[str, int]] = {}  # key -> (article id, position)
+    retried = 0
+
+    async def send(session: aiohttp.ClientSession, server: NewsroomProcess, key: str) -> None:
+        reply = await post(session, server, CREATE, {"article": article(key), "key": key})
+        created = reply["data"]["createArticle"]
+        assert created["status"] == "SUCCEEDED", reply
+        acknowledged[key] = (created["id"], created["position"])
+
+    async def writer(
+        session: aiohttp.ClientSession, round_: int, n: int, until: asyncio.Event
+    ) -> None:
+        nonlocal retried
+        sent = 0
+        while not until.is_set():
+            key, sent = f"{round_}-{n}-{sent}", sent + 1
+            server = servers[(n + sent) % 3]
+            try:
+                await send(session, server, key)
+            except aiohttp.ClientError:  # unanswered: the process died; retry elsewhere
+                others = [s for s in servers if s.proc.poll() is None and s is not server]
+                await send(session, rng.choice(others), key)
+                retried += 1
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        for round_ in range(KILL_ROUNDS):
+            until = asyncio.Event()
+            writers = [asyncio.ensure_future(writer(session, round_, n, until)) for n in range(8)]
+            await asyncio.sleep(rng.uniform(0.2, 0.8))
+            victim = rng.randrange(3)
+            servers[victim].kill()
+            await asyncio.sleep(0.2)
+            until.set()
+            await asyncio.gather(*writers)
+            servers[victim] = await asyncio.to_thread(launch, database, "--no-demo")
+    assert retried > 0  # some kill did catch a write in flight
+
+    head = servers[0].head()
+    titles = {}
+    after = 0
+    while after < head:
+        page = servers[0].graphql(
+            "query($after: Int!) { events(after: $after, count: 400) { position data } }",
+            {"after": after},
+        )["data"]["events"]
+        titles.update({e["position"]: e["data"].get("title") for e in page})
+        after = page[-1]["position"]
+    for key, (_, position) in acknowledged.items():
+        assert titles[position] == key
+    written = [t for t in titles.values() if t and t[0].isdigit()]
+    assert sorted(written) == sorted(set(written)), "a key was written twice"
+    assert set(written) == set(acknowledged)
+    fresh = launch(database, "--no-demo")
+    reference = fresh.fingerprints(at=head)
+    for server in servers:
+        assert server.fingerprints(at=head) == reference
