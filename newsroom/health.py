@@ -8,9 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 from newsroom.commands import WriteFault
+from newsroom.errors import StoreError
 from newsroom.projections.search_build import SearchBuild
 from newsroom.projections.views import Views
-from newsroom.store import EventStore
+from newsroom.store import EventStore, SharedEventStore
 
 
 class Health:
@@ -52,13 +53,23 @@ class Health:
         return {
             "status": "ok" if healthy else "failing",
             "store": store,
-            "head": await self._store.head(),
+            "head": await self._head(),
             "projections": reports,
             "checkpoint": self.checkpoint(),
         }
 
+    async def _head(self) -> int | None:
+        """The log's head, or None when the store cannot say (its database is unreachable)."""
+        try:
+            return await self._store.head()
+        except StoreError:
+            return None
+
     def _store_state(self) -> str:
-        """running, stopped, or "writes failing" (its last append failed; the log says why)."""
+        """running, stopped, unreachable (a database server, until it reconnects), or "writes
+        failing" (its last append failed; the log says why)."""
+        if isinstance(self._store, SharedEventStore) and not self._store.connected:
+            return "unreachable"
         if not self._store.alive:
             return "stopped"
         return "running" if self._writes.since is None else "writes failing"

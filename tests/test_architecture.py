@@ -27,7 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "commands": {"articles", "bus", "errors", "events", "store", "validation"},
     "gates": {"errors"},
     "history": {"articles", "bus", "commands", "errors", "events", "gates", "store"},
-    "health": {"commands", "projections", "store"},
+    "health": {"commands", "errors", "projections", "store"},
     "config": {"errors"},
     "checkpoints": {"projections", "store"},
     "checkpointer": {"checkpoints", "errors", "projections", "store"},

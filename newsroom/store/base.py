@@ -128,6 +128,11 @@ class SharedEventStore(EventStore, Protocol):
     so each process's bus can publish what the others wrote (`Bus.relay`), and it hands out
     the numbers of new streams (server-assigned article ids) without collisions."""
 
+    @property
+    def connected(self) -> bool:
+        """False while the database cannot be reached (the store reconnects by itself)."""
+        ...
+
     def heads(self) -> AsyncIterator[int]:
         """Yield the log's head each time this process learns that it moved."""
         ...

@@ -231,6 +231,10 @@ class PostgresEventStore:
     def alive(self) -> bool:
         return not self._closed and self._connected
 
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
     # --- the EventStore API ----------------------------------------------------------------------
 
     async def append(

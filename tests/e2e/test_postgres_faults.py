@@ -97,6 +97,13 @@ async def wait_ready(server: NewsroomProcess, ready: bool, within: float) -> Non
         await asyncio.sleep(0.05)
 
 
+async def wait_store(server: NewsroomProcess, state: str, within: float) -> None:
+    deadline = time.monotonic() + within
+    while (await asyncio.to_thread(server.get_json, "/healthz"))[1]["store"] != state:
+        assert time.monotonic() < deadline, f"/healthz did not say the store is {state}"
+        await asyncio.sleep(0.05)
+
+
 @pytest.mark.parametrize("fault", ["restart", "sessions killed"])
 async def test_database_restart_under_load_loses_nothing_and_recovers(
     launch: Launch, own_server: PostgresServer, fault: str
@@ -111,6 +118,7 @@ async def test_database_restart_under_load_loses_nothing_and_recovers(
         if fault == "restart":
             down = asyncio.ensure_future(asyncio.to_thread(own_server.restart, 3.0))
             await wait_ready(servers[0], False, within=3.0)  # the store is down, and it says so
+            await wait_store(servers[1], "unreachable", within=2.5)
             await down
         else:
             assert await asyncio.to_thread(own_server.terminate_sessions, database.rsplit("/")[-1])
