@@ -27,6 +27,10 @@ the head as this process learns it, from LISTEN on a connection of its own and f
 `POLL_EVERY` seconds, so a lost notification or a dropped connection delays an event but never
 loses it; the bus then reads the events themselves with `read_all` (`Bus.relay`).
 
+**Reads** never wait behind appends (MVCC) and never hold them up: the command path (a stream,
+an idempotency key, a new id) and pages of the log (subscriptions, `events`, views catching up)
+read through two separate small pools, so a crowd of log readers cannot starve a command.
+
 **Faults.** Every call has a deadline. If PostgreSQL is down or a connection is killed, appends
 fail with `StoreError` within `WRITE_TIMEOUT` (the command answers 503), `alive` turns False
 until the listening connection is back, and the next append connects again: no restart needed.
@@ -68,7 +72,11 @@ T = TypeVar("T")
 SCHEMA_VERSION = 1  # newsroom_log.schema_version; bump with a migration when the tables change
 CHANNEL = "newsroom_log"  # LISTEN/NOTIFY channel; the payload is the new head
 MAX_GROUP = 1_000  # appends per transaction
-READERS = 4  # pooled connections for reads
+# Two pools of reading connections, so pages of the log read for subscriptions, `events` and
+# catching-up views never keep a command from reading its stream (reads never delay writes).
+COMMAND_READERS = 4  # streams, idempotency keys, ids and the head, for commands and health
+LOG_READERS = 2  # pages of the log
+DECODE_ON_THREAD = 200  # rows from which a page is checked and decoded off the event loop
 CONNECT_TIMEOUT = 3.0  # seconds to open a connection
 WRITE_TIMEOUT = 4.0  # seconds a whole group transaction may take before it fails
 READ_TIMEOUT = 10.0  # seconds a read may take (a page of the log included)
@@ -186,7 +194,8 @@ class PostgresEventStore:
         self._location = public_location(url)
         self._jobs: asyncio.Queue[_Append | object] = asyncio.Queue()
         self._writer: asyncpg.Connection | None = None
-        self._pool: asyncpg.Pool | None = None
+        self._pool: asyncpg.Pool | None = None  # for the command path
+        self._log_pool: asyncpg.Pool | None = None  # for pages of the log
         self._closed = False
         self._connected = True  # the listening connection is up (or not yet known to be down)
         self._known_head = 0  # the highest head this process has seen committed
@@ -201,10 +210,8 @@ class PostgresEventStore:
         try:
             store._writer = await store._connect()
             await store._set_up(store._writer)
-            store._pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=READERS, timeout=CONNECT_TIMEOUT,
-                command_timeout=READ_TIMEOUT, init=_session,
-            )  # fmt: skip
+            store._pool = await _pool(url, COMMAND_READERS)
+            store._log_pool = await _pool(url, LOG_READERS)
             store._known_head = await store._writer.fetchval("SELECT head FROM newsroom_log")
         except BaseException as e:
             await store._release()
@@ -280,8 +287,10 @@ class PostgresEventStore:
         sql = (
             f"SELECT {COLUMNS}, checksum FROM events WHERE position > $1 ORDER BY position LIMIT $2"
         )
-        rows = await self._read(lambda c: c.fetch(sql, after, limit))
-        return decode_rows(self._location, rows, after=after)
+        rows = await self._read(lambda c: c.fetch(sql, after, limit), self._log_pool)
+        if len(rows) < DECODE_ON_THREAD:
+            return decode_rows(self._location, rows, after=after)
+        return await asyncio.to_thread(decode_rows, self._location, rows, after)
 
     async def head(self) -> int:
         if self._closed:
@@ -301,7 +310,7 @@ class PostgresEventStore:
             sql = f"SELECT {COLUMNS}, checksum FROM events WHERE position = $1"
             return first, await c.fetchrow(sql, position)
 
-        first, row = await self._read(read)
+        first, row = await self._read(read, self._log_pool)
         if first is None or row is None:
             return None
         decode_rows(self._location, [row])  # StoreCorrupted if the event fails its checksum
@@ -452,12 +461,16 @@ class PostgresEventStore:
         await _session(conn)
         return conn
 
-    async def _read(self, query: Callable[[asyncpg.Connection], Any]) -> Any:
-        if self._closed or self._pool is None:
+    async def _read(
+        self, query: Callable[[asyncpg.Connection], Any], pool: asyncpg.Pool | None = None
+    ) -> Any:
+        """Run `query` on a connection of `pool` (the command path's by default)."""
+        pool = pool or self._pool
+        if self._closed or pool is None:
             raise StoreError(f"{self._location}: the event store is closed")
         try:
             async with asyncio.timeout(READ_TIMEOUT):
-                async with self._pool.acquire() as conn:
+                async with pool.acquire() as conn:
                     try:
                         return await query(conn)
                     except DRIVER_ERRORS:
@@ -498,8 +511,9 @@ class PostgresEventStore:
         if self._writer is not None:
             await _close(self._writer)
             self._writer = None
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
+        pools = [p for p in (self._pool, self._log_pool) if p is not None]
+        self._pool = self._log_pool = None
+        for pool in pools:
             try:
                 await asyncio.wait_for(pool.close(), CONNECT_TIMEOUT)
             except asyncio.CancelledError:
@@ -591,11 +605,18 @@ def _replayed(row: Sequence[Any]) -> tuple[str, AppendResult]:
     return fingerprint, AppendResult(stream, version, first, last, replayed=True)
 
 
+async def _pool(url: str, size: int) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        url, min_size=1, max_size=size, timeout=CONNECT_TIMEOUT, command_timeout=READ_TIMEOUT,
+        init=_session,
+    )  # fmt: skip
+
+
 async def _session(conn: asyncpg.Connection) -> None:
     """Per-connection settings: a transaction left idle (its process frozen) cannot hold the
     head's lock for long, and commits stay durable whatever the server's default."""
     await conn.execute(
-        "SET idle_in_transaction_session_timeout = '10s'; SET synchronous_commit = on"
+        "SET idle_in_transaction_session_timeout = '5s'; SET synchronous_commit = on"
     )
 
 
