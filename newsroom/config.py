@@ -64,6 +64,19 @@ def setting(
     return field(default=default, repr=not secret, metadata={"setting": declaration})
 
 
+def _store(text: str) -> str:
+    """A store URL; a PostgreSQL one must parse and name a database (it is used as given)."""
+    if text.startswith(("postgresql://", "postgres://")):
+        try:
+            parts = urlsplit(text)
+            _ = parts.hostname, parts.port  # each raises ValueError if malformed
+        except ValueError as e:
+            raise ValueError(f"a well-formed PostgreSQL URL ({e})") from None
+        if not parts.path.strip("/"):
+            raise ValueError("a PostgreSQL URL that names a database: postgresql://user@host/db")
+    return text
+
+
 def _port(text: str) -> int:
     return _whole(text, 1, 65535)
 
@@ -165,6 +178,7 @@ class Settings:
         "event store URL: sqlite:///relative/path, sqlite:////absolute/path, or "
         "postgresql://user:password@host:port/database (a log several processes share; "
         "pass the password in PGPASSWORD or ~/.pgpass rather than in the URL)",
+        _store,
     )
     verify_on_start: bool = setting(
         False,
@@ -391,7 +405,13 @@ def _value(f: Field[Any], given: str | bool | None, env: Mapping[str, str]) -> o
         return about.parse(str(given))
     except ValueError as e:
         name = flag(f).removeprefix("--").replace("-", " ")
-        raise ConfigError(f"{name} must be {e}, got {given!r} (from {source})") from None
+        shown = _without_password(str(given))
+        raise ConfigError(f"{name} must be {e}, got {shown!r} (from {source})") from None
+
+
+def _without_password(text: str) -> str:
+    """`text` with the password of a URL in it (scheme://user:password@host) masked."""
+    return re.sub(r"(://[^:/@\s]*):[^@\s]*@", r"\1:***@", text)
 
 
 def _switched_on(given: str | bool) -> bool:

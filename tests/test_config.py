@@ -235,3 +235,22 @@ def test_help_warns_that_a_token_flag_shows_in_the_process_list() -> None:
     """--help tells operators to prefer --token-file over --token."""
     text = " ".join(parser().format_help().split())
     assert "process list" in text and "--token-file" in text
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("postgresql://ed:hunter2@db:abc/news", "well-formed PostgreSQL URL"),
+        ("postgresql://ed:hunter2@[::1/news", "well-formed PostgreSQL URL"),
+        ("postgresql://ed:hunter2@db:5432/", "names a database"),
+    ],
+)
+def test_a_malformed_postgresql_url_is_refused_without_its_password(url: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem) as refused:
+        load(["--store", url], env={})
+    assert "hunter2" not in str(refused.value) and "ed:***@" in str(refused.value)
+
+
+def test_a_postgresql_url_is_taken_as_given() -> None:
+    url = "postgresql://ed@db.example:5433/news?sslmode=require"
+    assert load(["--store", url], env={}).store == url

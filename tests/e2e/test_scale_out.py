@@ -7,6 +7,7 @@ import asyncio
 import json
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -248,3 +249,25 @@ async def test_kill_one_of_three_processes_under_keyed_writes(
     reference = fresh.fingerprints(at=head)
     for server in servers:
         assert server.fingerprints(at=head) == reference
+
+
+async def test_a_restart_from_a_local_checkpoint_catches_up_with_the_others(
+    launch: Launch, database: str, tmp_path: Path
+) -> None:
+    """A process with --checkpoint-path stops (saving its views), another one writes meanwhile;
+    the first starts again from its checkpoint, replays only what was written since, and serves
+    the same views as the other."""
+    checkpoints = ["--checkpoint-path", str(tmp_path / "views-a")]
+    a = launch(database, *checkpoints)
+    b = launch(database, "--no-demo")
+    a.fingerprints(at=a.head())  # the search index is built, so the stop saves a checkpoint
+    assert a.terminate() == 0
+    async with aiohttp.ClientSession() as session:
+        for n in range(5):
+            await post(session, b, CREATE, {"article": article(f"While A was away {n}")})
+    head = b.head()
+    a = launch(database, *checkpoints)
+    status, report = a.get_json("/healthz")
+    assert status == 200 and report["checkpoint"]["used"] is True, report["checkpoint"]
+    assert report["checkpoint"]["replayed_after"] == 5
+    assert a.fingerprints(at=head) == b.fingerprints(at=head)
