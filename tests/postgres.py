@@ -78,7 +78,6 @@ class PostgresServer:
         libs = install.parent.parent / f"{install.parent.name}.libs"
         if libs.is_dir():
             shutil.copytree(libs, self.root / "site" / libs.name, symlinks=True)
-        os.chmod(self.root, 0o755)
         return copy / "bin"
 
     def _run_as_server_user(self) -> dict[str, int]:
@@ -87,6 +86,7 @@ class PostgresServer:
     def start(self) -> None:
         self.data.mkdir(mode=0o700)
         if self.as_root:
+            os.chmod(self.root, 0o755)  # nobody must reach its data folder inside
             os.chown(self.data, NOBODY, NOBODY)
             self.log.touch()
             os.chown(self.log, NOBODY, NOBODY)
