@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from newsroom import config, verify
+from newsroom import config, logs, verify
 from newsroom.errors import NewsroomError
 from newsroom.runtime import (
     new_event_loop,
@@ -28,7 +28,6 @@ from newsroom.web.app import create_app
 from newsroom.web.connections import guarded_site
 
 log = logging.getLogger("newsroom")
-SHUTDOWN_GRACE = 10.0  # seconds in-flight requests get to finish after a stop signal
 
 
 async def serve(settings: config.Settings) -> None:
@@ -38,7 +37,8 @@ async def serve(settings: config.Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     # No handler arguments here: the site builds each connection's handler (web/connections.py).
-    runner = web.AppRunner(create_app(settings), shutdown_timeout=SHUTDOWN_GRACE)
+    loop.add_signal_handler(signal.SIGHUP, logs.reopen)
+    runner = web.AppRunner(create_app(settings), shutdown_timeout=settings.shutdown_grace)
     if settings.allow_anonymous_writes and not settings.token:
         log.warning(
             "writes need no token: anyone who can reach %s can change articles", settings.host
@@ -66,9 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NewsroomError as e:
         print(f"newsroom: {e}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        logs.configure(settings.log_level, settings.log_format, settings.log_file)
+    except OSError as e:
+        print(f"newsroom: cannot open the log file: {e}", file=sys.stderr)
+        return 2
     try:
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
             runner.run(serve(settings))

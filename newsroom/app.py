@@ -151,6 +151,8 @@ class Newsroom:
         self._search_task: asyncio.Task[None] | None = None
         self._checkpoints: asyncio.Task[None] | None = None
         self._relay: asyncio.Task[None] | None = None
+        self.replay_seconds = 0.0
+        """How long the replay at start took (after the checkpoint, if one was used)."""
 
     @classmethod
     async def start(
@@ -204,8 +206,9 @@ class Newsroom:
             while not (await asyncio.wait({caught_up}, timeout=PROGRESS_EVERY))[0]:
                 self._log_progress(head, started)
             caught_up.result()  # a store failure during replay stops start-up
+        self.replay_seconds = time.monotonic() - started
         if head:
-            elapsed, done = time.monotonic() - started, head - after
+            elapsed, done = self.replay_seconds, head - after
             log.info("replayed %s events in %.1f s (%s events/s)",
                      f"{done:,}", elapsed, f"{done / max(elapsed, 1e-9):,.0f}")  # fmt: skip
         if full_replay:
@@ -237,6 +240,17 @@ class Newsroom:
         needs every view caught up)."""
         await self.search_built()
         await self.checkpointer.run(self.views)
+
+    def start_figures(self) -> dict[str, float]:
+        """What start-up did and what the checkpoints did since, for metrics."""
+        checkpoints = self.checkpointer
+        return {
+            "replayed_events": checkpoints.replayed_after,
+            "replay_seconds": self.replay_seconds,
+            "checkpoint_used": int(checkpoints.loaded is not None),
+            "checkpoints_written": checkpoints.written,
+            "checkpoint_failures": checkpoints.failures,
+        }
 
     async def search_built(self) -> None:
         """Return once the search index's build after the replay is over (at once if there was

@@ -61,6 +61,8 @@ class Checkpointer:
         self.replayed_after = 0
         self.last: dict[str, Any] | None = None
         self.failed: str | None = None  # why the last attempt to write failed, if it did
+        self.written = 0  # checkpoints written since start (for metrics)
+        self.failures = 0  # attempts that failed since start
         self._worker: ThreadPoolExecutor | None = None
 
     async def load(self, views: Views) -> bool:
@@ -137,6 +139,7 @@ class Checkpointer:
             try:
                 self.last = await self._write(views, self.directory, REST if paced else 0.0)
             except Exception as e:  # a cache: whatever went wrong (a full disk, say), serve on
+                self.failures += 1
                 self.failed = f"{type(e).__name__}: {e}"
                 log.warning("could not write a view checkpoint in %s: %s", self.directory,
                             self.failed)  # fmt: skip
@@ -145,6 +148,7 @@ class Checkpointer:
                 await self._in_background(checkpoints.tidy, self.directory)
                 return
             self.failed = None
+            self.written += 1
             self._written = self.last["position"]
             log.info(
                 "wrote the view checkpoint at position %s in %.2f s "

@@ -45,6 +45,8 @@ class WriteFault:
     LOG_EVERY = 10.0  # seconds
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.count = 0
+        """Appends that failed since start (for metrics)."""
         self.since: float | None = None
         """When appends began to fail (monotonic seconds), or None while they succeed."""
         self._clock = clock
@@ -52,6 +54,7 @@ class WriteFault:
         self._unlogged = 0
 
     def failed(self, error: StoreError) -> None:
+        self.count += 1
         now = self._clock()
         if self.since is None:
             self.since = now
@@ -98,6 +101,8 @@ class CommandHandler:
         self._clock = clock
         self._last_id = 0  # highest article id seen; refreshed from the store when needed
         self.write_fault = WriteFault()
+        self.on_append: Callable[[float], None] | None = None
+        """Told how long each append took, from submitting it to its durable commit (metrics)."""
         """Whether the last append failed, for health reports; logged, at most every 10 s."""
 
     async def handle(
@@ -164,6 +169,7 @@ class CommandHandler:
         fingerprint: str,
         command: str,
     ) -> AppendResult:
+        started = time.monotonic()
         try:
             result = await self._store.append(
                 stream, events, version, idempotency_key=key, fingerprint=fingerprint,
@@ -173,6 +179,8 @@ class CommandHandler:
             self.write_fault.failed(e)
             raise
         self.write_fault.cleared()
+        if self.on_append is not None:
+            self.on_append(time.monotonic() - started)
         self._bus.publish(result.records)
         return result
 

@@ -124,6 +124,12 @@ def _log_level(text: str) -> str:
     return text.upper()
 
 
+def _log_format(text: str) -> str:
+    if text.lower() not in ("text", "json"):
+        raise ValueError("text or json")
+    return text.lower()
+
+
 def _language(text: str) -> str:
     if not _LANGUAGE.fullmatch(text):
         raise ValueError(
@@ -193,6 +199,31 @@ class Settings:
     )
     demo: bool = setting(True, "do not write the demo articles into an empty log")
     log_level: str = setting("INFO", "DEBUG, INFO, WARNING or ERROR", _log_level)
+    log_format: str = setting(
+        "text",
+        "text (one readable line per record) or json (one JSON object per line: time, level, "
+        "logger, message, request_id and the record's fields), for a log search tool",
+        _log_format,
+    )
+    log_file: str = setting(
+        "",
+        "write the log to this file instead of stderr; SIGHUP reopens it (after logrotate moved "
+        "it)",
+        shown="stderr",
+    )
+    access_log: bool = setting(
+        True, "do not log a line per request (method, route, status, duration, bytes, request id)"
+    )
+    metrics_public: bool = setting(
+        False, "serve /metrics without the token even when --token is set (e.g. to a scraper on "
+        "a private network)"
+    )  # fmt: skip
+    shutdown_grace: float = setting(
+        10.0,
+        "seconds (up to 300) that in-flight requests get to finish after SIGTERM before the "
+        "server closes their connections",
+        _seconds,
+    )
     token: str = setting(
         "",
         "bearer token that mutations and /healthz?fingerprint must carry, never logged; without "

@@ -53,12 +53,12 @@ class Health:
         return {
             "status": "ok" if healthy else "failing",
             "store": store,
-            "head": await self._head(),
+            "head": await self.head(),
             "projections": reports,
             "checkpoint": self.checkpoint(),
         }
 
-    async def _head(self) -> int | None:
+    async def head(self) -> int | None:
         """The log's head, or None when the store cannot say (its database is unreachable)."""
         try:
             return await self._store.head()

@@ -48,6 +48,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "web": {
         "app",
+        "logs",
         "articles",
         "commands",
         "config",
@@ -64,7 +65,8 @@ ALLOWED: dict[str, set[str]] = {
     },
     "runtime": set(),
     "verify": {"app", "config", "errors"},
-    "__main__": {"config", "errors", "runtime", "verify", "web"},
+    "__main__": {"config", "errors", "logs", "runtime", "verify", "web"},
+    "logs": set(),
     "__init__": set(),
 }
 ADAPTERS = {

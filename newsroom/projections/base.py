@@ -108,6 +108,8 @@ class Projector(Generic[P]):
         self.change: object = None
         """What the event being dispatched did to this view, for the views that read it."""
         self.position = 0
+        self.recorded_at: datetime | None = None
+        """When the last event this view applied was recorded (how stale it is, if behind)."""
         self.failure: Failure | None = None
         self._settle = projection.settle if isinstance(projection, Settles) else None
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
@@ -135,6 +137,7 @@ class Projector(Generic[P]):
             self.fail(recorded.position, f"{type(e).__name__}: {e}")
             return False
         self.position = recorded.position
+        self.recorded_at = recorded.recorded_at
         return True
 
     def settle(self) -> bool:

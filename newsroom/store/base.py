@@ -13,7 +13,7 @@ Contract, shared by every adapter and proven by one test suite (tests/store/test
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
@@ -68,6 +68,10 @@ class Anchor(NamedTuple):
 
 class EventStore(Protocol):
     """A durable, append-only log of events grouped in streams."""
+
+    on_commit: Callable[[int], None] | None
+    """Told the number of events of each transaction the store commits (group commit: many
+    appends share one), for metrics; it may be called from the store's own thread."""
 
     @property
     def location(self) -> str:
@@ -131,6 +135,11 @@ class SharedEventStore(EventStore, Protocol):
     @property
     def connected(self) -> bool:
         """False while the database cannot be reached (the store reconnects by itself)."""
+        ...
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the connection to the database came back after it was lost."""
         ...
 
     def heads(self) -> AsyncIterator[int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -59,6 +59,7 @@ class InMemoryEventStore:
         self._streams: dict[str, list[int]] = {}  # stream -> its positions, in version order
         self._keys: dict[str, tuple[str, AppendResult]] = {}  # key -> (fingerprint, result)
         self._closed = False
+        self.on_commit: Callable[[int], None] | None = None
 
     @property
     def location(self) -> str:
@@ -98,6 +99,8 @@ class InMemoryEventStore:
                 f"{expected_version}; reload it and try again"
             )
         result = self._write(stream, events, encoded, stored_meta)
+        if self.on_commit is not None:
+            self.on_commit(len(events))
         if idempotency_key is not None:
             self._keys[idempotency_key] = (fingerprint, replace(result, records=(), replayed=True))
         return result

@@ -202,6 +202,8 @@ class PostgresEventStore:
         self._head_moved = asyncio.Event()  # replaced by a fresh one each time it is set
         self._tasks: list[asyncio.Task[None]] = []
         self.transactions = 0  # commits written so far (observable group commit)
+        self.on_commit: Callable[[int], None] | None = None
+        self._reconnects = 0
 
     @classmethod
     async def open(cls, url: str) -> PostgresEventStore:
@@ -241,6 +243,10 @@ class PostgresEventStore:
     @property
     def connected(self) -> bool:
         return self._connected
+
+    @property
+    def reconnects(self) -> int:
+        return self._reconnects
 
     # --- the EventStore API ----------------------------------------------------------------------
 
@@ -371,6 +377,7 @@ class PostgresEventStore:
                 await conn.add_listener(CHANNEL, self._notified)
                 if not self._connected:
                     log.warning("event store: %s is reachable again", self._location)
+                    self._reconnects += 1
                 self._connected = True
                 while not conn.is_closed():
                     head = await conn.fetchval("SELECT head FROM newsroom_log", timeout=POLL_EVERY)
@@ -446,6 +453,8 @@ class PostgresEventStore:
                 await conn.execute(_MOVE_HEAD, group.head, CHANNEL)
         if group.rows:
             self.transactions += 1
+            if self.on_commit is not None:
+                self.on_commit(len(group.rows))
             self._note_head(group.head)
         return outcomes
 

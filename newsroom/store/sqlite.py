@@ -82,6 +82,7 @@ class SQLiteEventStore:
         self._thread = threading.Thread(target=self._work, name=f"sqlite:{path.name}", daemon=True)
         self._reader = Reader(path, loop)
         self.transactions = 0  # commits written so far (observable group commit)
+        self.on_commit: Callable[[int], None] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> SQLiteEventStore:
@@ -330,6 +331,8 @@ class SQLiteEventStore:
                     outcomes.append(e)
             conn.execute("COMMIT")
             self.transactions += 1
+            if self.on_commit is not None and head > self._head:
+                self.on_commit(head - self._head)
             self._head = head
         except Exception as e:  # the worker must outlive any one group
             if conn.in_transaction:

@@ -21,7 +21,7 @@ from newsroom.errors import (
     ValidationError,
     ViewTimeout,
 )
-from newsroom.web import feeds, ops, pages, search, sitemaps
+from newsroom.web import feeds, metrics, ops, pages, search, sitemaps
 from newsroom.web.documents import RENDERED, DocumentCache
 from newsroom.web.graphql import graphiql
 from newsroom.web.graphql import http as graphql
@@ -36,6 +36,8 @@ from newsroom.web.http import (
     VIEWS,
     json_error,
 )
+from newsroom.web.metrics import METRICS, Metrics, Watched
+from newsroom.web.observe import observed
 from newsroom.web.rates import RequestRate
 
 log = logging.getLogger(__name__)
@@ -111,6 +113,7 @@ def create_app(
     )
     app[RENDERED] = DocumentCache()
     app[search.SEARCHES] = search.searches()
+    app[METRICS] = Metrics()
     graphql.setup(app)
 
     async def run_newsroom(app: web.Application) -> AsyncIterator[None]:
@@ -118,23 +121,31 @@ def create_app(
         app[VIEWS], app[COMMANDS] = newsroom.views, newsroom.commands
         app[HISTORY], app[HEALTH] = newsroom.history, newsroom.health
         app[RESOLVERS_USE] = (settings, newsroom.views, newsroom.commands, newsroom.history)
+        watched = Watched(newsroom.store, newsroom.views, newsroom.commands, newsroom.start_figures)
+        app[METRICS].watch(watched, app)
         yield
         await app[NEWSROOM].stop()
 
     app.cleanup_ctx.append(run_newsroom)
-    for module in (graphql, graphiql, ops, feeds, sitemaps, search, pages):  # pages last: /{a}/{b}
+    for module in (graphql, graphiql, ops, metrics, feeds, sitemaps, search, pages):  # pages last
         app.add_routes(guarded(module.routes))
     return app
 
 
 def guarded(routes: Iterable[web.AbstractRouteDef]) -> list[web.RouteDef]:
-    """The routes, each handler behind the error boundary. Only handler routes are taken (an
-    aiohttp static route would bypass the boundary; serve files from a handler instead)."""
+    """The routes, each handler behind the error boundary and observed (request id, metrics,
+    access log: `observe.py`). Only handler routes are taken (an aiohttp static route would
+    bypass both; serve files from a handler instead)."""
     bounded = []
     for route in routes:
         if not isinstance(route, web.RouteDef):
             raise TypeError(f"{route!r}: only handler routes can be put behind the boundary")
         bounded.append(
-            web.RouteDef(route.method, route.path, error_boundary(route.handler), route.kwargs)
+            web.RouteDef(
+                route.method,
+                route.path,
+                observed(error_boundary(route.handler), route.path),
+                route.kwargs,
+            )
         )
     return bounded

@@ -1,0 +1,192 @@
+"""Prometheus metrics at `GET /metrics`, through the `prometheus-client` library.
+
+Two kinds of figures:
+- **counted as they happen**: HTTP requests by route *template* and status with a latency
+  histogram per route (`observe_request`, called by the route wrapper in `web/app.py`), append
+  latency and events per transaction (hooks the command handler and the store call);
+- **read when scraped** (`NewsroomCollector`): the log head, each view's position and lag, the
+  start's replay and checkpoint figures, open WebSockets and running subscriptions, store
+  errors and reconnects. Nothing is counted twice, and the hot paths pay one histogram
+  observation and one counter increment per request.
+
+Every label value comes from a fixed set (route templates, methods, status codes, view names):
+no id, path or query text ever becomes a label, so the number of series stays constant
+whatever clients request. Each app has a registry of its own (tests run several apps).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from newsroom.commands import CommandHandler
+from newsroom.projections.views import Views
+from newsroom.store import EventStore, SharedEventStore
+from newsroom.web.graphql.websocket import SOCKETS, SUBSCRIPTIONS
+from newsroom.web.http import HEALTH, SETTINGS, unauthorized
+
+routes = web.RouteTableDef()
+"""The metrics route."""
+# A `_created` twin of every counter and histogram would double the series for nothing.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """What the collector reports, read from the running newsroom just before a scrape."""
+
+    head: int | None = None
+
+
+class Metrics:
+    """The app's registry and the instruments the hot paths update."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+            collector(registry=self.registry)
+        self.requests = Counter(
+            "newsroom_http_requests", "HTTP requests answered, by route template, method and "
+            "status", ["route", "method", "status"], registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "newsroom_http_request_duration_seconds", "Time to answer an HTTP request (until "
+            "its reply is prepared; a streamed body may take longer), by route template",
+            ["route"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.appends = Histogram(
+            "newsroom_append_duration_seconds", "Time from handing an append to the store to "
+            "its durable commit, per command", buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.transactions = Histogram(
+            "newsroom_events_per_transaction", "Events written per store transaction (group "
+            "commit: many commands share one)", buckets=GROUP_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.snapshot = Snapshot()
+
+    def watch(self, watched: Watched, app: web.Application) -> None:
+        """Hook the append and commit observers, and report what `watched` holds."""
+        watched.commands.on_append = self.appends.observe
+        watched.store.on_commit = self.transactions.observe
+        self.registry.register(NewsroomCollector(watched, app, self.snapshot))
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        method = method if method in METHODS else "OTHER"
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """The parts of the running newsroom that metrics read (web/app.py hands them over)."""
+
+    store: EventStore
+    views: Views
+    commands: CommandHandler
+    start_figures: Callable[[], dict[str, float]]
+    """replayed_events, replay_seconds, checkpoint_used, checkpoints_written, ..._failures"""
+
+
+class NewsroomCollector(Collector):
+    """Figures read from the running system at scrape time."""
+
+    def __init__(self, watched: Watched, app: web.Application, snapshot: Snapshot) -> None:
+        self._watched = watched
+        self._app = app
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        watched, head = self._watched, self._snapshot.head
+        yield _gauge("newsroom_log_head", "The log's last position, as the store reports it "
+                     "(absent while the store cannot say)", head)  # fmt: skip
+        yield from self._views(head)
+        yield _gauge("newsroom_websocket_connections", "WebSocket connections open",
+                     len(self._app[SOCKETS]))  # fmt: skip
+        yield _gauge("newsroom_subscriptions_active", "GraphQL subscriptions running",
+                     self._app[SUBSCRIPTIONS].held)  # fmt: skip
+        start = watched.start_figures()
+        yield _gauge("newsroom_start_replayed_events", "Events replayed into the views at "
+                     "start (after the checkpoint, if one was used)",
+                     start["replayed_events"])  # fmt: skip
+        yield _gauge("newsroom_start_replay_seconds", "Seconds the replay at start took",
+                     start["replay_seconds"])  # fmt: skip
+        yield _gauge("newsroom_start_checkpoint_used", "1 if start-up loaded a view checkpoint",
+                     start["checkpoint_used"])  # fmt: skip
+        yield _counter("newsroom_checkpoints_written", "View checkpoints written",
+                       start["checkpoints_written"])  # fmt: skip
+        yield _counter("newsroom_checkpoint_failures", "View checkpoints that failed to write",
+                       start["checkpoint_failures"])  # fmt: skip
+        yield _counter("newsroom_store_errors", "Appends the store failed (full disk, "
+                       "database down, ...)", watched.commands.write_fault.count)  # fmt: skip
+        store = watched.store
+        reconnects = store.reconnects if isinstance(store, SharedEventStore) else 0
+        yield _counter("newsroom_store_reconnects", "Times the store's database connection "
+                       "came back after it was lost", reconnects)  # fmt: skip
+
+    def _views(self, head: int | None) -> Iterator[Metric]:
+        position = GaugeMetricFamily(
+            "newsroom_view_position", "The log position each view reflects", labels=["view"]
+        )
+        lag = GaugeMetricFamily(
+            "newsroom_view_lag_events", "Events the view has still to apply", labels=["view"]
+        )
+        lag_time = GaugeMetricFamily(
+            "newsroom_view_lag_seconds", "How stale the view is when behind: the time since "
+            "the last event it applied was recorded (0 when caught up)", labels=["view"],
+        )  # fmt: skip
+        now = time.time()
+        for projector in self._watched.views.projectors:
+            behind = max(0, (head or projector.position) - projector.position)
+            position.add_metric([projector.name], projector.position)
+            lag.add_metric([projector.name], behind)
+            since = projector.recorded_at
+            age = now - since.timestamp() if behind and since is not None else 0.0
+            lag_time.add_metric([projector.name], age)
+        yield from (position, lag, lag_time)
+
+
+def _gauge(name: str, documentation: str, value: float | None) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation)
+    if value is not None:
+        family.add_metric([], value)
+    return family
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, documentation, value=value)
+
+
+METRICS = web.AppKey("metrics", Metrics)
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """The Prometheus text format. With a token configured it needs the token, unless
+    `--metrics-public` says the figures may be read by anyone who reaches the server."""
+    settings = request.app[SETTINGS]
+    if not settings.metrics_public and (denied := unauthorized(request, "metrics")):
+        return denied
+    registry = request.app[METRICS]
+    registry.snapshot.head = await request.app[HEALTH].head()
+    body = generate_latest(registry.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,81 @@
+"""What every request leaves for operators: its `X-Request-Id`, an access log line, and metrics.
+
+Each route's handler is wrapped once (`observed`, applied by `web/app.py` with the route's
+*template*, e.g. `/{category}/{slug}`), rather than by a middleware, for the reason
+`error_boundary` gives. The wrapper:
+- takes the client's `X-Request-Id` if it is a sane token (letters, digits, `._:-`, at most
+  128), else makes one, sends it back on the response, and keeps it in a context variable while
+  the request is handled, so every log line written meanwhile carries it (`logs.py`);
+- counts the request in `/metrics` by template, method and status, with its latency;
+- logs one line on the `newsroom.access` logger (unless `--no-access-log`): method, template,
+  status, milliseconds, bytes, request id. Never the query string, a header or a body: no
+  token or search text reaches the log.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import time
+import uuid
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from newsroom.logs import REQUEST_ID
+from newsroom.web.http import SETTINGS
+from newsroom.web.metrics import METRICS
+
+access = logging.getLogger("newsroom.access")
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id(request: web.Request) -> str:
+    """The client's X-Request-Id if it is a sane value, else a new random one."""
+    given = request.headers.get("X-Request-Id", "")
+    return given if _SANE_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+def observed(handler: Handler, route: str) -> Handler:
+    """`handler` with a request id, metrics and an access log line; `route` is its template."""
+
+    @functools.wraps(handler)
+    async def observing(request: web.Request) -> web.StreamResponse:
+        rid = request_id(request)
+        context = REQUEST_ID.set(rid)
+        started = time.perf_counter()
+        status, response = 500, None
+        try:
+            response = await handler(request)
+            status = response.status
+            if not response.prepared:  # a WebSocket or a streamed reply sent its head already
+                response.headers["X-Request-Id"] = rid
+            return response
+        except web.HTTPException as e:  # a redirect or an error aiohttp answers for us
+            status = e.status
+            e.headers["X-Request-Id"] = rid
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            request.app[METRICS].observe_request(route, request.method, status, seconds)
+            if request.app[SETTINGS].access_log:
+                size = _size(response)
+                access.info(
+                    "%s %s %d %.1f ms %d bytes", request.method, route, status, seconds * 1000,
+                    size, extra={"method": request.method, "route": route, "status": status,
+                                 "duration_ms": round(seconds * 1000, 2), "bytes": size,
+                                 "request_id": rid},
+                )  # fmt: skip
+            REQUEST_ID.reset(context)
+
+    return observing
+
+
+def _size(response: web.StreamResponse | None) -> int:
+    """Bytes of the reply's body: sent so far if it was streamed, else its length."""
+    if response is None:
+        return 0
+    if response.prepared:
+        return response.body_length
+    return response.content_length or 0

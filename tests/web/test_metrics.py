@@ -1,0 +1,137 @@
+"""/metrics read by Prometheus' reference parser, request ids, and the access log."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
+
+from newsroom.config import Settings
+from newsroom.logs import JsonFormatter
+from newsroom.web.app import create_app
+from tests.factories import FakeClock
+from tests.web.conftest import Client, Query
+
+CREATE = """
+mutation($a: ArticleCreatedInput!) { createArticle(article: $a) { id status position } }
+"""
+ARTICLE = {"title": "T", "body": "B", "category": "news", "author_id": "1", "author_name": "A"}
+
+
+async def scrape(
+    client: Client, **headers: str
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of /metrics, parsed by prometheus_client's own parser."""
+    response = await client.get("/metrics", headers=headers)
+    assert response.status == 200, await response.text()
+    assert response.content_type == "text/plain"
+    samples = {}
+    for family in text_string_to_metric_families(await response.text()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
+    return samples[(name, tuple(sorted(labels.items())))]
+
+
+async def test_counters_and_positions_after_a_known_sequence(client: Client, gql: Query) -> None:
+    """Three GETs of /feed, two creates, one 404 page: the counters say exactly that, and the
+    log head and every view's position are where the writes left them."""
+    before = await scrape(client)
+    start = value(before, "newsroom_log_head")
+    for _ in range(3):
+        assert (await client.get("/feed")).status == 200
+    for _ in range(2):
+        created = await gql(CREATE, {"a": ARTICLE})
+        assert created["data"]["createArticle"]["status"] == "SUCCEEDED"
+    assert (await client.get("/news/missing-99999")).status == 404
+    after = await scrape(client)
+    requests = "newsroom_http_requests_total"
+    assert value(after, requests, route="/feed", method="GET", status="200") == 3
+    assert value(after, requests, route="/graphql", method="POST", status="200") == 2
+    assert value(after, requests, route="/{category}/{page}", method="GET", status="404") == 1
+    assert value(after, "newsroom_http_request_duration_seconds_count", route="/feed") == 3
+    assert value(after, "newsroom_append_duration_seconds_count") == 2 + value(
+        before, "newsroom_append_duration_seconds_count"
+    )
+    assert value(after, "newsroom_log_head") == start + 2
+    for view in ("articles", "feeds", "sitemaps", "search"):
+        assert value(after, "newsroom_view_position", view=view) == start + 2
+        assert value(after, "newsroom_view_lag_events", view=view) == 0
+    assert value(after, "newsroom_websocket_connections") == 0
+    assert value(after, "newsroom_store_errors_total") == 0
+    assert value(after, "process_resident_memory_bytes") > 0
+
+
+async def test_label_cardinality_stays_constant_whatever_clients_ask(client: Client) -> None:
+    """10,000 different article URLs and search queries add no series once each kind of answer
+    (200, 301, 404, 410, ...) was seen: labels are route templates, never paths or queries."""
+
+    async def ask(numbers: range) -> None:
+        for n in numbers:
+            await client.get(f"/news/story-{n}")
+            await client.get("/search", params={"q": f"word{n}"})
+
+    await ask(range(100))
+    await scrape(client)  # counted once it is answered: the next scrape shows its own series
+    series = len(await scrape(client))
+    await ask(range(100, 5_000))
+    assert len(await scrape(client)) == series
+
+
+async def test_metrics_need_the_token_unless_public(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path}/a.db"
+    for public, status in ((False, 401), (True, 200)):
+        app = create_app(
+            Settings(store=store, token="s3cret", metrics_public=public), clock=FakeClock()
+        )
+        async with TestClient(TestServer(app)) as client:
+            assert (await client.get("/metrics")).status == status
+            assert (
+                await client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
+            ).status == 200
+
+
+async def test_every_reply_carries_a_request_id_sane_or_made(client: Client) -> None:
+    given = await client.get("/healthz", headers={"X-Request-Id": "abc-123.x:y"})
+    assert given.headers["X-Request-Id"] == "abc-123.x:y"
+    for insane in ("a b", "x" * 200, "<script>", ""):
+        made = await client.get("/healthz", headers={"X-Request-Id": insane})
+        assert len(made.headers["X-Request-Id"]) == 32 and made.headers["X-Request-Id"] != insane
+    redirect = await client.get("/elsewhere/old-title-1", allow_redirects=False)
+    assert redirect.status == 301 and len(redirect.headers["X-Request-Id"]) == 32
+
+
+async def test_the_access_line_carries_the_replys_request_id(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="newsroom.access")
+    reply = await client.get("/feed?secret-query=1", headers={"Authorization": "Bearer hidden"})
+    (record,) = [r for r in caplog.records if r.name == "newsroom.access"]
+    line = json.loads(JsonFormatter().format(record))
+    assert line["route"] == "/feed" and line["status"] == 200 and line["method"] == "GET"
+    assert line["bytes"] > 0 and line["duration_ms"] >= 0
+    assert line["logger"] == "newsroom.access" and line["level"] == "INFO"
+    assert line["request_id"] == reply.headers["X-Request-Id"]
+    assert "secret-query" not in json.dumps(line) and "hidden" not in json.dumps(line)
+
+
+async def test_no_access_log_turns_the_line_off(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="newsroom.access")
+    app: web.Application = create_app(
+        Settings(store=f"sqlite:///{tmp_path}/a.db", access_log=False), clock=FakeClock()
+    )
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.get("/feed")).status == 200
+    assert not [r for r in caplog.records if r.name == "newsroom.access"]
