@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from newsroom import config, logs, verify
+from newsroom import backup, config, logs, verify
 from newsroom.errors import NewsroomError
 from newsroom.runtime import (
     new_event_loop,
@@ -61,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] == ["verify"]:
         return verify.main(args[1:])
+    if args[:1] == ["backup"]:
+        return backup.main(args[1:])
     try:
         settings = config.load(args)
     except NewsroomError as e:

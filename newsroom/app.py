@@ -40,6 +40,7 @@ from newsroom.runtime import collector_paused, release_free_memory
 from newsroom.store import EventStore, SharedEventStore
 from newsroom.store.integrity import Progress, Verdict
 from newsroom.store.sqlite import SQLiteEventStore
+from newsroom.store.sqlite_backup import backup_file
 from newsroom.store.sqlite_verify import verify_file
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,16 @@ async def open_store(url: str) -> EventStore:
 
 def is_postgres(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
+
+
+def backup_store(url: str, destination: Path, progress: Progress | None = None) -> Verdict:
+    """Copy the live SQLite log named by `url` to `destination` and verify the copy (blocking)."""
+    if is_postgres(url):
+        raise ConfigError(
+            "backup copies an SQLite log; for PostgreSQL use pg_dump (or python -m newsroom "
+            "export), see the README's 'Operating newsroom'"
+        )
+    return backup_file(sqlite_path(url), destination, progress)
 
 
 def verify_store(url: str, progress: Progress | None = None) -> Verdict:

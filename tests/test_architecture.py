@@ -65,7 +65,8 @@ ALLOWED: dict[str, set[str]] = {
     },
     "runtime": set(),
     "verify": {"app", "config", "errors"},
-    "__main__": {"config", "errors", "logs", "runtime", "verify", "web"},
+    "__main__": {"backup", "config", "errors", "logs", "runtime", "verify", "web"},
+    "backup": {"app", "config", "errors", "verify"},
     "logs": set(),
     "__init__": set(),
 }
@@ -74,6 +75,7 @@ ADAPTERS = {
     "store.sqlite",
     "store.sqlite_file",
     "store.sqlite_errors",
+    "store.sqlite_backup",
     "store.postgres",
     "store.sqlite_verify",
     "projections.search_fts5",
