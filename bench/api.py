@@ -64,6 +64,12 @@ def serve(store: str, port: int) -> None:
 
     settings = Settings(store=store, port=port, token=TOKEN)
     app = create_app(settings)
+    try:  # log as `python -m newsroom` does (an access line per request), to a file beside the
+        from newsroom import logs  # store; a checkout from before newsroom/logs.py logs nothing
+
+        logs.configure("INFO", "text", str(Path(store.removeprefix("sqlite:///")).parent / "log"))
+    except ImportError:
+        pass
 
     async def through_ariadne(request: web.Request) -> web.Response:
         data = await request.json()
