@@ -8,6 +8,11 @@ SIGHUP reopens, and no secret in any line.
   when there is one; what log shippers and search tools read without parsing text.
 - `--log-file PATH`: append to PATH; `reopen()` (SIGHUP, see `__main__.py`) opens it again, so
   logrotate can move it away.
+- Access lines (one per request) do not go through `logging` once newsroom set up the output:
+  a `LogRecord` and its formatting cost about 30 µs, half the time a cached feed takes to
+  serve. `AccessLog` formats each line itself (the same text or JSON shape) into a buffer that a
+  thread writes out every `FLUSH_EVERY` seconds and at exit. Where newsroom did not set up the
+  output (tests, an embedding program), they go to the `newsroom.access` logger instead.
 
 newsroom never puts its token or a store password in a message (the PostgreSQL store names its
 database without the password); as a safety net, anything shaped like `scheme://user:secret@`
@@ -16,10 +21,14 @@ in a line is masked before it is written.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import contextvars
 import logging
 import re
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,13 +82,80 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+FLUSH_EVERY = 0.25  # seconds an access line may wait in the buffer
+FLUSH_LINES = 512  # lines after which the buffer is written at once
+
+
+class AccessLog:
+    """Access lines, formatted here and written in batches to the log's handler."""
+
+    def __init__(self, as_json: bool) -> None:
+        self._json = as_json
+        self._lines: list[str] = []
+        self._second = -1
+        self._stamp = ""
+        self._flusher = threading.Thread(target=self._flush_often, name="access log", daemon=True)
+        self._flusher.start()
+
+    def write(self, method: str, route: str, status: int, ms: float, size: int, rid: str) -> None:
+        now = time.time()
+        if int(now) != self._second:  # one time formatting per second, not per line
+            self._second = int(now)
+            self._stamp = _second_stamp(self._second, self._json)
+        millis = int(now * 1000) % 1000
+        if self._json:
+            line = orjson.dumps({
+                "time": f"{self._stamp}.{millis:03d}+00:00", "level": "INFO",
+                "logger": "newsroom.access",
+                "message": f"{method} {route} {status} {ms:.1f} ms {size} bytes",
+                "method": method, "route": route, "status": status,
+                "duration_ms": round(ms, 2), "bytes": size, "request_id": rid,
+            }).decode()  # fmt: skip
+        else:
+            line = (
+                f"{self._stamp},{millis:03d} INFO newsroom.access: {method} {route} {status} "
+                f"{ms:.1f} ms {size} bytes [{rid}]"
+            )
+        self._lines.append(line)
+        if len(self._lines) >= FLUSH_LINES:
+            self.flush()
+
+    def flush(self) -> None:
+        lines, self._lines = self._lines, []  # one step under the GIL: no line lost or doubled
+        handler = _handler
+        if not lines or not isinstance(handler, logging.StreamHandler):
+            return
+        with handler.lock or contextlib.nullcontext():
+            try:
+                handler.stream.write("\n".join(lines) + "\n")
+                handler.stream.flush()
+            except (OSError, ValueError):  # a full disk or a closed stream: lines are dropped
+                pass
+
+    def _flush_often(self) -> None:
+        while True:
+            time.sleep(FLUSH_EVERY)
+            self.flush()
+
+
+def _second_stamp(second: int, as_json: bool) -> str:
+    moment = datetime.fromtimestamp(second, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S" if as_json else "%Y-%m-%d %H:%M:%S")
+
+
 _handler: logging.Handler | None = None
 _file: str | None = None
+_access: AccessLog | None = None
+
+
+def access_log() -> AccessLog | None:
+    """Where access lines go once `configure` set up the output; None before."""
+    return _access
 
 
 def configure(level: str, format: str = "text", file: str = "") -> None:
     """Send every newsroom (and library) record to stderr or `file`, in `format`."""
-    global _handler, _file
+    global _handler, _file, _access
     _file = file or None
     handler = _open(_file)
     handler.setFormatter(JsonFormatter() if format == "json" else TextFormatter())
@@ -91,6 +167,17 @@ def configure(level: str, format: str = "text", file: str = "") -> None:
     root.addHandler(handler)
     root.setLevel(level)
     _handler = handler
+    if _access is not None:
+        _access.flush()
+    _access = AccessLog(format == "json") if root.level <= logging.INFO else None
+    atexit.unregister(flush)
+    atexit.register(flush)
+
+
+def flush() -> None:
+    """Write out the access lines still buffered (at a stop)."""
+    if _access is not None:
+        _access.flush()
 
 
 def reopen() -> None:
@@ -98,6 +185,7 @@ def reopen() -> None:
     global _handler
     if _file is None or _handler is None:
         return
+    flush()  # what was buffered belongs to the file being rotated away
     fresh = _open(_file)
     fresh.setFormatter(_handler.formatter)
     for f in _handler.filters:

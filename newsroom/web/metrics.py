@@ -2,8 +2,10 @@
 
 Two kinds of figures:
 - **counted as they happen**: HTTP requests by route *template* and status with a latency
-  histogram per route (`observe_request`, called by the route wrapper in `web/app.py`), append
-  latency and events per transaction (hooks the command handler and the store call);
+  histogram per route (`observe_request`, called by the route wrapper in `web/observe.py`),
+  append latency and events per transaction (hooks the command handler and the store call).
+  These are counted in plain dicts and lists (`Buckets`) and handed to the library at scrape
+  time: its own labelled instruments cost ten times as much per request;
 - **read when scraped** (`NewsroomCollector`): the log head, each view's position and lag, the
   start's replay and checkpoint figures, open WebSockets and running subscriptions, store
   errors and reconnects. Nothing is counted twice, and the hot paths pay one histogram
@@ -16,20 +18,19 @@ whatever clients request. Each app has a registry of its own (tests run several 
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from aiohttp import web
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    disable_created_metrics,
-    generate_latest,
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -43,8 +44,6 @@ from newsroom.web.http import HEALTH, SETTINGS, unauthorized
 
 routes = web.RouteTableDef()
 """The metrics route."""
-# A `_created` twin of every counter and histogram would double the series for nothing.
-disable_created_metrics()  # type: ignore[no-untyped-call]
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -58,31 +57,43 @@ class Snapshot:
     head: int | None = None
 
 
+class Buckets:
+    """A histogram counted on the hot path by hand: a bisect and two additions (about 0.3 µs,
+    where a labelled `prometheus_client.Histogram` costs about 5 µs a request, a tenth of
+    serving a cached feed). The library still writes the exposition (`family`)."""
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one: above every bound (+Inf)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def add_to(self, family: HistogramMetricFamily, labels: list[str]) -> None:
+        cumulative, buckets = 0, []
+        for bound, count in zip((*map(str, self.bounds), "+Inf"), self.counts, strict=True):
+            cumulative += count
+            buckets.append((bound, cumulative))
+        family.add_metric(labels, buckets, sum_value=self.total)
+
+
 class Metrics:
-    """The app's registry and the instruments the hot paths update."""
+    """What the hot paths count (requests, appends, transactions) and the app's registry."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=self.registry)
-        self.requests = Counter(
-            "newsroom_http_requests", "HTTP requests answered, by route template, method and "
-            "status", ["route", "method", "status"], registry=self.registry,
-        )  # fmt: skip
-        self.latency = Histogram(
-            "newsroom_http_request_duration_seconds", "Time to answer an HTTP request (until "
-            "its reply is prepared; a streamed body may take longer), by route template",
-            ["route"], buckets=LATENCY_BUCKETS, registry=self.registry,
-        )  # fmt: skip
-        self.appends = Histogram(
-            "newsroom_append_duration_seconds", "Time from handing an append to the store to "
-            "its durable commit, per command", buckets=LATENCY_BUCKETS, registry=self.registry,
-        )  # fmt: skip
-        self.transactions = Histogram(
-            "newsroom_events_per_transaction", "Events written per store transaction (group "
-            "commit: many commands share one)", buckets=GROUP_BUCKETS, registry=self.registry,
-        )  # fmt: skip
+        self.requests: dict[tuple[str, str, int], int] = {}  # (route, method, status) -> count
+        self.latency: dict[str, Buckets] = {}  # route -> its latencies
+        self.appends = Buckets(LATENCY_BUCKETS)
+        self.transactions = Buckets(GROUP_BUCKETS)
         self.snapshot = Snapshot()
+        self.registry.register(_Counted(self))
 
     def watch(self, watched: Watched, app: web.Application) -> None:
         """Hook the append and commit observers, and report what `watched` holds."""
@@ -91,9 +102,45 @@ class Metrics:
         self.registry.register(NewsroomCollector(watched, app, self.snapshot))
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        method = method if method in METHODS else "OTHER"
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        key = (route, method if method in METHODS else "OTHER", status)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        if (latency := self.latency.get(route)) is None:
+            latency = self.latency[route] = Buckets(LATENCY_BUCKETS)
+        latency.observe(seconds)
+
+
+class _Counted(Collector):
+    """Exposes what `Metrics` counted."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        m = self._metrics
+        requests = CounterMetricFamily(
+            "newsroom_http_requests", "HTTP requests answered, by route template, method and "
+            "status", labels=["route", "method", "status"],
+        )  # fmt: skip
+        for (route, method, status), count in list(m.requests.items()):
+            requests.add_metric([route, method, str(status)], count)
+        latency = HistogramMetricFamily(
+            "newsroom_http_request_duration_seconds", "Time to answer an HTTP request (until "
+            "its reply is prepared; a streamed body may take longer), by route template",
+            labels=["route"],
+        )  # fmt: skip
+        for route, buckets in list(m.latency.items()):
+            buckets.add_to(latency, [route])
+        appends = HistogramMetricFamily(
+            "newsroom_append_duration_seconds", "Time from handing an append to the store to "
+            "its durable commit, per command",
+        )  # fmt: skip
+        m.appends.add_to(appends, [])
+        transactions = HistogramMetricFamily(
+            "newsroom_events_per_transaction", "Events written per store transaction (group "
+            "commit: many commands share one)",
+        )  # fmt: skip
+        m.transactions.add_to(transactions, [])
+        yield from (requests, latency, appends, transactions)
 
 
 @dataclass(frozen=True, slots=True)
