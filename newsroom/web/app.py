@@ -37,7 +37,7 @@ from newsroom.web.http import (
     json_error,
 )
 from newsroom.web.metrics import METRICS, Metrics, Watched
-from newsroom.web.observe import observed
+from newsroom.web.observe import OBSERVER, Observer, observed
 from newsroom.web.rates import RequestRate
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,7 @@ def create_app(
     app[RENDERED] = DocumentCache()
     app[search.SEARCHES] = search.searches()
     app[METRICS] = Metrics()
+    app[OBSERVER] = Observer(app[METRICS], settings.access_log)
     graphql.setup(app)
 
     async def run_newsroom(app: web.Application) -> AsyncIterator[None]:

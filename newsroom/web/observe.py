@@ -27,8 +27,7 @@ from aiohttp.typedefs import Handler
 
 from newsroom import logs
 from newsroom.logs import REQUEST_ID
-from newsroom.web.http import SETTINGS
-from newsroom.web.metrics import METRICS
+from newsroom.web.metrics import Metrics
 
 access = logging.getLogger("newsroom.access")
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -65,23 +64,44 @@ def observed(handler: Handler, route: str) -> Handler:
             raise
         finally:
             seconds = time.perf_counter() - started
-            request.app[METRICS].observe_request(route, request.method, status, seconds)
-            if request.app[SETTINGS].access_log:
-                size = _size(response)
-                if (sink := logs.access_log()) is not None:
-                    sink.write(request.method, route, status, seconds * 1000, size, rid)
-                else:  # newsroom did not set up the output (tests, embedding): plain logging
-                    access.info(
-                        "%s %s %d %.1f ms %d bytes", request.method, route, status,
-                        seconds * 1000, size, extra={
-                            "method": request.method, "route": route, "status": status,
-                            "duration_ms": round(seconds * 1000, 2), "bytes": size,
-                            "request_id": rid,
-                        },
-                    )  # fmt: skip
+            request.app[OBSERVER].done(request.method, route, status, seconds, response, rid)
             REQUEST_ID.reset(context)
 
     return observing
+
+
+class Observer:
+    """Where an app's requests are counted and logged; made once per app (`web/app.py`)."""
+
+    def __init__(self, metrics: Metrics, access_log: bool) -> None:
+        self._count = metrics.observe_request
+        self._access_log = access_log
+
+    def done(
+        self,
+        method: str,
+        route: str,
+        status: int,
+        seconds: float,
+        response: web.StreamResponse | None,
+        rid: str,
+    ) -> None:
+        self._count(route, method, status, seconds)
+        if not self._access_log:
+            return
+        size = _size(response)
+        if (sink := logs.access_log()) is not None:
+            sink.write(method, route, status, seconds * 1000, size, rid)
+        else:  # newsroom did not set up the output (tests, embedding): plain logging
+            access.info(
+                "%s %s %d %.1f ms %d bytes", method, route, status, seconds * 1000, size,
+                extra={"method": method, "route": route, "status": status,
+                       "duration_ms": round(seconds * 1000, 2), "bytes": size,
+                       "request_id": rid},
+            )  # fmt: skip
+
+
+OBSERVER = web.AppKey("observer", Observer)
 
 
 def _size(response: web.StreamResponse | None) -> int:
@@ -90,4 +110,5 @@ def _size(response: web.StreamResponse | None) -> int:
         return 0
     if response.prepared:
         return response.body_length
-    return response.content_length or 0
+    body = getattr(response, "body", None)
+    return len(body) if isinstance(body, bytes) else response.content_length or 0
