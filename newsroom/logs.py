@@ -10,9 +10,10 @@ SIGHUP reopens, and no secret in any line.
   logrotate can move it away.
 - Access lines (one per request) do not go through `logging` once newsroom set up the output:
   a `LogRecord` and its formatting cost about 30 µs, half the time a cached feed takes to
-  serve. `AccessLog` formats each line itself (the same text or JSON shape) into a buffer that a
-  thread writes out every `FLUSH_EVERY` seconds and at exit. Where newsroom did not set up the
-  output (tests, an embedding program), they go to the `newsroom.access` logger instead.
+  serve. The request path appends a tuple to `AccessLog`'s buffer; a thread formats the lines
+  (the same text or JSON shape) and writes them out every `FLUSH_EVERY` seconds, and at exit.
+  Where newsroom did not set up the output (tests, an embedding program), they go to the
+  `newsroom.access` logger instead.
 
 newsroom never puts its token or a store password in a message (the PostgreSQL store names its
 database without the password); as a safety net, anything shaped like `scheme://user:secret@`
@@ -24,6 +25,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import contextvars
+import functools
 import logging
 import re
 import sys
@@ -87,36 +89,17 @@ FLUSH_LINES = 512  # lines after which the buffer is written at once
 
 
 class AccessLog:
-    """Access lines, formatted here and written in batches to the log's handler."""
+    """Access lines, kept as tuples by the request path and formatted and written in batches
+    (by a thread) to the log's handler."""
 
     def __init__(self, as_json: bool) -> None:
         self._json = as_json
-        self._lines: list[str] = []
-        self._second = -1
-        self._stamp = ""
+        self._lines: list[tuple[float, str, str, int, float, int, str]] = []
         self._flusher = threading.Thread(target=self._flush_often, name="access log", daemon=True)
         self._flusher.start()
 
     def write(self, method: str, route: str, status: int, ms: float, size: int, rid: str) -> None:
-        now = time.time()
-        if int(now) != self._second:  # one time formatting per second, not per line
-            self._second = int(now)
-            self._stamp = _second_stamp(self._second, self._json)
-        millis = int(now * 1000) % 1000
-        if self._json:
-            line = orjson.dumps({
-                "time": f"{self._stamp}.{millis:03d}+00:00", "level": "INFO",
-                "logger": "newsroom.access",
-                "message": f"{method} {route} {status} {ms:.1f} ms {size} bytes",
-                "method": method, "route": route, "status": status,
-                "duration_ms": round(ms, 2), "bytes": size, "request_id": rid,
-            }).decode()  # fmt: skip
-        else:
-            line = (
-                f"{self._stamp},{millis:03d} INFO newsroom.access: {method} {route} {status} "
-                f"{ms:.1f} ms {size} bytes [{rid}]"
-            )
-        self._lines.append(line)
+        self._lines.append((time.time(), method, route, status, ms, size, rid))
         if len(self._lines) >= FLUSH_LINES:
             self.flush()
 
@@ -125,12 +108,26 @@ class AccessLog:
         handler = _handler
         if not lines or not isinstance(handler, logging.StreamHandler):
             return
+        text = "".join(map(self._format, lines))
         with handler.lock or contextlib.nullcontext():
             try:
-                handler.stream.write("\n".join(lines) + "\n")
+                handler.stream.write(text)
                 handler.stream.flush()
             except (OSError, ValueError):  # a full disk or a closed stream: lines are dropped
                 pass
+
+    def _format(self, line: tuple[float, str, str, int, float, int, str]) -> str:
+        at, method, route, status, ms, size, rid = line
+        stamp = _stamp(int(at), self._json)
+        millis = int(at * 1000) % 1000
+        message = f"{method} {route} {status} {ms:.1f} ms {size} bytes"
+        if not self._json:
+            return f"{stamp},{millis:03d} INFO newsroom.access: {message} [{rid}]\n"
+        return orjson.dumps({
+            "time": f"{stamp}.{millis:03d}+00:00", "level": "INFO", "logger": "newsroom.access",
+            "message": message, "method": method, "route": route, "status": status,
+            "duration_ms": round(ms, 2), "bytes": size, "request_id": rid,
+        }).decode() + "\n"  # fmt: skip
 
     def _flush_often(self) -> None:
         while True:
@@ -138,7 +135,8 @@ class AccessLog:
             self.flush()
 
 
-def _second_stamp(second: int, as_json: bool) -> str:
+@functools.lru_cache(maxsize=4)
+def _stamp(second: int, as_json: bool) -> str:
     moment = datetime.fromtimestamp(second, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S" if as_json else "%Y-%m-%d %H:%M:%S")
 

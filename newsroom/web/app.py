@@ -129,11 +129,11 @@ def create_app(
 
     app.cleanup_ctx.append(run_newsroom)
     for module in (graphql, graphiql, ops, metrics, feeds, sitemaps, search, pages):  # pages last
-        app.add_routes(guarded(module.routes))
+        app.add_routes(guarded(module.routes, app[OBSERVER]))
     return app
 
 
-def guarded(routes: Iterable[web.AbstractRouteDef]) -> list[web.RouteDef]:
+def guarded(routes: Iterable[web.AbstractRouteDef], observer: Observer) -> list[web.RouteDef]:
     """The routes, each handler behind the error boundary and observed (request id, metrics,
     access log: `observe.py`). Only handler routes are taken (an aiohttp static route would
     bypass both; serve files from a handler instead)."""
@@ -145,7 +145,7 @@ def guarded(routes: Iterable[web.AbstractRouteDef]) -> list[web.RouteDef]:
             web.RouteDef(
                 route.method,
                 route.path,
-                observed(error_boundary(route.handler), route.path),
+                observed(error_boundary(route.handler), route.path, observer),
                 route.kwargs,
             )
         )

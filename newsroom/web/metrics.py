@@ -88,8 +88,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=self.registry)
-        self.requests: dict[tuple[str, str, int], int] = {}  # (route, method, status) -> count
-        self.latency: dict[str, Buckets] = {}  # route -> its latencies
+        self.routes: dict[str, RouteCounts] = {}  # route template -> what its requests did
         self.appends = Buckets(LATENCY_BUCKETS)
         self.transactions = Buckets(GROUP_BUCKETS)
         self.snapshot = Snapshot()
@@ -101,12 +100,27 @@ class Metrics:
         watched.store.on_commit = self.transactions.observe
         self.registry.register(NewsroomCollector(watched, app, self.snapshot))
 
-    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        key = (route, method if method in METHODS else "OTHER", status)
-        self.requests[key] = self.requests.get(key, 0) + 1
-        if (latency := self.latency.get(route)) is None:
-            latency = self.latency[route] = Buckets(LATENCY_BUCKETS)
-        latency.observe(seconds)
+    def route(self, template: str) -> RouteCounts:
+        """The counts of one route, made when its handler is wrapped (not per request)."""
+        if (counts := self.routes.get(template)) is None:
+            counts = self.routes[template] = RouteCounts()
+        return counts
+
+
+class RouteCounts:
+    """One route's requests by method and status, and their latencies."""
+
+    __slots__ = ("latency", "statuses")
+
+    def __init__(self) -> None:
+        self.statuses: dict[str, dict[int, int]] = {}  # method -> status -> requests
+        self.latency = Buckets(LATENCY_BUCKETS)
+
+    def observe(self, method: str, status: int, seconds: float) -> None:
+        if (by_status := self.statuses.get(method)) is None:
+            by_status = self.statuses.setdefault(method if method in METHODS else "OTHER", {})
+        by_status[status] = by_status.get(status, 0) + 1
+        self.latency.observe(seconds)
 
 
 class _Counted(Collector):
@@ -121,15 +135,18 @@ class _Counted(Collector):
             "newsroom_http_requests", "HTTP requests answered, by route template, method and "
             "status", labels=["route", "method", "status"],
         )  # fmt: skip
-        for (route, method, status), count in list(m.requests.items()):
-            requests.add_metric([route, method, str(status)], count)
+        for route, counts in list(m.routes.items()):
+            for method, by_status in list(counts.statuses.items()):
+                for status, count in list(by_status.items()):
+                    requests.add_metric([route, method, str(status)], count)
         latency = HistogramMetricFamily(
             "newsroom_http_request_duration_seconds", "Time to answer an HTTP request (until "
             "its reply is prepared; a streamed body may take longer), by route template",
             labels=["route"],
         )  # fmt: skip
-        for route, buckets in list(m.latency.items()):
-            buckets.add_to(latency, [route])
+        for route, counts in list(m.routes.items()):
+            if any(counts.latency.counts):
+                counts.latency.add_to(latency, [route])
         appends = HistogramMetricFamily(
             "newsroom_append_duration_seconds", "Time from handing an append to the store to "
             "its durable commit, per command",

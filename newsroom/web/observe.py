@@ -43,8 +43,9 @@ def request_id(request: web.Request) -> str:
     return f"{_PREFIX}{next(_NUMBERS):010x}"
 
 
-def observed(handler: Handler, route: str) -> Handler:
+def observed(handler: Handler, route: str, observer: Observer) -> Handler:
     """`handler` with a request id, metrics and an access log line; `route` is its template."""
+    counts = observer.metrics.route(route)  # found once here, not per request
 
     @functools.wraps(handler)
     async def observing(request: web.Request) -> web.StreamResponse:
@@ -64,20 +65,22 @@ def observed(handler: Handler, route: str) -> Handler:
             raise
         finally:
             seconds = time.perf_counter() - started
-            request.app[OBSERVER].done(request.method, route, status, seconds, response, rid)
+            counts.observe(request.method, status, seconds)
+            if observer.access_log:
+                observer.log(request.method, route, status, seconds, response, rid)
             REQUEST_ID.reset(context)
 
     return observing
 
 
 class Observer:
-    """Where an app's requests are counted and logged; made once per app (`web/app.py`)."""
+    """An app's metrics, and whether (and where) its requests are logged (`web/app.py`)."""
 
     def __init__(self, metrics: Metrics, access_log: bool) -> None:
-        self._count = metrics.observe_request
-        self._access_log = access_log
+        self.metrics = metrics
+        self.access_log = access_log
 
-    def done(
+    def log(
         self,
         method: str,
         route: str,
@@ -86,9 +89,6 @@ class Observer:
         response: web.StreamResponse | None,
         rid: str,
     ) -> None:
-        self._count(route, method, status, seconds)
-        if not self._access_log:
-            return
         size = _size(response)
         if (sink := logs.access_log()) is not None:
             sink.write(method, route, status, seconds * 1000, size, rid)
