@@ -467,7 +467,11 @@ class PostgresEventStore:
             )
         except DRIVER_ERRORS as e:
             raise self._failure("cannot connect", e) from None
-        await _session(conn)
+        try:
+            await _session(conn)
+        except BaseException:  # cancelled by close(), or the server went away: not left open
+            conn.terminate()
+            raise
         return conn
 
     async def _read(
