@@ -19,7 +19,7 @@ from pathlib import Path
 from newsroom.app import backup_store
 from newsroom.config import DEFAULT_STORE
 from newsroom.errors import ConfigError, StoreCorrupted, StoreError, StoreUnrecognised
-from newsroom.verify import Ticker
+from newsroom.progress import Ticker
 
 DONE, DAMAGED, UNUSABLE, INTERRUPTED = 0, 1, 2, 130
 
@@ -45,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str]) -> int:
     """Back up the log named by `--store` to DEST; return the exit code."""
     args = parser().parse_args(argv)
-    progress = Ticker(sys.stderr) if sys.stderr.isatty() else None
+    progress = Ticker(sys.stderr, "backing up") if sys.stderr.isatty() else None
     try:
         verdict = backup_store(args.store, Path(args.destination), progress)
     except (ConfigError, StoreUnrecognised) as e:

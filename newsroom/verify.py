@@ -11,16 +11,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Sequence
-from typing import TextIO
 
 from newsroom.app import verify_store
 from newsroom.config import DEFAULT_STORE
 from newsroom.errors import ConfigError, StoreCorrupted, StoreError, StoreUnrecognised
+from newsroom.progress import Ticker
 
 INTACT, DAMAGED, UNUSABLE, INTERRUPTED = 0, 1, 2, 130
-PROGRESS_EVERY = 1.0  # seconds between progress lines on a terminal
 
 
 def parser() -> argparse.ArgumentParser:
@@ -43,7 +41,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str]) -> int:
     """Verify the log named by `--store`; return the exit code."""
     url = parser().parse_args(argv).store
-    progress = Ticker(sys.stderr) if sys.stderr.isatty() else None
+    progress = Ticker(sys.stderr, "verifying") if sys.stderr.isatty() else None
     try:
         verdict = verify_store(url, progress)
     except (ConfigError, StoreUnrecognised) as e:
@@ -68,25 +66,3 @@ def main(argv: Sequence[str]) -> int:
 def _fail(message: str, code: int) -> int:
     print(f"newsroom verify: {message}", file=sys.stderr, flush=True)
     return code
-
-
-class Ticker:
-    """Shows how far the check got on one terminal line, at most once per `PROGRESS_EVERY`."""
-
-    def __init__(self, out: TextIO) -> None:
-        self._out = out
-        self._started = self._shown = time.monotonic()
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self._shown < PROGRESS_EVERY:
-            return
-        self._shown = now
-        part = f" {done:,} of {total:,} ({done / total:.0%})" if total else ""
-        self._out.write(f"\r\033[Kverifying: {stage}{part}, {now - self._started:.0f} s")
-        self._out.flush()
-
-    def clear(self) -> None:
-        """Erase the progress line, so the verdict starts on a clean one."""
-        self._out.write("\r\033[K")
-        self._out.flush()

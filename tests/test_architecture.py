@@ -64,9 +64,10 @@ ALLOWED: dict[str, set[str]] = {
         "web",
     },
     "runtime": set(),
-    "verify": {"app", "config", "errors"},
+    "progress": set(),
+    "verify": {"app", "config", "errors", "progress"},
     "__main__": {"backup", "config", "errors", "logs", "runtime", "verify", "web"},
-    "backup": {"app", "config", "errors", "verify"},
+    "backup": {"app", "config", "errors", "progress"},
     "logs": set(),
     "__init__": set(),
 }

@@ -17,17 +17,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import orjson
-
-from newsroom.errors import CodecError, StoreCorrupted, StoreError, StoreUnrecognised
-from newsroom.events import codec
+from newsroom.errors import StoreCorrupted, StoreError, StoreUnrecognised
 from newsroom.store.integrity import Problem, Progress, Verdict
-from newsroom.store.rows import COLUMNS, checksum
+from newsroom.store.log_checks import MISMATCHED_KEYS, EventChecks, key_problem, stream_problems
+from newsroom.store.rows import COLUMNS
 from newsroom.store.sqlite_errors import is_corruption
 from newsroom.store.sqlite_file import check_existing, in_use
 
@@ -69,17 +64,22 @@ def _verify(path: Path, conn: sqlite3.Connection, tell: Progress, started: float
     try:
         scan.read(conn)
     except sqlite3.Error as e:  # a page the rows live on is unreadable
-        scan.problem = Problem(
-            scan.expected, f"the event at position {scan.expected} cannot be read: {e}"
-        )
+        position = scan.checks.expected
+        scan.problem = Problem(position, f"the event at position {position} cannot be read: {e}")
     if scan.problem is not None:
         problems.append(scan.problem)
     else:  # the tables below are compared with a complete picture of the events
-        problems += _streams(conn, scan.streams)
-        problems += _idempotency(conn)
+        recorded = dict(conn.execute("SELECT stream, version FROM streams").fetchall())
+        problems += stream_problems(recorded, scan.checks.streams)
+        problems += map(key_problem, conn.execute(MISMATCHED_KEYS))
     problems.sort(key=lambda p: (p.position is None, p.position or 0))
     return Verdict(
-        str(path), scan.events, len(scan.streams), head, time.monotonic() - started, tuple(problems)
+        str(path),
+        scan.checks.events,
+        len(scan.checks.streams),
+        head,
+        time.monotonic() - started,
+        tuple(problems),
     )
 
 
@@ -126,84 +126,14 @@ class _EventScan:
     def __init__(self, head: int, tell: Progress) -> None:
         self.head = head
         self.tell = tell
-        self.expected = 1  # the position the next event must have
-        self.events = 0
-        self.streams: dict[str, tuple[int, int]] = {}  # stream -> (last version, its position)
+        self.checks = EventChecks(head, decode=True)
         self.problem: Problem | None = None
 
     def read(self, conn: sqlite3.Connection) -> None:
         cursor = conn.execute(f"SELECT {COLUMNS}, checksum FROM events ORDER BY position")
         while rows := cursor.fetchmany(PAGE):
             for row in rows:
-                if (problem := self._check(row)) is not None:
+                if (problem := self.checks.check(row)) is not None:
                     self.problem = problem
                     return
-                self.expected += 1
-                self.events += 1
-            self.tell("reading events", self.events, self.head)
-
-    def _check(self, row: Sequence[Any]) -> Problem | None:
-        *values, stored_checksum = row
-        position, stream, version, _, type_name, schema, data, metadata, recorded_at = values
-        if position != self.expected:
-            return Problem(self.expected, f"the event at position {self.expected} is missing")
-        if stored_checksum != checksum(values):
-            return Problem(
-                position,
-                f"the event at position {position} fails its checksum: "
-                "its stored bytes were altered or damaged",
-            )
-        previous = self.streams.get(stream, (0, 0))[0]
-        if version != previous + 1:
-            return Problem(
-                position,
-                f"the event at position {position} is version {version} of {stream}, "
-                f"but the one before it was version {previous}: versions must run 1, 2, 3, ...",
-            )
-        self.streams[stream] = (version, position)
-        try:  # what a replay does with it (rows.decode_rows)
-            codec.decode(type_name, schema, data)
-            orjson.loads(metadata)
-            datetime.fromisoformat(recorded_at)
-        except (CodecError, ValueError, TypeError) as e:
-            return Problem(position, f"the event at position {position} cannot be decoded: {e}")
-        return None
-
-
-def _streams(conn: sqlite3.Connection, seen: dict[str, tuple[int, int]]) -> Iterator[Problem]:
-    """The version `streams` records for each stream is the version of its last event."""
-    recorded = dict(conn.execute("SELECT stream, version FROM streams").fetchall())
-    for stream, (version, position) in seen.items():
-        if recorded.get(stream) != version:
-            says = "has no row" if stream not in recorded else f"says version {recorded[stream]}"
-            yield Problem(
-                position,
-                f"the streams table {says} for {stream}, whose last event (position "
-                f"{position}) is version {version}",
-            )
-    for stream in recorded.keys() - seen.keys():
-        yield Problem(None, f"the streams table names {stream}, which has no events")
-
-
-_IDEMPOTENCY = """
-SELECT i.key, i.stream, i.version, i.first_position, i.last_position,
-       f.stream, f.version, l.stream, l.version
-FROM idempotency AS i
-LEFT JOIN events AS f ON f.position = i.first_position
-LEFT JOIN events AS l ON l.position = i.last_position
-"""
-
-
-def _idempotency(conn: sqlite3.Connection) -> Iterator[Problem]:
-    """A repeated key answers with the positions its record names: they must be its events."""
-    for key, stream, version, first, last, f_stream, f_version, l_stream, l_version in conn.execute(
-        _IDEMPOTENCY
-    ):
-        if (f_stream, f_version, l_stream, l_version) != (
-            stream, version - (last - first), stream, version,
-        ):  # fmt: skip
-            yield Problem(
-                first,
-                f"the idempotency record of key {key!r} names positions {first}-{last} as "
-                f"{stream} up to version {version}, but the log holds other events there",
-            )
+            self.tell("reading events", self.checks.events, self.head)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from newsroom import verify
+from newsroom import progress, verify
 from newsroom.store.sqlite import SQLiteEventStore
 from newsroom.store.sqlite_verify import verify_file
 from tests.factories import article_created
@@ -221,9 +221,9 @@ def test_the_terminal_progress_line_is_shown_at_most_once_a_second(
 ) -> None:
     """The ticker writes a line only once a second has passed since the last one."""
     now = [100.0]
-    monkeypatch.setattr(verify.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])
     out = io.StringIO()
-    ticker = verify.Ticker(out)
+    ticker = progress.Ticker(out, "verifying")
     ticker("reading events", 10, 40)
     assert out.getvalue() == ""
     now[0] = 101.5
