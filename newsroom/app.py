@@ -13,9 +13,10 @@ own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,12 +53,8 @@ async def open_store(url: str) -> EventStore:
     """Open the event store named by `url`: `sqlite:///relative/path`, `sqlite:////abs/path`,
     or `postgresql://user:password@host:port/database`."""
     if is_postgres(url):
-        try:
-            from newsroom.store.postgres import PostgresEventStore  # asyncpg: an optional extra
-        except ImportError:
-            raise ConfigError(
-                "a PostgreSQL store needs the asyncpg driver: pip install 'newsroom[postgres]'"
-            ) from None
+        with _asyncpg_needed():
+            from newsroom.store.postgres import PostgresEventStore
         return await PostgresEventStore.open(url)
     return await SQLiteEventStore.open(sqlite_path(url))
 
@@ -78,7 +75,22 @@ def backup_store(url: str, destination: Path, progress: Progress | None = None) 
 
 def verify_store(url: str, progress: Progress | None = None) -> Verdict:
     """Check the whole log named by `url`, reading only (blocking: run it on a thread)."""
+    if is_postgres(url):
+        with _asyncpg_needed():
+            from newsroom.store.postgres_verify import verify_database
+        return asyncio.run(verify_database(url, progress))
     return verify_file(sqlite_path(url), progress)
+
+
+@contextlib.contextmanager
+def _asyncpg_needed() -> Iterator[None]:
+    """Around the import of a PostgreSQL adapter: asyncpg is an optional extra."""
+    try:
+        yield
+    except ImportError:
+        raise ConfigError(
+            "a PostgreSQL store needs the asyncpg driver: pip install 'newsroom[postgres]'"
+        ) from None
 
 
 def sqlite_path(url: str) -> Path:

@@ -1,9 +1,10 @@
 """`python -m newsroom verify --store URL`: check a whole event log, reading only.
 
 It exits 0 with one line when the log is intact, 1 naming the first bad position when it is
-damaged, and 2 when there is nothing it can check (a bad URL, a missing file, a file that is not
-a newsroom log). It can run while a server uses the same file. On a terminal it shows its
-progress on stderr, once a second.
+damaged, and 2 when there is nothing it can check (a bad URL, a missing file, a file or database
+that holds no newsroom log). It checks an SQLite file (`store/sqlite_verify.py`) or a PostgreSQL
+database (`store/postgres_verify.py`) by the same rules, and can run while servers use the log.
+On a terminal it shows its progress on stderr, once a second.
 """
 
 from __future__ import annotations
@@ -25,15 +26,17 @@ def parser() -> argparse.ArgumentParser:
     """The command line of `python -m newsroom verify`."""
     p = argparse.ArgumentParser(
         prog="python -m newsroom verify",
-        description="Check a whole newsroom event log: SQLite's integrity_check, then every "
-        "event's checksum, dense positions, each stream's versions and the idempotency records. "
-        "Only reads; safe while a server runs on the same file. Exit 0: intact; 1: damaged "
-        "(the first bad position is named); 2: nothing to check.",
+        description="Check a whole newsroom event log, SQLite or PostgreSQL: every event's "
+        "checksum, dense positions up to the head, each stream's versions, the streams table "
+        "and the idempotency records (on SQLite, its integrity_check first). Only reads; safe "
+        "while servers use the log. Exit 0: intact; 1: damaged (the first bad position is "
+        "named); 2: nothing to check.",
     )
     p.add_argument(
         "--store",
         default=os.environ.get("NEWSROOM_STORE", DEFAULT_STORE),
-        help=f"event store URL: sqlite:///path (env NEWSROOM_STORE; default: {DEFAULT_STORE})",
+        help="event store URL: sqlite:///path or postgresql://user:password@host:port/database "
+        f"(env NEWSROOM_STORE; default: {DEFAULT_STORE})",
     )
     return p
 

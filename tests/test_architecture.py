@@ -78,6 +78,8 @@ ADAPTERS = {
     "store.sqlite_errors",
     "store.sqlite_backup",
     "store.postgres",
+    "store.postgres_tools",
+    "store.postgres_verify",
     "store.sqlite_verify",
     "projections.search_fts5",
 }
