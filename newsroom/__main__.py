@@ -2,8 +2,9 @@
 
 On SIGTERM or Ctrl-C it stops accepting connections, lets in-flight requests (and their appends)
 finish, closes the store and exits 0. A store it must not touch (damaged, foreign, locked) stops
-start-up with a message and exit code 2. `python -m newsroom verify` checks a whole log instead
-(`verify.py`).
+start-up with a message and exit code 2. Other commands work on a log instead of serving it:
+`verify` checks one (`verify.py`), `backup` copies a live SQLite one (`backup.py`), `export`
+writes one as NDJSON and `import` fills a new store from such a file (`transfer/`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,17 @@ from newsroom.runtime import (
     share_the_interpreter,
     tune_collector,
 )
+from newsroom.transfer import cli as transfer
 from newsroom.web.app import create_app
 from newsroom.web.connections import guarded_site
 
 log = logging.getLogger("newsroom")
+COMMANDS = {  # python -m newsroom COMMAND ...: work on a log instead of serving it
+    "verify": verify.main,
+    "backup": backup.main,
+    "export": transfer.export_main,
+    "import": transfer.import_main,
+}
 
 
 async def serve(settings: config.Settings) -> None:
@@ -59,10 +67,8 @@ async def serve(settings: config.Settings) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = sys.argv[1:] if argv is None else list(argv)
-    if args[:1] == ["verify"]:
-        return verify.main(args[1:])
-    if args[:1] == ["backup"]:
-        return backup.main(args[1:])
+    if args and (command := COMMANDS.get(args[0])):
+        return command(args[1:])
     try:
         settings = config.load(args)
     except NewsroomError as e:

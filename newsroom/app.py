@@ -42,7 +42,9 @@ from newsroom.store import EventStore, SharedEventStore
 from newsroom.store.integrity import Progress, Verdict
 from newsroom.store.sqlite import SQLiteEventStore
 from newsroom.store.sqlite_backup import backup_file
+from newsroom.store.sqlite_transfer import SQLiteSource, SQLiteTarget
 from newsroom.store.sqlite_verify import verify_file
+from newsroom.store.transfer import LogSource, LogTarget
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 2.0  # seconds between replay progress lines
@@ -80,6 +82,25 @@ def verify_store(url: str, progress: Progress | None = None) -> Verdict:
             from newsroom.store.postgres_verify import verify_database
         return asyncio.run(verify_database(url, progress))
     return verify_file(sqlite_path(url), progress)
+
+
+def log_source(url: str) -> contextlib.AbstractAsyncContextManager[LogSource]:
+    """The log named by `url`, to export: `async with log_source(url) as source: ...`."""
+    if is_postgres(url):
+        with _asyncpg_needed():
+            from newsroom.store.postgres_transfer import PostgresSource
+        return PostgresSource.reading(url)
+    return SQLiteSource.reading(sqlite_path(url))
+
+
+def log_target(url: str) -> contextlib.AbstractAsyncContextManager[LogTarget]:
+    """The empty store named by `url`, to import into: `async with log_target(url) as target:
+    ...`; nothing shows in it unless `target.commit` is reached."""
+    if is_postgres(url):
+        with _asyncpg_needed():
+            from newsroom.store.postgres_transfer import PostgresTarget
+        return PostgresTarget.writing(url)
+    return SQLiteTarget.writing(sqlite_path(url))
 
 
 @contextlib.contextmanager

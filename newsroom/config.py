@@ -393,7 +393,10 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m newsroom",
         description="Run newsroom: an event-sourced news back end with a GraphQL API.",
         epilog="Every flag can also be set by the environment variable shown; flags win. "
-        "To check a whole log instead of serving it: python -m newsroom verify --store URL.",
+        "Other commands work on a log instead of serving it (each has --help): "
+        "python -m newsroom verify --store URL checks it; backup --store URL DEST copies a live "
+        "SQLite log; export --store URL [--output FILE] writes it as NDJSON; import --store URL "
+        "FILE fills a new, empty store from such a file.",
     )
     for f in declared():
         about = declaration(f)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import queue
 import sqlite3
@@ -38,7 +37,7 @@ from newsroom.events import Event, codec
 from newsroom.store.base import Anchor, AppendResult, Recorded
 from newsroom.store.rows import COLUMNS, checksum, decode_rows, stream_number
 from newsroom.store.sqlite_errors import translate
-from newsroom.store.sqlite_file import SCHEMA, check_existing, lock_file
+from newsroom.store.sqlite_file import SCHEMA, check_existing, lock_exclusively
 from newsroom.store.sqlite_reader import Reader, settle
 
 log = logging.getLogger(__name__)
@@ -298,17 +297,7 @@ class SQLiteEventStore:
 
     def _lock_exclusively(self) -> None:
         """Hold an OS lock beside the file so a second process cannot open the same log."""
-        lock_path = lock_file(self._path)
-        try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock = lock_path.open("a")
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as e:
-            raise StoreError(
-                f"{self._path}: already in use by another newsroom process (lock {lock_path})"
-            ) from e
-        except OSError as e:
-            raise StoreError(f"{self._path}: cannot lock {lock_path}: {e}") from e
+        self._lock = lock_exclusively(self._path)
 
     # --- appends (worker thread) ---------------------------------------------------------------
 

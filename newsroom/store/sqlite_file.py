@@ -16,9 +16,10 @@ from __future__ import annotations
 import fcntl
 import sqlite3
 from pathlib import Path
+from typing import IO
 from urllib.parse import quote
 
-from newsroom.errors import StoreCorrupted, StoreUnrecognised
+from newsroom.errors import StoreCorrupted, StoreError, StoreUnrecognised
 from newsroom.store.sqlite_errors import is_corruption
 from newsroom.store.sqlite_wal import check_wal
 
@@ -94,6 +95,28 @@ def check_existing(path: Path, *, walk_wal: bool = True) -> None:
 def lock_file(path: Path) -> Path:
     """The file beside the log that a server holds an OS lock on while it has the log open."""
     return path.with_name(path.name + ".lock")
+
+
+def lock_exclusively(path: Path) -> IO[str]:
+    """Take the OS lock a server holds on the log at `path` while it has it open (creating the
+    folder and lock file if need be); release it by closing what is returned. `StoreError` if
+    another process holds it."""
+    lock_path = lock_file(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = lock_path.open("a")
+    except OSError as e:
+        raise StoreError(f"{path}: cannot lock {lock_path}: {e}") from e
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        lock.close()
+        if isinstance(e, BlockingIOError):
+            raise StoreError(
+                f"{path}: already in use by another newsroom process (lock {lock_path})"
+            ) from e
+        raise StoreError(f"{path}: cannot lock {lock_path}: {e}") from e
+    return lock
 
 
 def in_use(path: Path) -> bool:
