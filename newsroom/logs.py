@@ -94,7 +94,7 @@ class AccessLog:
 
     def __init__(self, as_json: bool) -> None:
         self._json = as_json
-        self._lines: list[tuple[float, str, str, int, float, int, str]] = []
+        self._lines: list[AccessEntry] = []
         self._flusher = threading.Thread(target=self._flush_often, name="access log", daemon=True)
         self._flusher.start()
 
@@ -108,7 +108,7 @@ class AccessLog:
         handler = _handler
         if not lines or not isinstance(handler, logging.StreamHandler):
             return
-        text = "".join(map(self._format, lines))
+        text = "".join(access_line(line, self._json) for line in lines)
         with handler.lock or contextlib.nullcontext():
             try:
                 handler.stream.write(text)
@@ -116,23 +116,29 @@ class AccessLog:
             except (OSError, ValueError):  # a full disk or a closed stream: lines are dropped
                 pass
 
-    def _format(self, line: tuple[float, str, str, int, float, int, str]) -> str:
-        at, method, route, status, ms, size, rid = line
-        stamp = _stamp(int(at), self._json)
-        millis = int(at * 1000) % 1000
-        message = f"{method} {route} {status} {ms:.1f} ms {size} bytes"
-        if not self._json:
-            return f"{stamp},{millis:03d} INFO newsroom.access: {message} [{rid}]\n"
-        return orjson.dumps({
-            "time": f"{stamp}.{millis:03d}+00:00", "level": "INFO", "logger": "newsroom.access",
-            "message": message, "method": method, "route": route, "status": status,
-            "duration_ms": round(ms, 2), "bytes": size, "request_id": rid,
-        }).decode() + "\n"  # fmt: skip
-
     def _flush_often(self) -> None:
         while True:
             time.sleep(FLUSH_EVERY)
             self.flush()
+
+
+AccessEntry = tuple[float, str, str, int, float, int, str]
+"""time, method, route, status, milliseconds, bytes, request id"""
+
+
+def access_line(entry: AccessEntry, as_json: bool) -> str:
+    """One access line, shaped as `TextFormatter` or `JsonFormatter` would shape it."""
+    at, method, route, status, ms, size, rid = entry
+    stamp = _stamp(int(at), as_json)
+    millis = int(at * 1000) % 1000
+    message = f"{method} {route} {status} {ms:.1f} ms {size} bytes"
+    if not as_json:
+        return f"{stamp},{millis:03d} INFO newsroom.access: {message} [{rid}]\n"
+    return orjson.dumps({
+        "time": f"{stamp}.{millis:03d}+00:00", "level": "INFO", "logger": "newsroom.access",
+        "message": message, "method": method, "route": route, "status": status,
+        "duration_ms": round(ms, 2), "bytes": size, "request_id": rid,
+    }).decode() + "\n"  # fmt: skip
 
 
 @functools.lru_cache(maxsize=4)
