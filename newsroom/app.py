@@ -25,7 +25,7 @@ from newsroom.checkpointer import Checkpointer
 from newsroom.commands import CommandHandler
 from newsroom.config import Settings
 from newsroom.demo import write_demo_articles
-from newsroom.errors import ConfigError, StoreCorrupted
+from newsroom.errors import ConfigError, StoreCorrupted, StoreUnrecognised
 from newsroom.gates import Gate, Pace
 from newsroom.health import Health
 from newsroom.history import History
@@ -154,10 +154,18 @@ def build_views(settings: Settings) -> Views:
 
 async def verify_before_start(url: str) -> None:
     """`--verify-on-start`: check the whole log first; raise `StoreCorrupted` naming the first
-    bad position if it is damaged. A missing file is a new log: nothing to check."""
-    if not sqlite_path(url).exists():
+    bad position if it is damaged. A missing file is a new log: nothing to check; so is a
+    database without a newsroom log (opening the store then creates one, or refuses a database
+    of something else by name)."""
+    if is_postgres(url):
+        try:
+            verdict = await asyncio.to_thread(verify_store, url)
+        except StoreUnrecognised:
+            return
+    elif not sqlite_path(url).exists():
         return
-    verdict = await asyncio.to_thread(verify_store, url)
+    else:
+        verdict = await asyncio.to_thread(verify_store, url)
     if not verdict.intact:
         raise StoreCorrupted(f"--verify-on-start: {verdict.summary()}")
     log.info("verified the log before the replay: %s", verdict.summary())

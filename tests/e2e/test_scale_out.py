@@ -16,7 +16,7 @@ from gql import Client, gql
 from gql.transport.websockets import WebsocketsTransport
 
 from tests.e2e.conftest import Launch, NewsroomProcess
-from tests.postgres import Databases
+from tests.postgres import Databases, PostgresServer
 
 pytestmark = pytest.mark.e2e
 
@@ -271,3 +271,18 @@ async def test_a_restart_from_a_local_checkpoint_catches_up_with_the_others(
     assert status == 200 and report["checkpoint"]["used"] is True, report["checkpoint"]
     assert report["checkpoint"]["replayed_after"] == 5
     assert a.fingerprints(at=head) == b.fingerprints(at=head)
+
+
+def test_verify_on_start_checks_a_postgresql_log(
+    launch: Launch, database: str, postgres_server: PostgresServer
+) -> None:
+    """--verify-on-start on a new database starts (nothing to check); on a log with a damaged
+    event it refuses to start, naming the position."""
+    first = launch(database, "--verify-on-start")
+    assert first.terminate() == 0
+    assert launch(database, "--verify-on-start", "--no-demo").terminate() == 0
+    name = database.rsplit("/", 1)[1]
+    postgres_server.psql("UPDATE events SET data = data || ' '::bytea WHERE position = 3", name)
+    refused = launch(database, "--verify-on-start", "--no-demo", wait=False)
+    assert refused.proc.wait(30) == 2
+    assert "position 3" in refused.stderr() and "pw-must-stay-secret" not in refused.stderr()
