@@ -33,6 +33,7 @@ from newsroom.store import AppendResult, EventStore, SharedEventStore
 log = logging.getLogger(__name__)
 STREAM_PREFIX = "article-"
 IDEMPOTENCY_KEY_MAX = 200  # characters
+ID_BLOCK = 32  # server-assigned ids claimed at a time from a shared store (one round trip each)
 MAX_ATTEMPTS = 5  # tries when the caller gave no expected version and writers keep colliding
 
 
@@ -100,6 +101,7 @@ class CommandHandler:
         self._bus = bus
         self._clock = clock
         self._last_id = 0  # highest article id seen; refreshed from the store when needed
+        self._claimed_next, self._claimed_last = 1, 0  # ids the shared store gave this process
         self.write_fault = WriteFault()
         self.on_append: Callable[[float], None] | None = None
         """Told how long each append took, from submitting it to its durable commit (metrics)."""
@@ -200,9 +202,15 @@ class CommandHandler:
 
     async def _next_id(self, refresh: bool) -> int:
         """The next free article id; asks the store when unsure (at first, or after a clash).
-        On a log other processes write too, the store hands out every id."""
+        On a log other processes write too, the store hands out the ids, ID_BLOCK at a time to
+        each process (so ids interleave across processes, and a stopped process leaves a few
+        unused)."""
         if isinstance(self._store, SharedEventStore):
-            claimed = await self._store.claim_number(STREAM_PREFIX)
+            if refresh or self._claimed_next > self._claimed_last:
+                first = await self._store.claim_numbers(STREAM_PREFIX, ID_BLOCK)
+                self._claimed_next, self._claimed_last = first, first + ID_BLOCK - 1
+            claimed = self._claimed_next
+            self._claimed_next += 1
         else:
             if refresh or self._last_id == 0:
                 # read after the await: other commands may have taken ids meanwhile

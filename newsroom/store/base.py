@@ -146,7 +146,8 @@ class SharedEventStore(EventStore, Protocol):
         """Yield the log's head each time this process learns that it moved."""
         ...
 
-    async def claim_number(self, prefix: str) -> int:
-        """A number N for a new stream `{prefix}N` that no process was given before, above every
-        existing stream's: processes picking ids on their own would keep colliding."""
+    async def claim_numbers(self, prefix: str, count: int) -> int:
+        """The first of `count` consecutive numbers N for new streams `{prefix}N` that no process
+        was given before, above every existing stream's: processes picking ids on their own
+        would keep colliding."""
         ...

@@ -107,10 +107,28 @@ async def test_two_stores_on_one_database_share_one_dense_log(url: str) -> None:
         while (head := await asyncio.wait_for(anext(heard), 5)) < 200:
             pass
         assert head == 200
-        ids = await asyncio.gather(*(s.claim_number("article-") for s in [a, b] * 10))
-        assert len(set(ids)) == 20 and min(ids) > 200
+        firsts = await asyncio.gather(*(s.claim_numbers("article-", 5) for s in [a, b] * 10))
+        ids = {first + n for first in firsts for n in range(5)}
+        assert len(ids) == 100 and min(ids) > 200  # 20 blocks of 5, none overlapping
         await b.append("article-1", [updated(1, title="B")], 1)
         assert [r.version for r in await a.read_stream("article-1")] == [1, 2]
     finally:
         await a.close()
         await b.close()
+
+
+async def test_every_connection_keeps_its_session_settings(url: str) -> None:
+    """A frozen session cannot hold the head's lock for long, and commits are durable, on
+    every connection, however often a pooled one is reused."""
+    store = await PostgresEventStore.open(url)
+    try:
+        for _ in range(5):  # reuse the pooled connections several times
+            shown = await store._read(
+                lambda c: c.fetchrow(
+                    "SELECT current_setting('idle_in_transaction_session_timeout'), "
+                    "current_setting('synchronous_commit')"
+                )
+            )
+            assert tuple(shown) == ("5s", "on")
+    finally:
+        await store.close()

@@ -130,7 +130,7 @@ async def test_ids_claimed_on_postgres_continue_above_the_imported_ones(
     store = await PostgresEventStore.open(target)
     try:
         assert await store.head() == 8
-        assert await store.claim_number("article-") == 31
+        assert await store.claim_numbers("article-", 1) == 31
     finally:
         await store.close()
 
