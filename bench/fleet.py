@@ -68,9 +68,10 @@ def own_seconds() -> float:
 
 class Cores:
     """Started before a measurement; `read()` after it: the cores each party used meanwhile
-    (1.00 = one core busy the whole time), then the rest of the machine (/proc/stat, all cores):
-    `irq` (interrupts: mostly the kernel's side of the loopback traffic, which is charged to no
-    process), `others` (processes that are no party) and `idle`."""
+    (1.00 = one core busy the whole time), then the rest of the machine from /proc/stat: `rest`
+    (other processes, and kernel work charged to no party) and `idle`. A process is charged
+    the kernel's network work done in its own context (this kernel keeps no separate interrupt
+    time), so the loopback traffic mostly shows in the parties; the columns add up to the cores."""
 
     def __init__(self, parties: Parties) -> None:
         self.parties = parties
@@ -81,10 +82,9 @@ class Cores:
         wall = time.perf_counter() - self.wall
         used = {name: (f() - self.start[name]) / wall for name, f in self.parties.items()}
         spent = {state: (t - self.times[state]) / wall for state, t in cpu_times().items()}
-        processes = spent["user"] + spent["nice"] + spent["system"] + spent["steal"]
-        others = max(0.0, processes - sum(used.values()))
-        irq = spent["irq"] + spent["softirq"]
-        return {**used, "irq": irq, "others": others, "idle": spent["idle"] + spent["iowait"]}
+        idle = spent["idle"] + spent["iowait"]
+        busy = sum(spent.values()) - idle
+        return {**used, "rest": max(0.0, busy - sum(used.values())), "idle": idle}
 
 
 # --- the processes --------------------------------------------------------------------------------

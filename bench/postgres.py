@@ -30,8 +30,8 @@ connection cap do not apply: loopback is exempt unless --limit-loopback, which i
 Nothing is pinned to a core: PostgreSQL's processes need the cores as much as newsroom's. So each
 measurement says where the machine's two cores went (fleet.Cores, from /proc), in cores: each
 newsroom process, PostgreSQL (all its processes), the load generator (wrk, or this script where
-it is the client), interrupts (the kernel's side of the loopback traffic), other processes, and
-idle. A generator near a core, or no idle left, is the limit, not the server.
+it is the client), the rest (other processes, kernel work charged to none of these) and idle.
+A generator near a core, or no idle left, is the limit, not the server.
 
 Each round repeats every measurement of a scenario, every other round in the opposite order; the
 verdicts use medians over the rounds. Progress goes to stderr, the Markdown report to stdout.
@@ -146,7 +146,7 @@ def scenario_appends(fleet: Fleet, args: argparse.Namespace) -> str:
                     runs[number, store_name, appenders] = runner.run(stoppable(run))
                     rate = runs[number, store_name, appenders][0].rate
                     progress(f"appends {number} {store_name} {appenders}: {rate:,.0f}/s")
-    parties = ("this process", "PostgreSQL", "irq", "others", "idle")
+    parties = ("this process", "PostgreSQL", "rest", "idle")
     headers = ["round", "store", "appenders", "appends/s", "p50 ms", "p99 ms", "transactions",
                "appends/txn", "vs 1", *(f"cores: {p}" for p in parties)]  # fmt: skip
     rows = []
@@ -206,7 +206,7 @@ def scenario_writes(fleet: Fleet, args: argparse.Namespace) -> str:
                 progress(f"writes {number} {store_name}: {load.written / load.seconds:,.0f}/s")
     finally:
         fleet.stop(*servers.values())
-    parties = ("newsroom", "PostgreSQL", "wrk", "irq", "others", "idle")
+    parties = ("newsroom", "PostgreSQL", "wrk", "rest", "idle")
     headers = ["round", "store", "replies/s", "durable/s", "p50 ms", "p99 ms", "errors",
                *(f"cores: {p}" for p in parties)]  # fmt: skip
     rows = [
@@ -361,7 +361,7 @@ def scenario_reads(fleet: Fleet, args: argparse.Namespace) -> str:
 
 
 def render_reads(runs: list[tuple[int, str, int, Load]], args: argparse.Namespace) -> str:
-    parties = ("A", "B", "PostgreSQL", "wrk", "irq", "others", "idle")
+    parties = ("A", "B", "PostgreSQL", "wrk", "rest", "idle")
     headers = ["load", "round", "processes", "requests/s", "p50 ms", "p99 ms", "errors", "vs 1",
                *(f"cores: {p}" for p in parties)]  # fmt: skip
     one = {(number, label): load.rate for number, label, n, load in runs if n == 1}
