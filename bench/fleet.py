@@ -250,11 +250,10 @@ def wrk(
     """One wrk run of `seconds` over `connections`, after WARMUP seconds not measured; with
     `log_head`, also how many events reached the log during the measured run."""
     command = ["wrk", "-t", str(THREADS), "-c", str(connections), "--latency", "-s", str(script)]
-    subprocess.run([*command, "-d", f"{WARMUP}s", url], capture_output=True, check=True)
+    _run([*command, "-d", f"{WARMUP}s", url])
     before = _settled(log_head)
     cores = Cores({**parties, "wrk": children_seconds})
-    run = [*command, "-d", f"{seconds}s", url]
-    out = subprocess.run(run, capture_output=True, text=True, check=True).stdout
+    out = _run([*command, "-d", f"{seconds}s", url])
     used = cores.read()
     written = _settled(log_head) - before
     rate, took = re.search(r"Requests/sec:\s+([\d.]+)", out), re.search(r"in ([\d.]+)s,", out)
@@ -265,6 +264,14 @@ def wrk(
     errors += sum(map(int, sockets.groups())) if sockets else 0
     rates = float(rate.group(1)), float(took.group(1))
     return Load(*rates, _ms(50, out), _ms(99, out), errors, written, used)
+
+
+def _run(command: list[str]) -> str:
+    """Run wrk; what it printed, or exit the benchmark with what it said."""
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"wrk failed ({done.returncode}): {done.stdout}{done.stderr}")
+    return done.stdout
 
 
 def _settled(log_head: Callable[[], int] | None) -> int:
