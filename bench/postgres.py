@@ -38,7 +38,7 @@ verdicts use medians over the rounds. Progress goes to stderr, the Markdown repo
 
 Run from the repo root, with PYTHONPATH naming it (`writes` and `reads` need wrk):
 
-    python bench/postgres.py                          # everything, 2 rounds: about 5 minutes
+    python bench/postgres.py                          # everything, 3 rounds: about 6 minutes
     python bench/postgres.py --seconds 3 --rounds 1 --scenarios appends visibility
 """
 
@@ -435,7 +435,7 @@ def parse_args() -> argparse.Namespace:
         help="which to run (default: all; always in the order above)",
     )
     p.add_argument("--seconds", type=int, default=10, help="seconds per measured run (default 10)")
-    p.add_argument("--rounds", type=int, default=2, help="rounds of each scenario (default 2)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of each scenario (default 3)")
     p.add_argument("--body-chars", type=int, default=2_000, help="appends: body size (2000)")
     p.add_argument("--write-connections", type=int, default=64, help="writes: wrk connections")
     p.add_argument("--samples", type=int, default=400, help="visibility: samples (400)")
