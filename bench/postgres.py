@@ -437,10 +437,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seconds", type=int, default=10, help="seconds per measured run (default 10)")
     p.add_argument("--rounds", type=int, default=3, help="rounds of each scenario (default 3)")
     p.add_argument("--body-chars", type=int, default=2_000, help="appends: body size (2000)")
-    p.add_argument("--write-connections", type=int, default=64, help="writes: wrk connections")
+    p.add_argument("--write-connections", type=int, default=64, help="writes: wrk connections (64)")
     p.add_argument("--samples", type=int, default=400, help="visibility: samples (400)")
     p.add_argument("--seed", type=int, default=300, help="reads: articles written first (300)")
-    p.add_argument("--read-connections", type=int, default=32, help="reads: wrk connections")
+    p.add_argument("--read-connections", type=int, default=32, help="reads: wrk connections (32)")
     return p.parse_args()
 
 
