@@ -113,6 +113,27 @@ def _busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_times() -> dict[str, float]:
+    """Seconds all cores spent in each state since boot (user, system, idle, softirq...), from
+    /proc/stat; empty if unknown."""
+    names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return {}
+    tick = os.sysconf("SC_CLK_TCK")
+    return {name: int(value) / tick for name, value in zip(names, fields, strict=False)}
+
+
+def process_seconds(pid: int, reaped: bool = False) -> float:
+    """CPU seconds process `pid` used so far, all its threads; with `reaped`, plus those of its
+    children that ended and were waited for (how PostgreSQL's backends' CPU stays counted)."""
+    after_name = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = map(int, after_name[11:15])  # fields 14-17 of proc(5)
+    ticks = utime + stime + (cutime + cstime if reaped else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _own_seconds() -> float:
     t = os.times()
     return t.user + t.system + t.children_user + t.children_system
