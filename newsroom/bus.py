@@ -16,13 +16,13 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
-from newsroom.errors import StoreError
-from newsroom.store import EventStore, Recorded
+from newsroom.errors import StoreCorrupted, StoreError
+from newsroom.store import EventStore, Recorded, SharedEventStore
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 5_000  # events per store read while catching up (the views' replay at start)
-RELAY_RETRY = 0.5  # seconds between attempts to read what others appended, while the store fails
+READ_RETRY = 0.5  # seconds between reads of a shared log while its database is unreachable
 
 
 class _Subscriber:
@@ -71,21 +71,31 @@ class Bus:
         handler); one published twice, or out of order, costs a subscriber nothing (it skips
         what it has, and reads a gap from the store)."""
         self.published = max(self.published, after)
-        failing = False
         async for head in heads:
             while self.published < head:
-                try:
-                    page = await self._store.read_all(after=self.published, limit=PAGE_SIZE)
-                except StoreError as e:  # the database is down: the events wait there for us
-                    if not failing:
-                        log.warning("cannot read what other processes appended, yet: %s", e)
-                    failing = True
-                    await asyncio.sleep(RELAY_RETRY)
-                    continue
-                failing = False
+                page = await self._read(after=self.published, limit=PAGE_SIZE)
                 if not page:
                     break
                 self.publish(page)
+
+    async def _read(self, after: int, limit: int) -> list[Recorded]:
+        """A page of the log. On a log other processes share, its database may restart or
+        drop a connection: such a failure is waited out (the events wait there), so a view or
+        a subscriber catching up resumes once the database is back instead of stopping for
+        good. Damage (`StoreCorrupted`), and any failure of a log of one's own, is raised."""
+        failing = False
+        while True:
+            try:
+                return await self._store.read_all(after=after, limit=limit)
+            except StoreCorrupted:
+                raise
+            except StoreError as e:
+                if not isinstance(self._store, SharedEventStore):
+                    raise
+                if not failing:
+                    log.warning("cannot read the log; retrying until the database is back: %s", e)
+                failing = True
+                await asyncio.sleep(READ_RETRY)
 
     async def subscribe(
         self, after: int = 0, page_size: int = PAGE_SIZE
@@ -98,7 +108,7 @@ class Bus:
         try:
             while True:
                 subscriber.overflowed = False
-                while page := await self._store.read_all(after=last, limit=page_size):
+                while page := await self._read(after=last, limit=page_size):
                     last = page[-1].position
                     yield page
                 async for batch in self._live(subscriber, last):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
 
 from newsroom.bus import Bus
-from newsroom.store import Recorded
+from newsroom.errors import StoreCorrupted, StoreError
+from newsroom.store import Recorded, SharedEventStore
 from newsroom.store.memory import InMemoryEventStore
 from tests.factories import article_created
 
@@ -87,3 +90,51 @@ def test_publish_with_no_subscribers_is_harmless(bus: Bus) -> None:
     """Publishing to nobody does nothing and never blocks."""
     empty: Sequence[Recorded] = ()
     bus.publish(empty)
+
+
+class _FlakySharedStore(InMemoryEventStore):
+    """A log other processes share (it has `heads`, `connected`, ...) whose database is down for
+    the first `outages` reads: each fails with `error`."""
+
+    def __init__(self, outages: int, error: StoreError) -> None:
+        super().__init__()
+        self.outages, self.error = outages, error
+        self.connected, self.reconnects = True, 0
+
+    async def read_all(self, after: int, limit: int) -> list[Recorded]:
+        if self.outages:
+            self.outages -= 1
+            raise self.error
+        return await super().read_all(after, limit)
+
+    async def heads(self) -> AsyncIterator[int]:
+        yield await self.head()
+
+    async def claim_numbers(self, prefix: str, count: int) -> int:
+        return 1
+
+
+async def test_a_shared_logs_passing_outage_is_waited_out_not_fatal() -> None:
+    """A view catching up on a shared log whose database restarts resumes once it is back."""
+    store = _FlakySharedStore(outages=2, error=StoreError("db: connection lost"))
+    assert isinstance(store, SharedEventStore)
+    bus = Bus(store)
+    for n in range(1, 4):
+        await store.append(f"article-{n}", [article_created(n)], 0)
+    assert await asyncio.wait_for(_collect_until(bus, after=0, head=3), 5) == [1, 2, 3]
+    assert store.outages == 0
+
+
+async def test_damage_or_an_own_logs_failure_still_stops_the_reader() -> None:
+    damaged = _FlakySharedStore(outages=1, error=StoreCorrupted("db: event 2 fails its checksum"))
+    with pytest.raises(StoreCorrupted):
+        await _collect_until(Bus(damaged), after=0, head=1)
+
+    class Failing(InMemoryEventStore):
+        async def read_all(self, after: int, limit: int) -> list[Recorded]:
+            raise StoreError("disk: I/O error")
+
+    own = Failing()
+    assert not isinstance(own, SharedEventStore)
+    with pytest.raises(StoreError, match="I/O error"):
+        await _collect_until(Bus(own), after=0, head=1)

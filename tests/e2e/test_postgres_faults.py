@@ -93,7 +93,12 @@ class Load:
 async def wait_ready(server: NewsroomProcess, ready: bool, within: float) -> None:
     deadline = time.monotonic() + within
     while (server.request("GET", "/readyz")[0] == 200) != ready:
-        assert time.monotonic() < deadline, f"/readyz did not turn {ready} in {within} s"
+        if time.monotonic() > deadline:
+            _, health = server.request("GET", "/healthz")
+            raise AssertionError(
+                f"/readyz did not turn {ready} in {within} s: {health.decode()}\n"
+                f"{server.stderr()[-3000:]}"
+            )
         await asyncio.sleep(0.05)
 
 
