@@ -27,7 +27,7 @@ from newsroom.runtime import (
 )
 from newsroom.transfer import cli as transfer
 from newsroom.web.app import create_app
-from newsroom.web.connections import guarded_site
+from newsroom.web.connections import guarded_site, reserve
 
 log = logging.getLogger("newsroom")
 COMMANDS = {  # python -m newsroom COMMAND ...: work on a log instead of serving it
@@ -51,13 +51,25 @@ async def serve(settings: config.Settings) -> None:
         log.warning(
             "writes need no token: anyone who can reach %s can change articles", settings.host
         )
-    await runner.setup()  # opens the store and replays the log
+    # Bind first: a port in use stops start-up before the store is opened or anything written.
+    sockets = reserve(settings.host, settings.port)
+    try:
+        await runner.setup()  # opens the store and replays the log
+    except BaseException:
+        for s in sockets:
+            s.close()
+        raise
     tune_collector()
     share_the_interpreter()
     try:
-        site = guarded_site(runner, settings, raise_descriptor_limit())
+        site = guarded_site(runner, settings, raise_descriptor_limit(), sockets)
         await site.start()
-        print(f"newsroom is running: open {settings.public_url}/", flush=True)
+        listening = (
+            ""
+            if settings.public_url == settings.local_url
+            else (f" (listening on {settings.local_url}/)")
+        )
+        print(f"newsroom is running: open {settings.public_url}/{listening}", flush=True)
         await stop.wait()
         log.info("stopping: finishing in-flight requests, then closing the store")
     finally:

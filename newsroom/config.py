@@ -226,7 +226,8 @@ class Settings:
     )
     token: str = setting(
         "",
-        "bearer token that mutations and /healthz?fingerprint must carry, never logged; without "
+        "bearer token that mutations, /healthz?fingerprint and /metrics must carry, never logged; "
+        "without "
         "one writes are open, so a non-loopback host also needs --allow-anonymous-writes. On the "
         "command line it shows in the process list: prefer --token-file or the variable",
         shown="none",
@@ -358,10 +359,14 @@ class Settings:
 
     @property
     def public_url(self) -> str:
-        """The URL readers use: `base_url` if set, else derived from host and port."""
-        if self.base_url:
-            return self.base_url.rstrip("/")
+        """The URL readers use: `base_url` if set, else the local one."""
+        return self.base_url.rstrip("/") if self.base_url else self.local_url
+
+    @property
+    def local_url(self) -> str:
+        """Where this process listens, as a URL a browser on this machine can open."""
         host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::") else self.host
+        host = f"[{host}]" if ":" in host else host  # an IPv6 address
         return f"http://{host}:{self.port}"
 
 

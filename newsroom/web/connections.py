@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import orjson
@@ -246,8 +247,10 @@ class GuardedSite(web.BaseSite):
         "_header_timeout",
         "_host",
         "_keepalive_timeout",
+        "_more_servers",
         "_port",
         "_send_timeout",
+        "_sockets",
     )
 
     def __init__(
@@ -259,9 +262,12 @@ class GuardedSite(web.BaseSite):
         header_timeout: float,
         keepalive_timeout: float,
         send_timeout: float,
+        sockets: Sequence[socket.socket] = (),
     ) -> None:
         super().__init__(runner)
         self._host, self._port, self._guard = host, port, guard
+        self._sockets = sockets  # bound already (`reserve`): listen on these, not host:port
+        self._more_servers: Sequence[asyncio.AbstractServer] = ()
         self._header_timeout, self._keepalive_timeout = header_timeout, keepalive_timeout
         self._send_timeout = send_timeout
 
@@ -286,13 +292,51 @@ class GuardedSite(web.BaseSite):
                 loop,
             )
 
-        self._server = await loop.create_server(
-            connection, self._host, self._port, backlog=self._backlog
-        )
+        if not self._sockets:
+            self._server = await loop.create_server(
+                connection, self._host, self._port, backlog=self._backlog
+            )
+            return
+        servers = [
+            await loop.create_server(connection, sock=s, backlog=self._backlog)
+            for s in self._sockets
+        ]
+        self._server = servers[0]
+        self._more_servers = servers[1:]  # e.g. ::1 beside 127.0.0.1 for "localhost"
+
+    async def stop(self) -> None:
+        for server in self._more_servers:
+            server.close()
+        await super().stop()
+
+
+def reserve(host: str, port: int) -> list[socket.socket]:
+    """Bind every address `host` resolves to on `port`, without listening yet, so that a port
+    in use is found before anything is written to the log; raise `OSError` if one is taken.
+    The site listens on them once the views are ready (until then, connections are refused)."""
+    bound: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            s = socket.socket(family, kind, proto)
+            bound.append(s)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio's own servers
+            if family == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            s.bind(address)
+    except OSError:
+        for s in bound:
+            s.close()
+        raise
+    return bound
 
 
 def guarded_site(
-    runner: web.BaseRunner, settings: Settings, descriptors: int | None
+    runner: web.BaseRunner,
+    settings: Settings,
+    descriptors: int | None,
+    sockets: Sequence[socket.socket] = (),
 ) -> GuardedSite:
     """The site `python -m newsroom` listens on, with the limits of `settings`; logs them.
 
@@ -329,4 +373,5 @@ def guarded_site(
         settings.header_timeout,
         settings.keepalive_timeout,
         settings.send_timeout,
+        sockets,
     )
