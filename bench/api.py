@@ -137,7 +137,7 @@ def _seed(url: str) -> None:
         body = json.dumps({"query": MUTATION, "variables": {"a": article}}).encode()
         request = urllib.request.Request(url + "/graphql", body, headers, method="POST")
         with urllib.request.urlopen(request) as reply:
-            assert json.load(reply)["data"]["createArticle"]["status"] == "SUCCEEDED"
+            assert json.load(reply)["data"]["createArticle"]["status"] == "ACCEPTED"
 
 
 def main() -> None:

@@ -182,7 +182,7 @@ class Client:
         self.connection.request("POST", "/graphql", body=body, headers=headers)
         reply = json.loads(self.connection.getresponse().read())
         created = reply["data"]["createArticle"]
-        assert created["status"] == "SUCCEEDED", reply
+        assert created["status"] == "ACCEPTED", reply
         position: int = created["position"]
         return position
 

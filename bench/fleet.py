@@ -211,7 +211,7 @@ class Http:
     def create(self, article: dict[str, Any]) -> tuple[str, int]:
         """createArticle; the new article's id and the log position it was written at."""
         created = self.graphql(CREATE, {"a": article})["data"]["createArticle"]
-        assert created["status"] == "SUCCEEDED", created
+        assert created["status"] == "ACCEPTED", created
         return created["id"], created["position"]
 
 

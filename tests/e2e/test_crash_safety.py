@@ -86,7 +86,7 @@ async def create(session: aiohttp.ClientSession, url: str, key: str) -> tuple[in
 def accept(ledger: Ledger, key: str, status: int, reply: dict[str, Any]) -> dict[str, Any] | None:
     """Record a reply; a reply that is not a success is a test failure, noted in the ledger."""
     outcome = (reply.get("data") or {}).get("createArticle") or {}
-    if status != 200 or outcome.get("status") != "SUCCEEDED":
+    if status != 200 or outcome.get("status") != "ACCEPTED":
         ledger.failures.append(f"{key}: HTTP {status}: {reply}")
         return None
     ledger.acked[key] = Ack(int(outcome["id"]), outcome["position"])

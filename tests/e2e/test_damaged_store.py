@@ -46,7 +46,7 @@ def valid_store(module_launch: Any, tmp_path_factory: pytest.TempPathFactory) ->
     store: Path = tmp_path_factory.mktemp("valid") / "db.sqlite"
     server = module_launch(store)
     outcome = server.graphql(CREATE)["data"]["createArticle"]
-    assert outcome["status"] == "SUCCEEDED", outcome
+    assert outcome["status"] == "ACCEPTED", outcome
     assert server.terminate() == 0, server.stderr()
     assert not store.with_name(store.name + "-wal").exists(), "a clean stop leaves no WAL behind"
     size = store.stat().st_size

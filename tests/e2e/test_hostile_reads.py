@@ -126,7 +126,7 @@ async def test_replaying_subscriptions_hold_little_and_never_hold_up_writes(
     assert len(positions) == 2
     for got in positions.values():
         assert got[: ARTICLES * VERSIONS] == list(range(1, ARTICLES * VERSIONS + 1))
-    assert written["data"]["createArticle"]["status"] == "SUCCEEDED"
+    assert written["data"]["createArticle"]["status"] == "ACCEPTED"
     assert (await peak - before) < 40 * MB
 
 

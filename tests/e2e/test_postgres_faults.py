@@ -72,7 +72,7 @@ class Load:
             return 0
         assert reply.status == 200 and body["data"], body
         created = body["data"]["createArticle"]
-        assert created["status"] == "SUCCEEDED", body
+        assert created["status"] == "ACCEPTED", body
         position: int = created["position"]
         return position
 

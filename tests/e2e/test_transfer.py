@@ -52,7 +52,7 @@ def article(title: str, **fields: str) -> dict[str, str]:
 def succeeded(server: NewsroomProcess, query: str, **variables: Any) -> dict[str, Any]:
     data = server.graphql(query, variables)["data"]
     (reply,) = data.values()
-    assert reply["status"] == "SUCCEEDED", reply
+    assert reply["status"] == "ACCEPTED", reply
     result: dict[str, Any] = reply
     return result
 

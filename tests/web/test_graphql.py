@@ -88,10 +88,10 @@ async def test_article_by_id_in_any_status(gql: Query) -> None:
 
 
 async def test_create_article_then_read_it_at_once(gql: Query) -> None:
-    """createArticle replies SUCCEEDED with id, event name, position and version; a read sees it."""
+    """createArticle replies ACCEPTED with id, event name, position and version; a read sees it."""
     reply = (await gql(CREATE, {"article": create()}))["data"]["createArticle"]
     assert reply == {
-        "id": "7", "name": "ArticleCreated", "error": None, "status": "SUCCEEDED",
+        "id": "7", "name": "ArticleCreated", "error": None, "status": "ACCEPTED",
         "code": None, "position": 8, "version": 1,
     }  # fmt: skip
     body = await gql('{ article(id: "7") { title author_id status } }')
@@ -202,7 +202,7 @@ async def test_a_failed_projection_is_reported_not_served(
 
     monkeypatch.setattr(newsroom.views.articles, "apply", broken)
     reply = (await gql(CREATE, {"article": create()}))["data"]["createArticle"]
-    assert reply["status"] == "SUCCEEDED"
+    assert reply["status"] == "ACCEPTED"
     health = await client.get("/healthz")
     report = await health.json()
     assert health.status == 503
@@ -265,7 +265,7 @@ async def test_a_failed_create_with_the_last_id_leaves_automatic_ids_working(gql
     ]
     assert refused["status"] == "FAILED"
     created = (await gql(CREATE_ID, {"a": article_input()}))["data"]["createArticle"]
-    assert (created["status"], created["id"]) == ("SUCCEEDED", "7")
+    assert (created["status"], created["id"]) == ("ACCEPTED", "7")
 
 
 @pytest.mark.parametrize(

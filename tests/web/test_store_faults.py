@@ -47,7 +47,7 @@ async def test_a_failing_store_is_503_logged_once_reported_and_recovers(
 
     monkeypatch.setattr(store, "append", real_append)
     status, body, _ = await _create(client)
-    assert status == 200 and body["data"]["createArticle"]["status"] == "SUCCEEDED"
+    assert status == 200 and body["data"]["createArticle"]["status"] == "ACCEPTED"
     health = await client.get("/healthz")
     assert health.status == 200 and (await health.json())["store"] == "running"
     assert (await client.get("/readyz")).status == 200

@@ -74,7 +74,7 @@ async def _handle(
     except ProjectionFailed:
         article = None  # a stopped view shows nothing rather than what it held when it stopped
     return {
-        "status": "SUCCEEDED",
+        "status": "ACCEPTED",
         "id": str(outcome.article_id),
         "name": outcome.event_names[-1] if outcome.event_names else None,
         "position": outcome.position,
