@@ -8,6 +8,7 @@ with the first news file.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from aiohttp import web
 
@@ -31,7 +32,10 @@ async def index(request: web.Request) -> web.Response:
     files = sitemaps.article_files()
     news = sitemaps.news_files(request.app[CLOCK]())
     listed_news = [n for n in news if n.keys]
-    entries = [(f"{base}/sitemaps/articles-{n}.xml", s.at) for n, s in enumerate(files, 1)]
+    entries: list[tuple[str, datetime | None]] = [
+        (f"{base}/sitemaps/articles-{n}.xml", s.at if s.position else None)  # 0: never changed
+        for n, s in enumerate(files, 1)
+    ]
     entries += [(f"{base}/sitemaps/news-{n.number}.xml", n.modified) for n in listed_news]
     version = (tuple(s.position for s in files), news[0].version, len(listed_news))
     modified = max(sitemaps.files_changed(), news[0].modified)

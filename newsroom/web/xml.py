@@ -174,11 +174,13 @@ def news_urlset(sitemap: Sitemap, settings: Settings) -> bytes:
     return _tostring(root)
 
 
-def sitemap_index(entries: Sequence[tuple[str, datetime]]) -> bytes:
-    """A sitemap index (https://www.sitemaps.org/protocol.html#index): (URL, lastmod) pairs."""
+def sitemap_index(entries: Sequence[tuple[str, datetime | None]]) -> bytes:
+    """A sitemap index (https://www.sitemaps.org/protocol.html#index): (URL, lastmod) pairs; a
+    file no event has changed yet (an empty log's) has no lastmod rather than an invented one."""
     root = _root(f"{{{SITEMAP}}}sitemapindex", {None: SITEMAP})
     for loc, modified in entries:
         sitemap = _sub(root, f"{{{SITEMAP}}}sitemap")
         _sub(sitemap, f"{{{SITEMAP}}}loc", loc)
-        _sub(sitemap, f"{{{SITEMAP}}}lastmod", w3c(modified))
+        if modified is not None:
+            _sub(sitemap, f"{{{SITEMAP}}}lastmod", w3c(modified))
     return _tostring(root)

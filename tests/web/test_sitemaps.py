@@ -177,3 +177,16 @@ async def test_robots_txt_names_the_sitemap_index(site: Client) -> None:
     assert response.content_type == "text/plain"
     assert f"Sitemap: {SITE}/sitemap.xml" in lines
     assert "User-agent: *" in lines
+
+
+async def test_an_empty_logs_index_invents_no_date(site: Client) -> None:
+    """Before any article, the index lists the first file without a lastmod (not 1970); the
+    first published article gives it one."""
+    index = await xml(site, "/sitemap.xml")
+    schema("siteindex.xsd").assertValid(index)
+    assert index.findall(".//s:lastmod", NS) == []
+    await publish(site, title="The first story")
+    index = await xml(site, "/sitemap.xml")
+    schema("siteindex.xsd").assertValid(index)
+    (lastmod,) = [m.text for m in index.findall(".//s:sitemap/s:lastmod", NS)][:1]
+    assert lastmod is not None and not lastmod.startswith("1970")
