@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -106,3 +109,32 @@ def test_readme_tour_survives_a_restart(launch: Any, tmp_path: Path) -> None:
     again.wait_for_search()  # built after the replay, while the other views already serve
     assert found(again, "surviving restarts") == [int(article_id)]  # the index rebuilt by replay
     assert again.terminate() == 0, again.stderr()
+
+
+def test_the_tours_subscription_script_prints_a_write_as_it_happens(
+    launch: Any, tmp_path: Path
+) -> None:
+    """Tour step 8, the script pasted as the README gives it: it prints the event of a write."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    script = readme.split("python - <<'EOF'\n", 1)[1].split("\nEOF\n", 1)[0]
+    server = launch(tmp_path / "tour.db")
+    script = script.replace("localhost:8080", f"127.0.0.1:{server.port}")
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as follower:
+        try:
+            assert follower.stdout is not None and follower.stderr is not None
+            deadline = time.monotonic() + 10
+            subscribed = "newsroom_subscriptions_active 1.0"
+            while subscribed not in server.request("GET", "/metrics")[1].decode():
+                assert follower.poll() is None, follower.stderr.read()
+                assert time.monotonic() < deadline, "the script did not subscribe"
+                time.sleep(0.02)  # the script is connecting; /metrics says when it subscribed
+            written = server.graphql(CREATE, {"article": NEW_ARTICLE})["data"]["createArticle"]
+            line = follower.stdout.readline()
+            assert line.strip() == (
+                f"{{'position': {written['position']}, 'type': 'ArticleCreated', "
+                f"'stream': 'article-{written['id']}'}}"
+            )
+        finally:
+            follower.kill()
