@@ -169,6 +169,15 @@ class NewsroomProcess:
             assert time.monotonic() < deadline, f"the views did not reach {at}: {report}"
             time.sleep(0.02)
 
+    def wait_for_subscriptions(self, count: int, timeout: float = HTTP_TIMEOUT) -> None:
+        """Poll /metrics until `count` GraphQL subscriptions run on this server (a client's
+        subscription is registered, so an event written now reaches it)."""
+        deadline = time.monotonic() + timeout
+        wanted = f"newsroom_subscriptions_active {float(count)}"
+        while wanted not in self.request("GET", "/metrics")[1].decode():
+            assert time.monotonic() < deadline, f"{count} subscriptions did not start"
+            time.sleep(0.02)
+
     def head(self) -> int:
         """The log head the server reports on /healthz."""
         status, report = self.get_json("/healthz")

@@ -89,7 +89,7 @@ async def test_a_write_on_one_process_is_read_and_pushed_on_another(
     async with Client(transport=transport) as subscriber, aiohttp.ClientSession() as http:
         stream = subscriber.subscribe(gql("subscription { articleEvents { position type } }"))
         pushed = asyncio.ensure_future(anext(stream))
-        await asyncio.sleep(0.2)  # the subscription is registered before the write it awaits
+        await asyncio.to_thread(b.wait_for_subscriptions, 1)  # registered before the write
         created = (await post(http, a, CREATE, {"article": article("Written on A")}))["data"]
         position = created["createArticle"]["position"]
         query = "query Get($id: ID!) { article(id: $id) { title } }"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -124,12 +123,7 @@ def test_the_tours_subscription_script_prints_a_write_as_it_happens(
     ) as follower:
         try:
             assert follower.stdout is not None and follower.stderr is not None
-            deadline = time.monotonic() + 10
-            subscribed = "newsroom_subscriptions_active 1.0"
-            while subscribed not in server.request("GET", "/metrics")[1].decode():
-                assert follower.poll() is None, follower.stderr.read()
-                assert time.monotonic() < deadline, "the script did not subscribe"
-                time.sleep(0.02)  # the script is connecting; /metrics says when it subscribed
+            server.wait_for_subscriptions(1)  # the script connected and subscribed
             written = server.graphql(CREATE, {"article": NEW_ARTICLE})["data"]["createArticle"]
             line = follower.stdout.readline()
             assert line.strip() == (
