@@ -66,6 +66,24 @@ class Anchor(NamedTuple):
     """The stored checksum of the event at the anchored position."""
 
 
+def append_metadata(
+    events: Sequence[Event],
+    expected_version: int,
+    metadata: Mapping[str, str] | None,
+    idempotency_key: str | None,
+) -> dict[str, str]:
+    """Check an append's arguments as every adapter must (ValueError), and return the metadata
+    the log keeps with its events: a copy of the caller's, with the idempotency key added."""
+    if not events:
+        raise ValueError("append needs at least one event")
+    if expected_version < 0:
+        raise ValueError(f"expected_version must be 0 or more, got {expected_version}")
+    meta = dict(metadata or {})
+    if idempotency_key is not None:
+        meta["idempotency_key"] = idempotency_key
+    return meta
+
+
 class EventStore(Protocol):
     """A durable, append-only log of events grouped in streams."""
 

@@ -20,7 +20,7 @@ import orjson
 
 from newsroom.errors import CodecError, ConcurrencyError, IdempotencyKeyReused, StoreError
 from newsroom.events import Event, UnknownEvent, codec
-from newsroom.store.base import Anchor, AppendResult, Recorded
+from newsroom.store.base import Anchor, AppendResult, Recorded, append_metadata
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +79,7 @@ class InMemoryEventStore:
         fingerprint: str = "",
         metadata: Mapping[str, str] | None = None,
     ) -> AppendResult:
-        if not events:
-            raise ValueError("append needs at least one event")
-        if expected_version < 0:
-            raise ValueError(f"expected_version must be 0 or more, got {expected_version}")
-        meta = dict(metadata or {})
-        if idempotency_key is not None:
-            meta["idempotency_key"] = idempotency_key
+        meta = append_metadata(events, expected_version, metadata, idempotency_key)
         encoded = [codec.encode(e) for e in events]
         stored_meta = MappingProxyType(orjson.loads(orjson.dumps(meta)))  # a copy, as JSON
         self._check_open()

@@ -63,7 +63,7 @@ from newsroom.errors import (
     StoreUnrecognised,
 )
 from newsroom.events import Event, codec
-from newsroom.store.base import Anchor, AppendResult, Recorded
+from newsroom.store.base import Anchor, AppendResult, Recorded, append_metadata
 from newsroom.store.rows import COLUMNS, checksum, decode_rows, stream_number
 
 log = logging.getLogger(__name__)
@@ -264,15 +264,9 @@ class PostgresEventStore:
         fingerprint: str = "",
         metadata: Mapping[str, str] | None = None,
     ) -> AppendResult:
-        if not events:
-            raise ValueError("append needs at least one event")
-        if expected_version < 0:
-            raise ValueError(f"expected_version must be 0 or more, got {expected_version}")
+        meta = append_metadata(events, expected_version, metadata, idempotency_key)
         if "\x00" in stream or "\x00" in (idempotency_key or "") or "\x00" in fingerprint:
             raise ValueError("stream names and idempotency keys cannot hold a NUL character")
-        meta = dict(metadata or {})
-        if idempotency_key is not None:
-            meta["idempotency_key"] = idempotency_key
         job = _Append(
             stream,
             events,

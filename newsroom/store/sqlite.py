@@ -34,7 +34,7 @@ from newsroom.errors import (
     StoreError,
 )
 from newsroom.events import Event, codec
-from newsroom.store.base import Anchor, AppendResult, Recorded
+from newsroom.store.base import Anchor, AppendResult, Recorded, append_metadata
 from newsroom.store.rows import COLUMNS, checksum, decode_rows, stream_number
 from newsroom.store.sqlite_errors import translate
 from newsroom.store.sqlite_file import SCHEMA, check_existing, lock_exclusively
@@ -112,13 +112,7 @@ class SQLiteEventStore:
         fingerprint: str = "",
         metadata: Mapping[str, str] | None = None,
     ) -> AppendResult:
-        if not events:
-            raise ValueError("append needs at least one event")
-        if expected_version < 0:
-            raise ValueError(f"expected_version must be 0 or more, got {expected_version}")
-        meta = dict(metadata or {})
-        if idempotency_key is not None:
-            meta["idempotency_key"] = idempotency_key
+        meta = append_metadata(events, expected_version, metadata, idempotency_key)
         job = _Append(
             stream,
             events,
