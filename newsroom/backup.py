@@ -11,13 +11,12 @@ no such log, DEST already exists). For a PostgreSQL log, use `pg_dump` or `newsr
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from newsroom.app import backup_store
-from newsroom.config import DEFAULT_STORE
+from newsroom.config import store_option
 from newsroom.errors import ConfigError, StoreCorrupted, StoreError, StoreUnrecognised
 from newsroom.progress import Ticker
 
@@ -33,11 +32,7 @@ def parser() -> argparse.ArgumentParser:
         "DEST. Exit 0: done; 1: the copy failed its check; 2: nothing to copy. For PostgreSQL, "
         "use pg_dump or python -m newsroom export.",
     )
-    p.add_argument(
-        "--store",
-        default=os.environ.get("NEWSROOM_STORE", DEFAULT_STORE),
-        help=f"the log to copy: sqlite:///path (env NEWSROOM_STORE; default: {DEFAULT_STORE})",
-    )
+    store_option(p, "the log to copy", "sqlite:///path")
     p.add_argument("destination", metavar="DEST", help="the new file to write (must not exist)")
     return p
 

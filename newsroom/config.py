@@ -370,6 +370,17 @@ class Settings:
         return f"http://{host}:{self.port}"
 
 
+def store_option(parser: argparse.ArgumentParser, what: str, urls: str = "") -> None:
+    """The `--store` option of the offline commands (verify, backup, export, import): the same
+    variable and default as the server's, `what` the command does with the log."""
+    urls = urls or "sqlite:///path or postgresql://user:password@host:port/database"
+    parser.add_argument(
+        "--store",
+        default=os.environ.get("NEWSROOM_STORE", DEFAULT_STORE),
+        help=f"{what}: {urls} (env NEWSROOM_STORE; default: {DEFAULT_STORE})",
+    )
+
+
 def declared() -> list[Field[Any]]:
     """The fields of `Settings` that are settings, in declaration order."""
     return [f for f in fields(Settings) if "setting" in f.metadata]

@@ -10,12 +10,11 @@ On a terminal it shows its progress on stderr, once a second.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
 from newsroom.app import verify_store
-from newsroom.config import DEFAULT_STORE
+from newsroom.config import store_option
 from newsroom.errors import ConfigError, StoreCorrupted, StoreError, StoreUnrecognised
 from newsroom.progress import Ticker
 
@@ -32,12 +31,7 @@ def parser() -> argparse.ArgumentParser:
         "while servers use the log. Exit 0: intact; 1: damaged (the first bad position is "
         "named); 2: nothing to check.",
     )
-    p.add_argument(
-        "--store",
-        default=os.environ.get("NEWSROOM_STORE", DEFAULT_STORE),
-        help="event store URL: sqlite:///path or postgresql://user:password@host:port/database "
-        f"(env NEWSROOM_STORE; default: {DEFAULT_STORE})",
-    )
+    store_option(p, "the log to check")
     return p
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from newsroom.app import log_source, log_target
-from newsroom.config import DEFAULT_STORE
+from newsroom.config import store_option
 from newsroom.errors import ConfigError, StoreCorrupted, StoreError, StoreUnrecognised
 from newsroom.progress import Ticker
 from newsroom.store.integrity import Progress
@@ -38,10 +38,6 @@ DONE, DAMAGED, UNUSABLE, INTERRUPTED = 0, 1, 2, 130
 STDIN = "-"
 BUFFER = 1024 * 1024  # bytes buffered between the file and the disk
 Work = Callable[[Progress], Coroutine[Any, Any, None]]  # a command's work, told its progress
-STORE_HELP = (
-    "sqlite:///path or postgresql://user:password@host:port/database "
-    f"(env NEWSROOM_STORE; default: {DEFAULT_STORE})"
-)
 
 
 def export_parser() -> argparse.ArgumentParser:
@@ -54,7 +50,7 @@ def export_parser() -> argparse.ArgumentParser:
         "way; reads one consistent snapshot, so servers may keep running. Exit 0: written; "
         "1: the log is damaged (the first bad position is named); 2: nothing to export.",
     )
-    p.add_argument("--store", default=_default_store(), help=f"the log to export: {STORE_HELP}")
+    store_option(p, "the log to export")
     p.add_argument(
         "--output",
         metavar="FILE",
@@ -75,7 +71,7 @@ def import_parser() -> argparse.ArgumentParser:
         "1: the file is damaged (its line or position is named); 2: the store is not new and "
         "empty, or the file is no export.",
     )
-    p.add_argument("--store", default=_default_store(), help=f"the store to fill: {STORE_HELP}")
+    store_option(p, "the store to fill")
     p.add_argument("file", metavar="FILE", help=f"the export to read ({STDIN}: stdin)")
     return p
 
@@ -167,10 +163,6 @@ def _reading(file: str) -> Iterator[IO[bytes]]:
         return
     with open(file, "rb", buffering=BUFFER) as lines:
         yield lines
-
-
-def _default_store() -> str:
-    return os.environ.get("NEWSROOM_STORE", DEFAULT_STORE)
 
 
 def _counted(contents: Contents) -> str:
