@@ -14,7 +14,7 @@ from newsroom.commands import CommandHandler
 from newsroom.store.memory import InMemoryEventStore
 from newsroom.store.sqlite import SQLiteEventStore
 from tests.factories import FakeClock
-from tests.postgres import Databases, PostgresServer
+from tests.postgres import Databases, PostgresServer, running_server
 
 
 @pytest.fixture
@@ -34,12 +34,8 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[SQLiteEventStore]:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """A PostgreSQL server for the run; it errors (never skips) if none can be started."""
-    server = PostgresServer()
-    try:
-        server.start()
+    with running_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 START_TIMEOUT = 30.0  # seconds for initdb plus the server's start
@@ -162,6 +163,17 @@ class PostgresServer:
                 self.process.wait()
         with contextlib.suppress(OSError):
             shutil.rmtree(self.root)
+
+
+@contextlib.contextmanager
+def running_server() -> Iterator[PostgresServer]:
+    """A started server, stopped (and its files removed) on exit, whatever happened."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 class Databases:

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from tests.e2e.conftest import Launch, NewsroomProcess
-from tests.postgres import Databases, PostgresServer
+from tests.postgres import Databases, PostgresServer, running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -29,12 +29,8 @@ WRITERS = 8
 
 @pytest.fixture
 def own_server() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    try:
-        server.start()
+    with running_server() as server:  # its own: this test restarts it
         yield server
-    finally:
-        server.stop()
 
 
 class Load:
