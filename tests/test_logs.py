@@ -3,10 +3,13 @@ ids on lines written while a request is handled, and URL passwords masked."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
+from pathlib import Path
 
+from newsroom import logs
 from newsroom.logs import (
     REQUEST_ID,
     JsonFormatter,
@@ -77,3 +80,29 @@ def test_access_lines_in_both_formats() -> None:
         text
         == "2027-01-15 08:00:00,250 INFO newsroom.access: GET /feed 200 0.4 ms 5120 bytes [abc]\n"
     )
+
+
+def test_a_full_disk_drops_access_lines_and_serves_on(tmp_path: Path) -> None:
+    """Writing the access lines fails (a full disk): the lines are dropped, nothing raises, and
+    the buffer is empty again, so it cannot grow while the disk stays full."""
+
+    class FullDisk(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(28, "No space left on device")
+
+    logs.configure("INFO", "text", str(tmp_path / "log"))
+    try:
+        handler = logs._handler
+        assert isinstance(handler, logging.StreamHandler)
+        replaced = handler.setStream(FullDisk())
+        assert replaced is not None
+        replaced.close()
+        sink = logs.access_log()
+        assert sink is not None
+        for n in range(3):
+            sink.write("GET", "/feed", 200, 0.4, 10, f"r{n}")
+        sink.flush()
+        assert sink._lines == []
+    finally:
+        logging.getLogger().removeHandler(logs._handler)  # leave pytest's logging as it was
+        logs._handler = logs._access = None
