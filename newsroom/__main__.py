@@ -28,6 +28,7 @@ from newsroom.runtime import (
 from newsroom.transfer import cli as transfer
 from newsroom.web.app import create_app
 from newsroom.web.connections import guarded_site, reserve
+from newsroom.web.observe import OBSERVER
 
 log = logging.getLogger("newsroom")
 COMMANDS = {  # python -m newsroom COMMAND ...: work on a log instead of serving it
@@ -44,9 +45,15 @@ async def serve(settings: config.Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    app = create_app(settings)
+
+    def reopen_logs() -> None:  # SIGHUP, after logrotate moved the file away
+        app[OBSERVER].drain()  # the requests noted so far belong in the file moved away
+        logs.reopen()
+
+    loop.add_signal_handler(signal.SIGHUP, reopen_logs)
     # No handler arguments here: the site builds each connection's handler (web/connections.py).
-    loop.add_signal_handler(signal.SIGHUP, logs.reopen)
-    runner = web.AppRunner(create_app(settings), shutdown_timeout=settings.shutdown_grace)
+    runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_grace)
     if settings.allow_anonymous_writes and not settings.token:
         log.warning(
             "writes need no token: anyone who can reach %s can change articles", settings.host

@@ -9,8 +9,8 @@ SIGHUP reopens, and no secret in any line.
 - `--log-file PATH`: append to PATH; `reopen()` (SIGHUP, see `__main__.py`) opens it again, so
   logrotate can move it away.
 - Access lines (one per request) do not go through `logging` once newsroom set up the output:
-  a `LogRecord` and its formatting cost about 30 µs, half the time a cached feed takes to
-  serve. The request path appends a tuple to `AccessLog`'s buffer; a thread formats the lines
+  a `LogRecord` and its formatting cost about 30 µs, more than serving a cached feed. The web
+  layer hands them over in batches of tuples (`AccessLog.write`); a thread formats the lines
   (the same text or JSON shape) and writes them out every `FLUSH_EVERY` seconds, and at exit.
   Where newsroom did not set up the output (tests, an embedding program), they go to the
   `newsroom.access` logger instead.
@@ -25,7 +25,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import contextvars
-import functools
 import logging
 import re
 import sys
@@ -84,31 +83,44 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
-FLUSH_EVERY = 0.25  # seconds an access line may wait in the buffer
-FLUSH_LINES = 512  # lines after which the buffer is written at once
+FLUSH_EVERY = 0.25  # seconds between writes of the waiting access lines
+WAITING_MAX = 100_000  # access lines kept while the disk is slower than the requests; then dropped
+
+AccessEntry = tuple[float, float, str, str, int, int, str]
+"""started and ended (`time.perf_counter()`), method, route template, status, bytes, request id"""
 
 
 class AccessLog:
-    """Access lines, kept as tuples by the request path and formatted and written in batches
-    (by a thread) to the log's handler."""
+    """Access lines, handed over in batches (`web/observe.py`) and formatted and written by a
+    thread, so neither the formatting nor a slow disk holds up a request. At most
+    `WAITING_MAX` lines wait; past that a batch is dropped and counted in `dropped`."""
 
     def __init__(self, as_json: bool) -> None:
         self._json = as_json
-        self._lines: list[AccessEntry] = []
+        self._batches: list[tuple[list[AccessEntry], float]] = []
+        self._waiting = 0
+        self._guard = threading.Lock()  # the request path's thread and the flusher's
+        self.dropped = 0
         self._flusher = threading.Thread(target=self._flush_often, name="access log", daemon=True)
         self._flusher.start()
 
-    def write(self, method: str, route: str, status: int, ms: float, size: int, rid: str) -> None:
-        self._lines.append((time.time(), method, route, status, ms, size, rid))
-        if len(self._lines) >= FLUSH_LINES:
-            self.flush()
+    def write(self, batch: list[AccessEntry]) -> None:
+        wall = time.time() - time.perf_counter()  # turns the entries' clock into wall time
+        with self._guard:
+            if self._waiting + len(batch) > WAITING_MAX:
+                self.dropped += len(batch)
+                return
+            self._waiting += len(batch)
+            self._batches.append((batch, wall))
 
     def flush(self) -> None:
-        lines, self._lines = self._lines, []  # one step under the GIL: no line lost or doubled
+        with self._guard:
+            batches, self._batches = self._batches, []
+            self._waiting = 0  # the lines are written, or dropped if the disk fails
         handler = _handler
-        if not lines or not isinstance(handler, logging.StreamHandler):
+        if not batches or not isinstance(handler, logging.StreamHandler):
             return
-        text = "".join(access_line(line, self._json) for line in lines)
+        text = "".join(access_lines(batch, wall, self._json) for batch, wall in batches)
         with handler.lock or contextlib.nullcontext():
             try:
                 handler.stream.write(text)
@@ -122,29 +134,42 @@ class AccessLog:
             self.flush()
 
 
-AccessEntry = tuple[float, str, str, int, float, int, str]
-"""time, method, route, status, milliseconds, bytes, request id"""
+_THOUSANDTHS = [f"{n:03d}" for n in range(1000)]  # a second's milliseconds, as a line shows them
+_TENTHS = [f"{n / 10:.1f}" for n in range(1000)]  # 0.0 to 99.9 ms, as a line shows them
 
 
-def access_line(entry: AccessEntry, as_json: bool) -> str:
-    """One access line, shaped as `TextFormatter` or `JsonFormatter` would shape it."""
-    at, method, route, status, ms, size, rid = entry
-    stamp = _stamp(int(at), as_json)
-    millis = int(at * 1000) % 1000
-    message = f"{method} {route} {status} {ms:.1f} ms {size} bytes"
-    if not as_json:
-        return f"{stamp},{millis:03d} INFO newsroom.access: {message} [{rid}]\n"
-    return orjson.dumps({
-        "time": f"{stamp}.{millis:03d}+00:00", "level": "INFO", "logger": "newsroom.access",
-        "message": message, "method": method, "route": route, "status": status,
-        "duration_ms": round(ms, 2), "bytes": size, "request_id": rid,
-    }).decode() + "\n"  # fmt: skip
+def access_lines(batch: list[AccessEntry], wall: float, as_json: bool) -> str:
+    """A batch's access lines, shaped as `TextFormatter` or `JsonFormatter` would shape them;
+    `wall` turns the entries' `perf_counter` times into wall-clock time.
 
-
-@functools.lru_cache(maxsize=4)
-def _stamp(second: int, as_json: bool) -> str:
-    moment = datetime.fromtimestamp(second, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S" if as_json else "%Y-%m-%d %H:%M:%S")
+    Formatting is most of what an access line costs, so this is one loop over the batch: the
+    time stamp is made once a second, and milliseconds (of the time, and of a duration under a
+    tenth of a second) are looked up rather than formatted."""
+    lines: list[str] = []
+    line, thousandths, tenths = lines.append, _THOUSANDTHS, _TENTHS
+    second, stamp = -1, ""
+    for started, ended, method, route, status, size, rid in batch:
+        at = ended + wall
+        if int(at) != second:
+            second = int(at)
+            moment = datetime.fromtimestamp(second, UTC)
+            stamp = moment.strftime("%Y-%m-%dT%H:%M:%S" if as_json else "%Y-%m-%d %H:%M:%S")
+        millis = thousandths[int((at - second) * 1000)]
+        tenth = int((ended - started) * 10_000 + 0.5)  # tenths of a millisecond, rounded
+        ms = tenths[tenth] if tenth < 1000 else f"{tenth / 10:.1f}"
+        if not as_json:
+            line(
+                f"{stamp},{millis} INFO newsroom.access: {method} {route} {status} {ms} ms "
+                f"{size} bytes [{rid}]\n"
+            )
+            continue
+        line(orjson.dumps({
+            "time": f"{stamp}.{millis}+00:00", "level": "INFO", "logger": "newsroom.access",
+            "message": f"{method} {route} {status} {ms} ms {size} bytes", "method": method,
+            "route": route, "status": status, "duration_ms": round((ended - started) * 1000, 2),
+            "bytes": size, "request_id": rid,
+        }).decode() + "\n")  # fmt: skip
+    return "".join(lines)
 
 
 _handler: logging.Handler | None = None

@@ -7,7 +7,10 @@ import io
 import json
 import logging
 import re
+from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from newsroom import logs
 from newsroom.logs import (
@@ -15,7 +18,7 @@ from newsroom.logs import (
     JsonFormatter,
     TextFormatter,
     _RequestId,
-    access_line,
+    access_lines,
     mask_secrets,
 )
 
@@ -68,18 +71,40 @@ def test_text_lines_end_with_the_request_id_when_there_is_one() -> None:
 
 
 def test_access_lines_in_both_formats() -> None:
-    line = (1_800_000_000.25, "GET", "/feed", 200, 0.42, 5120, "abc")
-    as_json = json.loads(access_line(line, as_json=True))
+    """An entry holds `perf_counter` times; `wall` turns them into the time of day."""
+    started, ended, wall = 100.0, 100.00042, 1_800_000_000.25 - 100.00042
+    line = (started, ended, "GET", "/feed", 200, 5120, "abc")
+    as_json = json.loads(access_lines([line], wall, as_json=True))
     assert as_json == {
         "time": "2027-01-15T08:00:00.250+00:00", "level": "INFO", "logger": "newsroom.access",
         "message": "GET /feed 200 0.4 ms 5120 bytes", "method": "GET", "route": "/feed",
         "status": 200, "duration_ms": 0.42, "bytes": 5120, "request_id": "abc",
     }  # fmt: skip
-    text = access_line(line, as_json=False)
+    text = access_lines([line], wall, as_json=False)
     assert (
         text
         == "2027-01-15 08:00:00,250 INFO newsroom.access: GET /feed 200 0.4 ms 5120 bytes [abc]\n"
     )
+
+
+def test_a_batch_of_access_lines_keeps_its_order_and_each_time() -> None:
+    """Durations from under a millisecond to minutes, and seconds that change within a batch:
+    each line says its own time and duration, as `str.format` would have written them."""
+    wall = 1_800_000_000.0
+    durations = [0.0, 0.00004, 0.00995, 0.0999, 0.1, 1.23456, 754.3]
+    batch = [
+        (float(n), n + d, "POST", "/graphql", 200, n, f"r{n}") for n, d in enumerate(durations)
+    ]
+    lines = access_lines(batch, wall, as_json=False).splitlines()
+    assert len(lines) == len(durations)
+    for n, (text, entry) in enumerate(zip(lines, batch, strict=True)):
+        at = wall + entry[1]
+        millis = int((at - int(at)) * 1000)  # as logging.LogRecord takes them: cut, not rounded
+        stamp = datetime.fromtimestamp(int(at), UTC).strftime("%Y-%m-%d %H:%M:%S")
+        stamp += f",{millis:03d}"
+        took = entry[1] - entry[0]
+        message = f"POST /graphql 200 {took * 1000:.1f} ms {n} bytes [r{n}]"
+        assert text == f"{stamp} INFO newsroom.access: {message}"
 
 
 def test_a_full_disk_drops_access_lines_and_serves_on(tmp_path: Path) -> None:
@@ -99,10 +124,34 @@ def test_a_full_disk_drops_access_lines_and_serves_on(tmp_path: Path) -> None:
         replaced.close()
         sink = logs.access_log()
         assert sink is not None
-        for n in range(3):
-            sink.write("GET", "/feed", 200, 0.4, 10, f"r{n}")
+        sink.write([(1.0, 1.0004, "GET", "/feed", 200, 10, f"r{n}") for n in range(3)])
         sink.flush()
-        assert sink._lines == []
+        assert sink._batches == [] and sink._waiting == 0
     finally:
         logging.getLogger().removeHandler(logs._handler)  # leave pytest's logging as it was
+        logs._handler = logs._access = None
+
+
+def test_access_lines_past_the_waiting_bound_are_dropped_and_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk slower than the requests: at most WAITING_MAX lines wait, the rest are dropped
+    (and counted for `/metrics`), so memory stays bounded; once written, lines are taken again."""
+    monkeypatch.setattr(logs, "WAITING_MAX", 5)
+    logs.configure("INFO", "text", str(tmp_path / "log"))
+    try:
+        sink = logs.access_log()
+        assert sink is not None
+        batch = [(1.0, 1.0004, "GET", "/feed", 200, 10, f"r{n}") for n in range(3)]
+        sink.write(batch)
+        sink.write(batch)  # 6 would wait: dropped
+        assert sink.dropped == 3
+        sink.flush()
+        sink.write(batch)
+        sink.flush()
+        assert (tmp_path / "log").read_text().count("newsroom.access") == 6
+    finally:
+        assert logs._handler is not None
+        logging.getLogger().removeHandler(logs._handler)  # leave pytest's logging as it was
+        logs._handler.close()
         logs._handler = logs._access = None

@@ -37,7 +37,7 @@ from newsroom.web.http import (
     json_error,
 )
 from newsroom.web.metrics import METRICS, Metrics, Watched
-from newsroom.web.observe import OBSERVER, Observer, observed
+from newsroom.web.observe import OBSERVER, Observer, draining, observed
 from newsroom.web.rates import RequestRate
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,7 @@ def create_app(
         await app[NEWSROOM].stop()
 
     app.cleanup_ctx.append(run_newsroom)
+    app.cleanup_ctx.append(draining)
     for module in (graphql, graphiql, ops, metrics, feeds, sitemaps, search, pages):  # pages last
         app.add_routes(guarded(module.routes, app[OBSERVER]))
     return app

@@ -2,7 +2,8 @@
 
 Two kinds of figures:
 - **counted as they happen**: HTTP requests by route *template* and status with a latency
-  histogram per route (`observe_request`, called by the route wrapper in `web/observe.py`),
+  histogram per route (`count_requests`, a batch at a time from the route wrapper's notes,
+  `web/observe.py`),
   append latency and events per transaction (hooks the command handler and the store call).
   These are counted in plain dicts and lists (`Buckets`) and handed to the library at scrape
   time: its own labelled instruments cost ten times as much per request;
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -36,7 +37,9 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from newsroom import logs
 from newsroom.commands import CommandHandler
+from newsroom.logs import AccessEntry
 from newsroom.projections.views import Views
 from newsroom.store import EventStore, SharedEventStore
 from newsroom.web.graphql.websocket import SOCKETS, SUBSCRIPTIONS
@@ -93,12 +96,26 @@ class Metrics:
         self.transactions = Buckets(GROUP_BUCKETS)
         self.snapshot = Snapshot()
         self.registry.register(_Counted(self))
+        self.before_scrape: Callable[[], None] = lambda: None  # the route wrapper's drain
 
     def watch(self, watched: Watched, app: web.Application) -> None:
         """Hook the append and commit observers, and report what `watched` holds."""
         watched.commands.on_append = self.appends.observe
         watched.store.on_commit = self.transactions.observe
         self.registry.register(NewsroomCollector(watched, app, self.snapshot))
+
+    def count_requests(self, batch: Iterable[AccessEntry]) -> None:
+        """Count a batch of requests noted by the route wrapper (`web/observe.py`)."""
+        routes, bounds = self.routes, LATENCY_BUCKETS
+        for started, ended, method, route, status, _, _ in batch:
+            counts = routes.get(route) or self.route(route)
+            if method not in METHODS:
+                method = "OTHER"
+            by_status = counts.statuses.setdefault(method, {})
+            by_status[status] = by_status.get(status, 0) + 1
+            latency, seconds = counts.latency, ended - started
+            latency.counts[bisect.bisect_left(bounds, seconds)] += 1
+            latency.total += seconds
 
     def route(self, template: str) -> RouteCounts:
         """The counts of one route, made when its handler is wrapped (not per request)."""
@@ -115,12 +132,6 @@ class RouteCounts:
     def __init__(self) -> None:
         self.statuses: dict[str, dict[int, int]] = {}  # method -> status -> requests
         self.latency = Buckets(LATENCY_BUCKETS)
-
-    def observe(self, method: str, status: int, seconds: float) -> None:
-        if (by_status := self.statuses.get(method)) is None:
-            by_status = self.statuses.setdefault(method if method in METHODS else "OTHER", {})
-        by_status[status] = by_status.get(status, 0) + 1
-        self.latency.observe(seconds)
 
 
 class _Counted(Collector):
@@ -202,6 +213,10 @@ class NewsroomCollector(Collector):
                        start["checkpoint_failures"])  # fmt: skip
         yield _counter("newsroom_store_errors", "Appends the store failed (full disk, "
                        "database down, ...)", watched.commands.write_fault.count)  # fmt: skip
+        sink = logs.access_log()
+        yield _counter("newsroom_access_lines_dropped", "Access log lines dropped because the "
+                       "log could not be written as fast as requests came",
+                       sink.dropped if sink else 0)  # fmt: skip
         store = watched.store
         reconnects = store.reconnects if isinstance(store, SharedEventStore) else 0
         yield _counter("newsroom_store_reconnects", "Times the store's database connection "
@@ -251,6 +266,7 @@ async def metrics(request: web.Request) -> web.Response:
     if not settings.metrics_public and (denied := unauthorized(request, "metrics")):
         return denied
     registry = request.app[METRICS]
+    registry.before_scrape()  # the requests noted since the last batch count too
     registry.snapshot.head = await request.app[HEALTH].head()
     body = generate_latest(registry.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

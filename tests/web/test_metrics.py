@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -15,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from newsroom.config import Settings
 from newsroom.logs import JsonFormatter
 from newsroom.web.app import create_app
+from newsroom.web.observe import BATCH, OBSERVER
 from tests.factories import FakeClock
 from tests.web.conftest import Client, Query
 
@@ -117,6 +119,7 @@ async def test_the_access_line_carries_the_replys_request_id(
 ) -> None:
     caplog.set_level(logging.INFO, logger="newsroom.access")
     reply = await client.get("/feed?secret-query=1", headers={"Authorization": "Bearer hidden"})
+    client.server.app[OBSERVER].drain()  # what every BATCH requests or DRAIN_EVERY s does
     (record,) = [r for r in caplog.records if r.name == "newsroom.access"]
     line = json.loads(JsonFormatter().format(record))
     assert line["route"] == "/feed" and line["status"] == 200 and line["method"] == "GET"
@@ -135,4 +138,27 @@ async def test_no_access_log_turns_the_line_off(
     )
     async with TestClient(TestServer(app)) as client:
         assert (await client.get("/feed")).status == 200
+        app[OBSERVER].drain()
     assert not [r for r in caplog.records if r.name == "newsroom.access"]
+
+
+async def test_noted_requests_are_logged_in_batches_and_soon_when_few(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every BATCH requests are logged on the spot; fewer are logged by the periodic drain."""
+    caplog.set_level(logging.INFO, logger="newsroom.access")
+    observer = client.server.app[OBSERVER]
+
+    def logged() -> int:
+        return len([r for r in caplog.records if r.name == "newsroom.access"])
+
+    observer.drain()
+    for _ in range(BATCH):
+        assert (await client.get("/healthz")).status == 200
+    assert logged() >= BATCH - len(observer.notes)
+    assert (await client.get("/healthz")).status == 200
+    for _ in range(200):  # the drain runs every DRAIN_EVERY seconds: wait for it, up to 10 s
+        if logged() == BATCH + 1:
+            break
+        await asyncio.sleep(0.05)
+    assert logged() == BATCH + 1 and observer.notes == []
