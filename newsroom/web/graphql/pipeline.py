@@ -16,7 +16,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from aiohttp import web
@@ -72,10 +72,10 @@ class Parsed:
     fragment_details: dict[str, FragmentDetails]  # the same, as graphql-core's executor takes them
     sized_by_variables: bool  # so its cost depends on the variables
     tokens: int  # lexical tokens and comments: what it weighs in the cache
-    cost: Errors | None = None
-    """Why it costs too much (empty if it does not), once a request costed it, unless that
-    depends on the variables. (Costing needs a request's variables, even when the verdict does
-    not depend on them.)"""
+    costs: dict[str | None, Errors] = field(default_factory=dict)
+    """By operation name: why it costs too much (empty if it does not), once a request costed
+    it, unless that depends on the variables. (Costing needs a request's variables, even when
+    the verdict does not depend on them.)"""
 
 
 @dataclass(slots=True)
@@ -182,7 +182,7 @@ class Operations:
         given = get_variable_values(schema, operation.variable_definitions or (), variables)
         if isinstance(given, list):
             return given
-        if cost := self._cost(found, given.coerced):
+        if cost := self._cost(found, operation, given.coerced):
             return cost
         checked = check_arguments(operation, found.fragments, given.coerced)
         if isinstance(checked, list):
@@ -219,16 +219,22 @@ class Operations:
         details = {name: FragmentDetails(fragment) for name, fragment in fragments.items()}
         return Parsed(document, fragments, details, shape.sized_by_variables, tokens)
 
-    def _cost(self, parsed: Parsed, variables: dict[str, Any]) -> Errors:
-        """Errors if running the document with `variables` would cost more than the limit."""
-        if parsed.cost is not None:
-            return parsed.cost
+    def _cost(
+        self, parsed: Parsed, operation: OperationDefinitionNode, variables: dict[str, Any]
+    ) -> Errors:
+        """Errors if running `operation` with `variables` would cost more than the limit. The
+        document's other operations are left out: their variables are not given, and they do
+        not run."""
+        name = operation.name.value if operation.name else None
+        if (known := parsed.costs.get(name)) is not None:
+            return known
         rule = cost_validator(
             self.limits.max_cost, default_cost=1, variables=variables, cost_map=COST_MAP
         )
-        cost = validate(schema, parsed.document, [rule])
+        alone = DocumentNode(definitions=(operation, *parsed.fragments.values()))
+        cost = validate(schema, alone, [rule])
         if not parsed.sized_by_variables:
-            parsed.cost = cost
+            parsed.costs[name] = cost
         return cost
 
 
