@@ -161,3 +161,22 @@ def test_article_query_with_a_bad_id_is_an_error_not_a_500(server: Any) -> None:
     messages = error_messages(body)
     assert any("id" in m for m in messages), messages
     assert "internal error" not in messages
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status", "says"),
+    [
+        ("/graphql?query=" + "%7B" * 3000, {}, 414, "send long documents by POST"),
+        ("/graphql", {"X-Padding": "p" * 9000}, 431, "a header is longer than 8190 bytes"),
+    ],
+    ids=["URL", "header"],
+)
+def test_a_line_past_the_limit_is_a_json_4xx_that_says_so(
+    server: Any, path: str, headers: dict[str, str], status: int, says: str
+) -> None:
+    """A GET /graphql whose URL (or a header) is past aiohttp's 8,190-byte line limit gets a
+    414 (or 431) whose JSON names the limit, and the server logs no traceback for it."""
+    got, body = server.request("GET", path, headers=headers)
+    assert got == status, (got, body)
+    assert says in error_messages(body)[0]
+    assert "Traceback" not in server.stderr()
