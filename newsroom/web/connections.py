@@ -22,7 +22,8 @@ and every other client would be refused by the kernel. With them:
   the connection is aborted and the reply's memory freed. A client cannot hold a 4 MiB reply
   (or a WebSocket's backlog) in the server by never reading it.
 
-A request's body has its own bound (`body_timeout`, read_json_object). A WebSocket is a request
+A request line or header past aiohttp's limit (8,190 bytes) gets a JSON 414 or 431 that says
+so. A request's body has its own bound (`body_timeout`, read_json_object). A WebSocket is a request
 still being handled, which neither timer touches, so an upgraded connection is never cut by them.
 
 Where it hooks into aiohttp: a connection *is* an aiohttp `RequestHandler` (an asyncio
@@ -47,6 +48,8 @@ from typing import cast
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
+from aiohttp.web_request import BaseRequest
 
 from newsroom.config import Settings
 from newsroom.web.addresses import client_key
@@ -202,6 +205,31 @@ class GuardedConnection(web.RequestHandler):
             if self._admitted:
                 self._admitted = False
                 self._guard.release(self._key)
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """aiohttp's reply to a request it could not take; for a line past its limit (a long
+        `GET /graphql?query=...`, a huge header), a JSON reply that says which and what to do,
+        and one log line instead of aiohttp's traceback for each such request."""
+        if not isinstance(exc, LineTooLong):
+            return super().handle_error(request, status, exc, message)
+        line, limit = exc.args[0], exc.args[1]
+        if isinstance(line, bytes | bytearray) and line.startswith(b"/"):  # the request target
+            status, said = 414, f"the URL is longer than {limit} bytes; send long documents by POST"
+        else:
+            status, said = 431, f"a header is longer than {limit} bytes"
+        log.info("refused a request from %s: %s", request.remote, said)
+        response = web.Response(
+            status=status, body=orjson.dumps({"errors": [{"message": said}]}),
+            content_type="application/json", charset="utf-8",
+        )  # fmt: skip
+        response.force_close()
+        return response
 
     def _head_overdue(self) -> None:
         self._head_deadline = None

@@ -1,10 +1,12 @@
-"""Rendered documents (feeds, sitemaps): cached bytes with validators, served with HTTP caching.
+"""Rendered documents (feeds, sitemaps, GET /graphql replies): bytes with validators, served
+with HTTP caching.
 
-A document is rendered when it is first asked for after it changed, never per event: its
+A feed or sitemap is rendered when it is first asked for after it changed, never per event: its
 `version` (from the projection that knows when it last changed) decides whether the cached bytes
-still hold. Each render keeps the plain and the gzipped bytes, an ETag (a digest of the bytes)
-and a Last-Modified (the time of the last event that changed it). `respond` answers conditional
-requests with 304 and picks gzip when the client accepts it (RFC 9110 sections 13 and 12.5.3).
+still hold. Each render keeps the plain and the gzipped bytes, an ETag (a digest of the media
+type and the bytes) and a Last-Modified (the time of the last event that changed it). `respond`
+answers conditional requests with 304 and picks gzip when the client accepts it (RFC 9110
+sections 13 and 12.5.3). A GraphQL query's reply is made per request, with no Last-Modified.
 """
 
 from __future__ import annotations
@@ -30,17 +32,25 @@ class Rendered:
 
     __slots__ = ("_gzipped", "_headers", "body", "etag", "last_modified")
 
-    def __init__(self, body: bytes, content_type: str, last_modified: datetime) -> None:
+    def __init__(
+        self,
+        body: bytes,
+        content_type: str,
+        last_modified: datetime | None,
+        vary: str = "Accept-Encoding",
+    ) -> None:
         self.body = body
-        self.etag = hashlib.blake2b(body, digest_size=12).hexdigest()
+        digest = hashlib.blake2b(content_type.encode(), digest_size=12)
+        digest.update(body)  # the same bytes as another media type are another representation
+        self.etag = digest.hexdigest()
         """The opaque tag without quotes; the gzipped bytes carry it with a suffix."""
-        self.last_modified = last_modified.astimezone(UTC).replace(microsecond=0)
+        self.last_modified = (
+            last_modified.astimezone(UTC).replace(microsecond=0) if last_modified else None
+        )
         self._gzipped: bytes | None = None
-        common = {
-            "Last-Modified": self.last_modified.strftime("%a, %d %b %Y %H:%M:%S GMT"),
-            "Cache-Control": f"public, max-age={MAX_AGE}",
-            "Vary": "Accept-Encoding",
-        }
+        common = {"Cache-Control": f"public, max-age={MAX_AGE}", "Vary": vary}
+        if self.last_modified is not None:
+            common["Last-Modified"] = self.last_modified.strftime("%a, %d %b %Y %H:%M:%S GMT")
         plain = {**common, "ETag": f'"{self.etag}"'}
         zipped = {**common, "ETag": f'"{self.etag}{_GZIP_SUFFIX}"'}
         media = {"Content-Type": f"{content_type}; charset=utf-8"}
@@ -93,10 +103,13 @@ class DocumentCache:
         return rendered
 
 
-def respond(request: web.Request, document: Rendered, position: int) -> web.Response:
-    """The document, or 304 if the client's copy is current; gzipped if the client accepts it.
-    Either way with the log position the document reflects (`Newsroom-Position`)."""
-    gzipped = _accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
+def respond(
+    request: web.Request, document: Rendered, position: int, compress: bool = True
+) -> web.Response:
+    """The document, or 304 if the client's copy is current; gzipped if the client accepts it
+    (and `compress`). Either way with the log position the document reflects
+    (`Newsroom-Position`)."""
+    gzipped = compress and _accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
     etag = document.etag + _GZIP_SUFFIX if gzipped else document.etag
     if _not_modified(request, etag, document.last_modified):
         response = web.Response(status=304, headers=document.headers(gzipped, full=False))
@@ -107,16 +120,17 @@ def respond(request: web.Request, document: Rendered, position: int) -> web.Resp
     return response
 
 
-def _not_modified(request: web.Request, etag: str, last_modified: datetime) -> bool:
+def _not_modified(request: web.Request, etag: str, last_modified: datetime | None) -> bool:
     """RFC 9110 section 13.2.2: If-None-Match decides when present (compared with the tag of
-    the representation being sent, weakly), else If-Modified-Since."""
+    the representation being sent, weakly), else If-Modified-Since (if the document has a
+    Last-Modified)."""
     headers = request.headers
     if hdrs.IF_NONE_MATCH not in headers and hdrs.IF_MODIFIED_SINCE not in headers:
         return False  # the usual case, without parsing anything
     if request.if_none_match is not None:
         return any(tag.value in ("*", etag) for tag in request.if_none_match)
     since = request.if_modified_since
-    return since is not None and last_modified <= since
+    return since is not None and last_modified is not None and last_modified <= since
 
 
 @functools.lru_cache(maxsize=256)  # clients send a handful of distinct values

@@ -37,6 +37,7 @@ REQUEST_RATE = web.AppKey("request rate", RequestRate)
 # Header names as multidict's case-insensitive strings, folded once here rather than per lookup.
 POSITION_HEADER = istr("Newsroom-Position")
 MIN_POSITION_HEADER = istr("Newsroom-Min-Position")
+UTF_8 = frozenset(("utf-8", "utf8"))  # the charset a JSON body may name (RFC 8259 section 8.1)
 
 
 async def wait_for_min_position(request: web.Request) -> int:
@@ -54,24 +55,31 @@ async def wait_for_min_position(request: web.Request) -> int:
     return views.position
 
 
-def json_response(data: Any, status: int = 200) -> web.Response:
-    """A JSON reply (orjson: fast, and strict about what it serialises)."""
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+JSON = "application/json"
 
 
-def positioned_json(data: dict[str, Any], position: int, status: int = 200) -> web.Response:
+def json_response(data: Any, status: int = 200, media: str = JSON) -> web.Response:
+    """A JSON reply (orjson: fast, and strict about what it serialises), as `media`: JSON
+    itself, or a type built on it such as application/graphql-response+json."""
+    # Always UTF-8 (RFC 8259 section 8.1), said for the GraphQL-over-HTTP spec's sake
+    return web.Response(body=orjson.dumps(data), status=status, content_type=media, charset="utf-8")
+
+
+def positioned_json(
+    data: dict[str, Any], position: int, status: int = 200, media: str = JSON
+) -> web.Response:
     """A JSON reply that states the log position the data reflects (header and extensions)."""
     data.setdefault("extensions", {})["position"] = position
-    response = json_response(data, status)
+    response = json_response(data, status, media)
     response.headers[POSITION_HEADER] = str(position)
     return response
 
 
-def unauthorized(request: web.Request, what: str) -> web.Response | None:
+def unauthorized(request: web.Request, what: str, media: str = JSON) -> web.Response | None:
     """A 401 unless the request carries the configured bearer token (compared in constant time).
 
     With no token configured, everything is open (start-up refuses that on a public address).
-    `what` names what needs the token, for the message."""
+    `what` names what needs the token, for the message; `media` is the reply's JSON type."""
     token = request.app[SETTINGS].token
     if not token:
         return None
@@ -82,6 +90,7 @@ def unauthorized(request: web.Request, what: str) -> web.Response | None:
     return json_error(
         401,
         f"{what} need 'Authorization: Bearer <token>' with this server's token",
+        media,
         **{"WWW-Authenticate": 'Bearer realm="newsroom"'},
     )
 
@@ -111,22 +120,26 @@ def html_response(
     return response
 
 
-def json_error(status: int, message: str, **headers: str) -> web.Response:
+def json_error(status: int, message: str, media: str = JSON, **headers: str) -> web.Response:
     """A JSON error reply in the GraphQL error shape, so every client can read it."""
-    response = json_response({"errors": [{"message": message}]}, status)
+    response = json_response({"errors": [{"message": message}]}, status, media)
     response.headers.update(headers)
     return response
 
 
-async def read_json_object(request: web.Request, timeout: float) -> dict[str, Any]:
-    """The request body as a JSON object; a clear 4xx for every other kind of body.
+async def read_json_object(
+    request: web.Request, timeout: float, media: str = JSON
+) -> dict[str, Any]:
+    """The request body as a JSON object; a clear 4xx (its body as `media`) for every other
+    kind of body.
 
-    Only application/json is read: a browser form cannot send it without a CORS preflight, so
-    this also stops form-based CSRF. A body that trickles in slower than `timeout` is a 408.
+    Only application/json in UTF-8 is read: a browser form cannot send it without a CORS
+    preflight, so this also stops form-based CSRF. A body that trickles in slower than
+    `timeout` is a 408.
     """
-    if request.content_type != "application/json":
+    if request.content_type != JSON or (request.charset or "utf-8").lower() not in UTF_8:
         raise web.HTTPUnsupportedMediaType(
-            text=_error_text("send the body as application/json"), content_type="application/json"
+            text=_error_text("send the body as application/json, in UTF-8"), content_type=media
         )
     try:
         if request.content.is_eof():  # the whole body came with the headers: no wait to bound
@@ -136,25 +149,31 @@ async def read_json_object(request: web.Request, timeout: float) -> dict[str, An
     except TimeoutError:
         raise web.HTTPRequestTimeout(
             text=_error_text(f"the request body did not arrive within {timeout:g} s"),
-            content_type="application/json",
+            content_type=media,
         ) from None
     try:
         body = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
-        raise _bad_request(f"the body is not valid UTF-8 (byte {e.start})") from None
+        raise _bad_request(media, f"the body is not valid UTF-8 (byte {e.start})") from None
     except json.JSONDecodeError as e:
-        raise _bad_request(f"the body is not valid JSON: {e.msg} at line {e.lineno}") from None
+        raise _bad_request(
+            media, f"the body is not valid JSON: {e.msg} at line {e.lineno}"
+        ) from None
     except ValueError as e:  # e.g. an integer with more digits than Python converts
-        raise _bad_request(f"the body is not usable JSON: {e}") from None
+        raise _bad_request(media, f"the body is not usable JSON: {e}") from None
     except RecursionError:  # the stdlib parser recurses once per level of nesting
-        raise _bad_request("the body's JSON nests too deeply to be a GraphQL request") from None
+        raise _bad_request(
+            media, "the body's JSON nests too deeply to be a GraphQL request"
+        ) from None
     if not isinstance(body, dict):
-        raise _bad_request("the body must be one JSON object (batched arrays are not accepted)")
+        raise _bad_request(
+            media, "the body must be one JSON object (batched arrays are not accepted)"
+        )
     return body
 
 
-def _bad_request(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=_error_text(message), content_type="application/json")
+def _bad_request(media: str, message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=_error_text(message), content_type=media)
 
 
 def _error_text(message: str) -> str:

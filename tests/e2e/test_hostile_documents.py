@@ -45,8 +45,10 @@ VARIANTS = {
 
 
 def _post(server: NewsroomProcess, query: str) -> tuple[int, dict[str, Any]]:
+    """POST `query` asking for application/graphql-response+json, where a refusal is a 400."""
     payload = json.dumps({"query": query}).encode()
-    status, body = server.request("POST", "/graphql", payload, "application/json")
+    accept = {"Accept": "application/graphql-response+json"}
+    status, body = server.request("POST", "/graphql", payload, "application/json", accept)
     return status, json.loads(body)
 
 

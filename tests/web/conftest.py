@@ -35,20 +35,43 @@ def newsroom(client: TestClient[web.Request, web.Application], app: web.Applicat
     return app[NEWSROOM]
 
 
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
 @pytest.fixture
 def gql(client: TestClient[web.Request, web.Application]) -> Query:
-    """POST a GraphQL document; return the parsed JSON reply (asserting a JSON content type)."""
+    """POST a GraphQL document as application/json; return the parsed reply (asserting the
+    content type and a 200, which the spec gives every well-formed request in this media type).
+
+    With `refused=True`, the reply must be a GraphQL request error instead (see `refusal`)."""
 
     async def run(
-        query: str, variables: dict[str, Any] | None = None, status: int = 200
+        query: str, variables: dict[str, Any] | None = None, refused: bool = False
     ) -> dict[str, Any]:
-        response = await client.post("/graphql", json={"query": query, "variables": variables})
+        payload = {"query": query, "variables": variables}
+        if refused:
+            return await refusal(client, payload)
+        response = await client.post("/graphql", json=payload)
         assert response.content_type == "application/json"
         body: dict[str, Any] = await response.json()
-        assert response.status == status, body
+        assert response.status == 200 and "data" in body, body
         return body
 
     return run
+
+
+async def refusal(client: Client, payload: dict[str, Any]) -> dict[str, Any]:
+    """POST an operation that GraphQL must refuse before it runs (a request error); assert the
+    spec's answer in both media types (application/json: 200; application/graphql-response+json:
+    400; both errors and no `data`) and return the reply's body."""
+    plain = await client.post("/graphql", json=payload)
+    body: dict[str, Any] = await plain.json()
+    assert (plain.status, plain.content_type) == (200, "application/json"), body
+    assert "data" not in body and body["errors"], body
+    strict = await client.post("/graphql", json=payload, headers={"Accept": GRAPHQL_RESPONSE})
+    assert (strict.status, strict.content_type) == (400, GRAPHQL_RESPONSE)
+    assert (await strict.json())["errors"] == body["errors"]
+    return body
 
 
 SITE = "https://news.example"

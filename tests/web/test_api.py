@@ -136,7 +136,7 @@ async def test_time_travel_returns_the_exact_earlier_state(gql: Query) -> None:
     assert body["data"]["new"] == {"title": "Second title", "version": 2}
     missing = await gql('{ article(id: "1", version: 9) { title } }')
     assert missing["data"]["article"] is None
-    bad = await gql('{ article(id: "1", version: 0) { title } }', status=400)
+    bad = await gql('{ article(id: "1", version: 0) { title } }', refused=True)
     assert "version must be 1 or more" in bad["errors"][0]["message"]
 
 
@@ -188,7 +188,7 @@ async def test_pages_never_repeat_or_skip_while_articles_arrive(gql: Query) -> N
             break
         after = page["pageInfo"]["endCursor"]
     assert seen == expected
-    bad = await gql('{ articleConnection(after: "nonsense!") { totalCount } }', status=400)
+    bad = await gql('{ articleConnection(after: "nonsense!") { totalCount } }', refused=True)
     assert "cursor" in bad["errors"][0]["message"]
 
 
@@ -203,7 +203,7 @@ async def test_the_log_can_be_browsed(gql: Query) -> None:
     ]
     assert body["data"]["all"][0]["data"]["title"] == "My article title 6"
     assert [e["type"] for e in body["data"]["one"]] == ["ArticleCreated", "ArticleRetracted"]
-    too_many = await gql("{ events(count: 1001) { position } }", status=400)
+    too_many = await gql("{ events(count: 1001) { position } }", refused=True)
     assert "count must be between 1 and 1000" in too_many["errors"][0]["message"]
 
 
@@ -235,10 +235,10 @@ async def test_a_waiting_read_sees_a_later_write(client: Client, gql: Query) -> 
 
 
 async def test_unencodable_text_does_not_stop_the_store(gql: Query) -> None:
-    """A lone surrogate as a stream name is refused (400, naming it) before the store sees it;
-    writes keep working."""
+    """A lone surrogate as a stream name is refused (a request error naming it) before the store
+    sees it; writes keep working."""
     query = "query($s: String) { events(stream: $s) { position } }"
-    body = await gql(query, {"s": "\ud800"}, status=400)
+    body = await gql(query, {"s": "\ud800"}, refused=True)
     assert "stream contains the character U+D800" in body["errors"][0]["message"]
     created = (await gql(CREATE_ID, {"a": article_input()}))["data"]["createArticle"]
     assert created["status"] == "ACCEPTED"

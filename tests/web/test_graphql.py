@@ -14,7 +14,7 @@ from newsroom.app import Newsroom
 from newsroom.web.graphql import pipeline
 from newsroom.web.graphql.pipeline import OPERATIONS, Prepared
 from tests.factories import CREATE_ID, article_input
-from tests.web.conftest import Query
+from tests.web.conftest import Query, refusal
 
 SEED_FIELDS = "id title body category author_id author_name status"
 Client = TestClient[web.Request, web.Application]
@@ -66,8 +66,8 @@ async def test_seed_query_arguments(gql: Query) -> None:
 
 @pytest.mark.parametrize("count", [0, 51, -3])
 async def test_count_outside_1_to_50_is_an_error(gql: Query, count: int) -> None:
-    """A count outside 1..50 is a request error (400) naming count, before anything runs."""
-    body = await gql(f"{{ articles(count: {count}) {{ id }} }}", status=400)
+    """A count outside 1..50 is a request error naming count, before anything runs."""
+    body = await gql(f"{{ articles(count: {count}) {{ id }} }}", refused=True)
     assert "data" not in body
     assert f"count must be between 1 and 50, got {count}" in body["errors"][0]["message"]
     assert body["errors"][0]["extensions"] == {"code": "VALIDATION_FAILED"}
@@ -83,7 +83,7 @@ async def test_article_by_id_in_any_status(gql: Query) -> None:
         "b": {"status": "RETRACTED"},
         "c": None,
     }
-    bad = await gql('{ article(id: "abc") { id } }', status=400)
+    bad = await gql('{ article(id: "abc") { id } }', refused=True)
     assert "id must be a positive whole number" in bad["errors"][0]["message"]
 
 
@@ -136,10 +136,10 @@ async def test_create_article_with_idempotency_key(gql: Query, newsroom: Newsroo
 
 
 async def test_wrong_argument_types_are_graphql_errors(gql: Query) -> None:
-    """Type errors in a document are reported by GraphQL validation, as a 400 with errors."""
-    body = await gql('{ articles(count: "ten") { id } }', status=400)
+    """Type errors in a document are reported by GraphQL validation, as a request error."""
+    body = await gql('{ articles(count: "ten") { id } }', refused=True)
     assert "Int" in body["errors"][0]["message"]
-    body = await gql("{ articles { nope } }", status=400)
+    body = await gql("{ articles { nope } }", refused=True)
     assert "nope" in body["errors"][0]["message"]
 
 
@@ -216,7 +216,7 @@ async def test_a_failed_projection_is_reported_not_served(
 @pytest.mark.parametrize("bad_id", ["뒄\u0002G", "QXJ0aWNsZTp4", "Tm90aGluZzox", "%%%", " "])
 async def test_odd_ids_are_validation_errors(gql: Query, bad_id: str) -> None:
     """Non-ASCII, undecodable or foreign global ids are a clear error, never an internal one (found by schemathesis)."""
-    body = await gql("query($id: ID!) { article(id: $id) { id } }", {"id": bad_id}, status=400)
+    body = await gql("query($id: ID!) { article(id: $id) { id } }", {"id": bad_id}, refused=True)
     assert "id must be a positive whole number" in body["errors"][0]["message"]
 
 
@@ -276,13 +276,13 @@ async def test_a_failed_create_with_the_last_id_leaves_automatic_ids_working(gql
         (CREATE_ID, {}),
     ],
 )
-async def test_wrong_variables_are_400_with_a_message(
+async def test_wrong_variables_are_request_errors_with_a_message(
     client: Client, query: str, variables: dict[str, Any]
 ) -> None:
-    """Variables of the wrong kind are a 400 that says which, never an internal error."""
-    response = await client.post("/graphql", json={"query": query, "variables": variables})
-    body = await response.json()
-    assert response.status == 400, body
+    """Variables of the wrong kind are a request error that says which (400 in
+    application/graphql-response+json), never an internal error."""
+    body = await refusal(client, {"query": query, "variables": variables})
+    assert "$a" in body["errors"][0]["message"]
     assert "internal" not in body["errors"][0]["message"]
 
 

@@ -25,7 +25,7 @@ async def test_cost_verdicts_leave_the_cache_with_their_documents() -> None:
         for _ in range(2):  # a document is cached the second time it comes
             assert isinstance(await operations.prepare(_cheap(n), None, {}), Prepared)
         cached = operations.cache.get(_cheap(n))
-        assert isinstance(cached, Parsed) and cached.cost == []
+        assert isinstance(cached, Parsed) and cached.costs == {None: []}
     assert len(operations.cache) == 5
 
 
@@ -41,3 +41,18 @@ async def test_a_document_never_inherits_another_documents_cost_verdict() -> Non
             assert isinstance(costly, list) and "maximum cost" in costly[0].message, n
         if n % 50 == 0:
             gc.collect()  # free evicted documents, so their addresses are reused
+
+
+async def test_only_the_operation_named_is_costed() -> None:
+    """In a document of several operations, the one named runs though another needs variables
+    it was not given or costs too much; that other one is still refused when named."""
+    operations = Operations(GraphQLLimits())
+    big = _expensive(0).replace("{", "query Big {", 1)
+    document = (
+        f"query A($id: ID!) {{ article(id: $id) {{ id }} }} {big} query Small {{ __typename }}"
+    )
+    for _ in range(2):  # new, then cached
+        assert isinstance(await operations.prepare(document, "Small", {}), Prepared)
+        costly = await operations.prepare(document, "Big", {})
+        assert isinstance(costly, list) and "maximum cost" in costly[0].message
+        assert isinstance(await operations.prepare(document, "A", {"id": "1"}), Prepared)

@@ -2,25 +2,23 @@
 variables -> cost -> argument rules -> execute (or subscribe).
 
 Both transports (HTTP in `http.py`, WebSocket in `websocket.py`) hand an operation's text,
-name and variables to `Operations.prepare`, and run what it returns with `execute` or
-`subscribe`; they get JSON-ready replies back. This is the only module that drives graphql-core
-beyond its public `parse` and `validate`. Parsing and validating are most of a small request's
-time, so a document seen before skips both (a cache bounded in bytes, cache.py); a new document
-is bounded in what it may cost (limits.py) and waits for its turn. Variables are coerced once,
-and execution reuses them.
+name, variables and the kinds of operation they run to `Operations.prepare`, and run what it
+returns with `execute` or `subscribe`; they get JSON-ready replies back. This is the only module
+that drives graphql-core beyond its public `parse` and `validate`. Parsing and validating are
+most of a small request's time, so a document seen before skips both (a cache bounded in bytes,
+cache.py); a new document is bounded in what it may cost (limits.py) and waits for its turn.
+Variables are coerced once, and execution reuses them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from aiohttp import web
-from ariadne import format_error
 from ariadne.validation import cost_validator
 from graphql import (
     DocumentNode,
@@ -43,7 +41,7 @@ from graphql.language import Lexer, Source, Token
 from graphql.language.parser import Parser
 
 from newsroom.config import GraphQLLimits
-from newsroom.errors import Busy, NewsroomError, ReplyTooLarge, StoreCorrupted, StoreError
+from newsroom.errors import ReplyTooLarge
 from newsroom.gates import Gate
 from newsroom.web.graphql.arguments import Checked, check_arguments
 from newsroom.web.graphql.cache import (
@@ -54,13 +52,10 @@ from newsroom.web.graphql.cache import (
 )
 from newsroom.web.graphql.context import Context
 from newsroom.web.graphql.limits import COST_MAP, check_shape, fragments_of, too_many_tokens
+from newsroom.web.graphql.replies import Errors, Reply, formatted
 from newsroom.web.graphql.schema import schema
 
-log = logging.getLogger(__name__)
 CACHE_SIZE = 500  # documents kept at most (GraphQLLimits.cache_bytes bounds their memory)
-Errors = list[GraphQLError]
-Reply = dict[str, Any]
-"""A GraphQL response as JSON-ready data: `data`, and `errors` if any."""
 
 
 @dataclass(slots=True)
@@ -72,10 +67,10 @@ class Parsed:
     fragment_details: dict[str, FragmentDetails]  # the same, as graphql-core's executor takes them
     sized_by_variables: bool  # so its cost depends on the variables
     tokens: int  # lexical tokens and comments: what it weighs in the cache
-    cost: Errors | None = None
-    """Why it costs too much (empty if it does not), once a request costed it, unless that
-    depends on the variables. (Costing needs a request's variables, even when the verdict does
-    not depend on them.)"""
+    costs: dict[str | None, Errors] = field(default_factory=dict)
+    """By operation name: why it costs too much (empty if it does not), once a request costed
+    it, unless that depends on the variables. (Costing needs a request's variables, even when
+    the verdict does not depend on them.)"""
 
 
 @dataclass(slots=True)
@@ -103,6 +98,19 @@ class Prepared(NamedTuple):
         return self.operation.operation
 
 
+class Refused(NamedTuple):
+    """An operation of a kind the transport does not run (a mutation sent by GET, a query sent
+    to the subscriptions' WebSocket): chosen from its document, and checked no further."""
+
+    kind: OperationType
+
+
+EVERY_KIND = frozenset(OperationType)
+Outcome = Prepared | Errors | Refused
+"""What `Operations.prepare` makes of a request: an operation to run, the reasons it may not
+run, or the refusal of its kind."""
+
+
 class Operations:
     """Prepares operations; keeps parsed, limited and validated documents by text (LRU, bounded
     in bytes), and has new documents take turns."""
@@ -114,9 +122,14 @@ class Operations:
         self._parsing: dict[str, _Parsing] = {}  # new documents being parsed, by text
 
     async def prepare(
-        self, text: str, name: str | None, variables: dict[str, Any]
-    ) -> Prepared | Errors:
-        """The operation to run from a request's document, or every reason it may not run.
+        self,
+        text: str,
+        name: str | None,
+        variables: dict[str, Any],
+        kinds: frozenset[OperationType] = EVERY_KIND,
+    ) -> Outcome:
+        """The operation to run from a request's document, or every reason it may not run, or
+        `Refused` if it is not of one of the `kinds` the caller runs.
 
         A cached document is prepared at once. A new one is counted, parsed and validated by a
         worker thread, so the event loop goes on serving meanwhile (runtime.share_the_interpreter
@@ -126,24 +139,30 @@ class Operations:
         `new_documents_wait` seconds.
         """
         if (found := self.cache.get(text)) is not None:
-            return self.operation(found, name, variables)
+            return self.operation(found, name, variables, kinds)
         if (parsing := self._parsing.get(text)) is not None:  # the same text, already on its way
             parsing.shared = True
             await asyncio.wait({parsing.done})
             if not parsing.done.cancelled():
-                return self.operation(parsing.done.result(), name, variables)
-        return await self._parse_new(text, name, variables)
+                return self.operation(parsing.done.result(), name, variables, kinds)
+        return await self._parse_new(text, name, variables, kinds)
 
     async def _parse_new(
-        self, text: str, name: str | None, variables: dict[str, Any]
-    ) -> Prepared | Errors:
+        self,
+        text: str,
+        name: str | None,
+        variables: dict[str, Any],
+        kinds: frozenset[OperationType],
+    ) -> Outcome:
         """Parse a new document when its turn comes; requests with the same text that arrive
         meanwhile wait for this parse instead of a turn of their own (a burst of clients
         starting with the same query gets one parse, not a queue and then 503s)."""
         parsing = self._parsing[text] = _Parsing(asyncio.get_running_loop().create_future())
         try:
             async with self.turns.turn():
-                parsed, prepared = await asyncio.to_thread(self._first_time, text, name, variables)
+                parsed, prepared = await asyncio.to_thread(
+                    self._first_time, text, name, variables, kinds
+                )
             for _ in range(2 if parsing.shared else 1):  # shared: it came (at least) twice
                 self._remember(text, parsed)
             parsing.done.set_result(parsed)
@@ -154,35 +173,46 @@ class Operations:
             del self._parsing[text]
 
     def _first_time(
-        self, text: str, name: str | None, variables: dict[str, Any]
-    ) -> tuple[Parsed | Errors, Prepared | Errors]:
+        self,
+        text: str,
+        name: str | None,
+        variables: dict[str, Any],
+        kinds: frozenset[OperationType],
+    ) -> tuple[Parsed | Errors, Outcome]:
         """Parse a new document and prepare its operation (on a worker thread: what it builds
         is shared with nothing until it is returned); one far past the token limit is refused
         by a quick count first."""
         if len(text) <= self.limits.max_length and (refusal := too_many_tokens(text, self.limits)):
             return [refusal], [refusal]
         found = self._parse(text)
-        return found, self.operation(found, name, variables)
+        return found, self.operation(found, name, variables, kinds)
 
     def operation(
-        self, found: Parsed | Errors, name: str | None, variables: dict[str, Any]
-    ) -> Prepared | Errors:
+        self,
+        found: Parsed | Errors,
+        name: str | None,
+        variables: dict[str, Any],
+        kinds: frozenset[OperationType] = EVERY_KIND,
+    ) -> Outcome:
         """The operation to run from a document (as `document` found it), or every reason it
         may not run.
 
-        In order: the document's own errors (parse, shape, validation), the operation named,
-        the variables as execution will see them (types coerced, defaults applied), the cost
-        with those variables, and the root fields' argument rules.
+        In order: the document's own errors (parse, shape, validation), the operation named
+        and its kind (before its variables: a mutation sent by GET is refused as such, whatever
+        its variables), the variables as execution will see them (types coerced, defaults
+        applied), the cost with those variables, and the root fields' argument rules.
         """
         if isinstance(found, list):
             return found
         operation = get_operation_ast(found.document, name)
         if operation is None:
             return [GraphQLError("name the operation to run in 'operationName'")]
+        if operation.operation not in kinds:
+            return Refused(operation.operation)
         given = get_variable_values(schema, operation.variable_definitions or (), variables)
         if isinstance(given, list):
             return given
-        if cost := self._cost(found, given.coerced):
+        if cost := self._cost(found, operation, given.coerced):
             return cost
         checked = check_arguments(operation, found.fragments, given.coerced)
         if isinstance(checked, list):
@@ -219,16 +249,22 @@ class Operations:
         details = {name: FragmentDetails(fragment) for name, fragment in fragments.items()}
         return Parsed(document, fragments, details, shape.sized_by_variables, tokens)
 
-    def _cost(self, parsed: Parsed, variables: dict[str, Any]) -> Errors:
-        """Errors if running the document with `variables` would cost more than the limit."""
-        if parsed.cost is not None:
-            return parsed.cost
+    def _cost(
+        self, parsed: Parsed, operation: OperationDefinitionNode, variables: dict[str, Any]
+    ) -> Errors:
+        """Errors if running `operation` with `variables` would cost more than the limit. The
+        document's other operations are left out: their variables are not given, and they do
+        not run."""
+        name = operation.name.value if operation.name else None
+        if (known := parsed.costs.get(name)) is not None:
+            return known
         rule = cost_validator(
             self.limits.max_cost, default_cost=1, variables=variables, cost_map=COST_MAP
         )
-        cost = validate(schema, parsed.document, [rule])
+        alone = DocumentNode(definitions=(operation, *parsed.fragments.values()))
+        cost = validate(schema, alone, [rule])
         if not parsed.sized_by_variables:
-            parsed.cost = cost
+            parsed.costs[name] = cost
         return cost
 
 
@@ -359,17 +395,6 @@ async def _replies(stream: AsyncIterator[ExecutionResult]) -> AsyncIterator[Repl
             await aclose()
 
 
-UNAVAILABLE = frozenset((StoreError.code, StoreCorrupted.code, Busy.code))
-
-
-def store_failed(reply: Reply) -> bool:
-    """Whether the reply reports that the server could not do its part now (the event store
-    failed, or the work was at its limit), so HTTP answers 503 and a client retries later."""
-    return any(
-        error.get("extensions", {}).get("code") in UNAVAILABLE for error in reply.get("errors", ())
-    )
-
-
 def reply(result: ExecutionResult) -> Reply:
     """An execution result as the GraphQL response shape (errors formatted for clients).
 
@@ -383,22 +408,3 @@ def reply(result: ExecutionResult) -> Reply:
     if errors:
         body["errors"] = formatted(errors)
     return body
-
-
-def formatted(errors: Errors) -> list[dict[str, Any]]:
-    """Errors as clients see them: our own errors' messages; anything unexpected hidden behind
-    a generic one (and logged)."""
-    return [_format(error) for error in errors]
-
-
-def _format(error: GraphQLError) -> dict[str, Any]:
-    original = error.original_error
-    if original is None or isinstance(original, NewsroomError | GraphQLError):
-        shown: dict[str, Any] = format_error(error, debug=False)
-        if isinstance(original, NewsroomError):
-            shown["extensions"] = {"code": original.code}
-        if isinstance(original, StoreError):  # its message names files: for the server only
-            shown["message"] = original.public  # (a failed append is logged where it failed)
-        return shown
-    log.error("unexpected error in a resolver at %s", error.path, exc_info=original)
-    return {"message": "internal error", "path": error.path, "extensions": {"code": "INTERNAL"}}

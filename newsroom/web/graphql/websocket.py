@@ -28,7 +28,8 @@ from newsroom.errors import Busy, NewsroomError
 from newsroom.gates import Gate
 from newsroom.web.addresses import client_key
 from newsroom.web.graphql import pipeline
-from newsroom.web.graphql.pipeline import OPERATIONS, Reply
+from newsroom.web.graphql.pipeline import OPERATIONS, Refused
+from newsroom.web.graphql.replies import Reply, formatted
 from newsroom.web.http import SETTINGS, json_error
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ SEND_TIMEOUT = 5.0  # seconds a message may wait for a client that stopped readi
 CLOSE_GRACE = 10.0  # seconds a closed client gets to read what was queued before its close frame
 MESSAGE_MAX = 64 * 1024  # bytes per incoming message
 MAX_OPERATIONS = 16  # subscriptions running at once on one connection
+SUBSCRIPTION_ONLY = frozenset((OperationType.SUBSCRIPTION,))  # queries and mutations: by HTTP
 
 
 class _Close(Exception):
@@ -189,7 +191,7 @@ class _Session:
             turn = True
             replies = await self.replies(payload)
             if isinstance(replies, list):
-                errors = pipeline.formatted(replies)
+                errors = formatted(replies)
                 await self.send({"id": op_id, "type": "error", "payload": errors})
                 return
             async for reply in replies:
@@ -221,11 +223,11 @@ class _Session:
         if not isinstance(text, str) or not isinstance(variables, dict):
             raise _Close(4400, "Invalid subscribe payload: it needs a query string")
         prepared = await self.request.app[OPERATIONS].prepare(
-            text, name if isinstance(name, str) else None, variables
+            text, name if isinstance(name, str) else None, variables, SUBSCRIPTION_ONLY
         )
         if isinstance(prepared, list):
             return prepared
-        if prepared.kind is not OperationType.SUBSCRIPTION:
+        if isinstance(prepared, Refused):
             return [GraphQLError("only subscriptions run here; send queries and mutations by POST")]
         return await pipeline.results(prepared, self.request)
 
