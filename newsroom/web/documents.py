@@ -1,4 +1,5 @@
-"""Rendered documents (feeds, sitemaps): cached bytes with validators, served with HTTP caching.
+"""Rendered documents (feeds, sitemaps, the stylesheet): cached bytes with validators, served
+with HTTP caching.
 
 A document is rendered when it is first asked for after it changed, never per event: its
 `version` (from the projection that knows when it last changed) decides whether the cached bytes
@@ -30,7 +31,13 @@ class Rendered:
 
     __slots__ = ("_gzipped", "_headers", "body", "etag", "last_modified")
 
-    def __init__(self, body: bytes, content_type: str, last_modified: datetime) -> None:
+    def __init__(
+        self,
+        body: bytes,
+        content_type: str,
+        last_modified: datetime,
+        cache_control: str = f"public, max-age={MAX_AGE}",
+    ) -> None:
         self.body = body
         self.etag = hashlib.blake2b(body, digest_size=12).hexdigest()
         """The opaque tag without quotes; the gzipped bytes carry it with a suffix."""
@@ -38,7 +45,7 @@ class Rendered:
         self._gzipped: bytes | None = None
         common = {
             "Last-Modified": self.last_modified.strftime("%a, %d %b %Y %H:%M:%S GMT"),
-            "Cache-Control": f"public, max-age={MAX_AGE}",
+            "Cache-Control": cache_control,
             "Vary": "Accept-Encoding",
         }
         plain = {**common, "ETag": f'"{self.etag}"'}
@@ -93,9 +100,10 @@ class DocumentCache:
         return rendered
 
 
-def respond(request: web.Request, document: Rendered, position: int) -> web.Response:
+def respond(request: web.Request, document: Rendered, position: int | None) -> web.Response:
     """The document, or 304 if the client's copy is current; gzipped if the client accepts it.
-    Either way with the log position the document reflects (`Newsroom-Position`)."""
+    Either way with the log position the document reflects (`Newsroom-Position`), if it
+    reflects the log at all (a packaged file does not)."""
     gzipped = _accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
     etag = document.etag + _GZIP_SUFFIX if gzipped else document.etag
     if _not_modified(request, etag, document.last_modified):
@@ -103,7 +111,8 @@ def respond(request: web.Request, document: Rendered, position: int) -> web.Resp
     else:
         body = document.gzipped if gzipped else document.body
         response = web.Response(body=body, headers=document.headers(gzipped, full=True))
-    response.headers[POSITION_HEADER] = str(position)
+    if position is not None:
+        response.headers[POSITION_HEADER] = str(position)
     return response
 
 
