@@ -47,7 +47,7 @@ def article_page(settings: Settings, article: ArticleView) -> html.HtmlElement:
     ]
     head = Head(
         title=title,
-        description=summary(xml_text(article.body)),
+        description=xml_text(summary(article.body)),
         canonical=url,
         kind="article",
         properties=properties,

@@ -42,7 +42,7 @@ async def home(request: web.Request) -> web.Response:
         E.H1(site),
         E.P(description, E.CLASS("tagline")),
         E.H2("Latest news"),
-        E.OL(*[story_item(a, [summary(xml_text(a.body))]) for a in latest], E.CLASS("stories"))
+        E.OL(*[story_item(a, [xml_text(summary(a.body))]) for a in latest], E.CLASS("stories"))
         if latest
         else E.P("Nothing has been published yet."),
         E.H2("Follow"),
