@@ -33,13 +33,11 @@ def article_page(settings: Settings, article: ArticleView) -> html.HtmlElement:
         E.A(article.category, href=f"/feed/{article.category}", title="The category's feed"),
         E.CLASS("meta"),
     )  # fmt: skip
+    permalink = E.P("Link to this article: ", E.A(url, E.CLASS("url"), href=url), E.CLASS("note"))
     story = E.ARTICLE(
-        E.H1(title),
-        byline,
-        *paragraphs(xml_text(article.body)),
-        E.FOOTER(E.P("Link to this article: ", E.A(url, href=url), E.CLASS("note"))),
+        E.H1(title), byline, *paragraphs(xml_text(article.body)), E.FOOTER(permalink),
         E.CLASS("story"),
-    )
+    )  # fmt: skip
     properties = [
         ("article:published_time", w3c(article.published_at)),
         ("article:modified_time", w3c(article.modified)),
