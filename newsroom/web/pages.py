@@ -42,7 +42,11 @@ async def home(request: web.Request) -> web.Response:
         E.H1(site),
         E.P(description, E.CLASS("tagline")),
         E.H2("Latest news"),
-        E.OL(*[story_item(a, [xml_text(summary(a.body))]) for a in latest], E.CLASS("stories"))
+        E.OL(
+            *[story_item(a, [xml_text(summary(a.body))]) for a in latest],
+            E.CLASS("stories"),
+            id="latest",
+        )
         if latest
         else E.P("Nothing has been published yet."),
         E.H2("Follow"),
