@@ -284,7 +284,12 @@ class Settings:
     site_name: str = setting(
         "newsroom", "the publication's name: feed titles, Google News' news:name, pages", _line
     )
-    site_description: str = setting("The latest news", "one line for the feeds' description", _line)
+    site_description: str = setting(
+        "The latest news",
+        "one line that says what the publication is: on the home page, in every page's footer, "
+        "and as the feeds' description",
+        _line,
+    )
     language: str = setting(
         "en", "ISO 639 code of the publication's language: feeds, news sitemap, pages", _language
     )

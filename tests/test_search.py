@@ -206,6 +206,32 @@ def test_pages_follow_each_other_without_repeats_or_gaps() -> None:
     assert seen == everything and len(seen) == 45
 
 
+def test_pages_back_mirror_the_pages_forward() -> None:
+    """Paging back with `before` from the last page gives the same pages in reverse, and
+    `earlier` is true on every page but the first (forward and back alike)."""
+    search = Searcher(
+        *[story(n, n % 7, body=f"Storm report {'storm ' * (n % 5)}") for n in range(1, 26)]
+    )
+    index, query = search.view.index, parse("storm")
+    forward, after = [], None
+    while True:
+        page = index.search(query, None, 10, after)
+        forward.append(([h.article_id for h in page.hits], page.earlier, page.more))
+        if not page.more:
+            break
+        after = page.hits[-1].key
+    assert [len(ids) for ids, _, _ in forward] == [10, 10, 5]
+    assert [earlier for _, earlier, _ in forward] == [False, True, True]
+    backward, before = [], page.hits[0].key
+    while True:
+        page = index.search(query, None, 10, None, before=before)
+        backward.append(([h.article_id for h in page.hits], page.earlier, page.more))
+        if not page.earlier:
+            break
+        before = page.hits[0].key
+    assert backward == [(forward[1][0], True, True), (forward[0][0], False, True)]
+
+
 def test_a_search_over_its_time_budget_is_refused_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
     """A search that cannot finish within the budget stops with a ValidationError (a 400)."""
     search = Searcher(*[story(n, body="storm " * 50) for n in range(1, 300)])

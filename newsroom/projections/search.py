@@ -53,9 +53,12 @@ class Results:
     facets: dict[str, int]
     """Matches per category, ignoring the category filter (so a reader sees where else to go)."""
     more: bool
+    """True when hits follow this page."""
     exact: bool = True
     """False when the search matched more articles than an index covers per search: hits, total
     and facets then come from the newest of them, and total is a lower bound."""
+    earlier: bool = False
+    """True when hits precede this page (it is not the first)."""
 
 
 Document = PublishedText
@@ -81,9 +84,15 @@ class SearchIndex(Protocol):
         ...
 
     def search(
-        self, query: Query, category: str | None, first: int, after: SortKey | None
+        self,
+        query: Query,
+        category: str | None,
+        first: int,
+        after: SortKey | None,
+        before: SortKey | None = None,
     ) -> Results:
-        """Up to `first` hits after the cursor key `after`, best first, ties newest first."""
+        """Up to `first` hits after the cursor key `after`, best first, ties newest first; with
+        `before`, the (up to) `first` hits just before that key instead (a page back)."""
         ...
 
     def fingerprint(self) -> str:

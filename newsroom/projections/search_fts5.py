@@ -14,7 +14,7 @@ import html
 import os
 import sqlite3
 import time
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -169,7 +169,12 @@ class Fts5Index:
         self._texts = texts
 
     def search(
-        self, query: Query, category: str | None, first: int, after: SortKey | None
+        self,
+        query: Query,
+        category: str | None,
+        first: int,
+        after: SortKey | None,
+        before: SortKey | None = None,
     ) -> Results:
         self._commit()  # searches read committed segments, not a large pending buffer
         expression = fts5_expression(query)
@@ -182,11 +187,17 @@ class Fts5Index:
                 for score, newest, article_id, in_category in covered
                 if category is None or in_category == category
             )
-            page = keys[bisect_right(keys, after) if after is not None else 0 :][: first + 1]
-            snippets = self._snippets(expression, [-key[2] for key in page[:first]])
-        hits = [Hit(-key[2], -key[0], snippets.get(-key[2], ""), key) for key in page[:first]]
-        more, exact = len(page) > first, len(matches) <= WINDOW
-        return Results(hits, len(keys), dict(facets), more=more, exact=exact)
+            if before is None:
+                start = bisect_right(keys, after) if after is not None else 0
+                end = min(start + first, len(keys))
+            else:
+                end = bisect_left(keys, before)
+                start = max(0, end - first)
+            page = keys[start:end]
+            snippets = self._snippets(expression, [-key[2] for key in page])
+        hits = [Hit(-key[2], -key[0], snippets.get(-key[2], ""), key) for key in page]
+        more, exact = end < len(keys), len(matches) <= WINDOW
+        return Results(hits, len(keys), dict(facets), more=more, exact=exact, earlier=start > 0)
 
     def _window(self, expression: str) -> list[tuple[float, float, int, str]]:
         """The newest WINDOW + 1 matches (score, -published, id, category), in one pass: FTS5

@@ -12,16 +12,8 @@ from aiohttp.typedefs import Handler
 
 from newsroom.app import Newsroom
 from newsroom.config import Settings
-from newsroom.errors import (
-    Busy,
-    NewsroomError,
-    NotFound,
-    ProjectionFailed,
-    StoreError,
-    ValidationError,
-    ViewTimeout,
-)
-from newsroom.web import feeds, metrics, ops, pages, search, sitemaps
+from newsroom.errors import NewsroomError, StoreError
+from newsroom.web import assets, feeds, metrics, ops, pages, search, sitemaps
 from newsroom.web.documents import RENDERED, DocumentCache
 from newsroom.web.graphql import graphiql
 from newsroom.web.graphql import http as graphql
@@ -35,6 +27,7 @@ from newsroom.web.http import (
     SETTINGS,
     VIEWS,
     json_error,
+    refusal,
 )
 from newsroom.web.metrics import METRICS, Metrics, Watched
 from newsroom.web.observe import OBSERVER, Observer, draining, observed
@@ -69,17 +62,12 @@ def error_boundary(handler: Handler) -> Handler:
             raise
         except ConnectionResetError:
             raise  # the client went away mid-request; aiohttp closes quietly
-        except (ValidationError, NotFound) as e:
-            return json_error(404 if isinstance(e, NotFound) else 400, str(e))
-        except Busy as e:
-            return json_error(503, str(e), **{"Retry-After": str(e.retry_after)})
-        except (ProjectionFailed, ViewTimeout) as e:
-            return json_error(503, str(e), **{"Retry-After": "1"})
-        except StoreError as e:  # its message names files: for the log, not the client
-            log.error("%s %s failed: %s", request.method, request.path, e)
-            return json_error(503, e.public, **{"Retry-After": "1"})
         except NewsroomError as e:
+            if (refused := refusal(e)) is not None:
+                return json_error(refused.status, refused.message, **refused.headers)
             log.error("%s %s failed: %s", request.method, request.path, e)
+            if isinstance(e, StoreError):  # its message names files: for the log, not the client
+                return json_error(503, e.public, **{"Retry-After": "1"})
             return json_error(503, str(e))
         except Exception:
             log.exception("%s %s failed unexpectedly", request.method, request.path)
@@ -129,7 +117,8 @@ def create_app(
 
     app.cleanup_ctx.append(run_newsroom)
     app.cleanup_ctx.append(draining)
-    for module in (graphql, graphiql, ops, metrics, feeds, sitemaps, search, pages):  # pages last
+    modules = (graphql, graphiql, ops, metrics, feeds, sitemaps, search, assets, pages)
+    for module in modules:  # pages last: their article route's first segment matches anything
         app.add_routes(guarded(module.routes, app[OBSERVER]))
     return app
 

@@ -1,5 +1,5 @@
-"""Rendered documents (feeds, sitemaps, GET /graphql replies): bytes with validators, served
-with HTTP caching.
+"""Rendered documents (feeds, sitemaps, the stylesheet, GET /graphql replies): bytes with
+validators, served with HTTP caching.
 
 A feed or sitemap is rendered when it is first asked for after it changed, never per event: its
 `version` (from the projection that knows when it last changed) decides whether the cached bytes
@@ -38,6 +38,7 @@ class Rendered:
         content_type: str,
         last_modified: datetime | None,
         vary: str = "Accept-Encoding",
+        cache_control: str = f"public, max-age={MAX_AGE}",
     ) -> None:
         self.body = body
         digest = hashlib.blake2b(content_type.encode(), digest_size=12)
@@ -48,7 +49,7 @@ class Rendered:
             last_modified.astimezone(UTC).replace(microsecond=0) if last_modified else None
         )
         self._gzipped: bytes | None = None
-        common = {"Cache-Control": f"public, max-age={MAX_AGE}", "Vary": vary}
+        common = {"Cache-Control": cache_control, "Vary": vary}
         if self.last_modified is not None:
             common["Last-Modified"] = self.last_modified.strftime("%a, %d %b %Y %H:%M:%S GMT")
         plain = {**common, "ETag": f'"{self.etag}"'}
@@ -104,11 +105,11 @@ class DocumentCache:
 
 
 def respond(
-    request: web.Request, document: Rendered, position: int, compress: bool = True
+    request: web.Request, document: Rendered, position: int | None, compress: bool = True
 ) -> web.Response:
     """The document, or 304 if the client's copy is current; gzipped if the client accepts it
     (and `compress`). Either way with the log position the document reflects
-    (`Newsroom-Position`)."""
+    (`Newsroom-Position`), if it reflects the log at all (a packaged file does not)."""
     gzipped = compress and _accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
     etag = document.etag + _GZIP_SUFFIX if gzipped else document.etag
     if _not_modified(request, etag, document.last_modified):
@@ -116,7 +117,8 @@ def respond(
     else:
         body = document.gzipped if gzipped else document.body
         response = web.Response(body=body, headers=document.headers(gzipped, full=True))
-    response.headers[POSITION_HEADER] = str(position)
+    if position is not None:
+        response.headers[POSITION_HEADER] = str(position)
     return response
 
 

@@ -10,6 +10,7 @@ import asyncio
 import hmac
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,14 @@ from multidict import istr
 
 from newsroom.commands import CommandHandler
 from newsroom.config import Settings
-from newsroom.errors import ValidationError
+from newsroom.errors import (
+    Busy,
+    NewsroomError,
+    NotFound,
+    ProjectionFailed,
+    ValidationError,
+    ViewTimeout,
+)
 from newsroom.health import Health
 from newsroom.history import History
 from newsroom.projections.views import Views
@@ -118,6 +126,30 @@ def html_response(
     if position is not None:
         headers[POSITION_HEADER] = str(position)
     return response
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """How a route answers a newsroom error the client can act on: status, message, headers."""
+
+    status: int
+    message: str
+    headers: dict[str, str]
+
+
+def refusal(error: NewsroomError) -> Refusal | None:
+    """The reply to a client's bad request or to a passing shortage (the one mapping every
+    route uses, in JSON or HTML); None for a fault, which the error boundary logs."""
+    match error:
+        case ValidationError():
+            return Refusal(400, str(error), {})
+        case NotFound():
+            return Refusal(404, str(error), {})
+        case Busy():
+            return Refusal(503, str(error), {"Retry-After": str(error.retry_after)})
+        case ProjectionFailed() | ViewTimeout():
+            return Refusal(503, str(error), {"Retry-After": "1"})
+    return None
 
 
 def json_error(status: int, message: str, media: str = JSON, **headers: str) -> web.Response:

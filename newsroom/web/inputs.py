@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ from newsroom.projections.search_query import Query, parse
 from newsroom.validation import ID_MAX
 
 COUNT_MAX = 50  # articles per list or page
+SEARCH_FIRST = 10  # hits per page of search results, unless the client asks for another count
 EVENTS_MAX = 1_000  # events per `events` query
 Rule = Callable[[str, Any], Any]
 
@@ -137,3 +139,39 @@ def search_cursor(name: str, value: str) -> SortKey:
     if key is None or not -ID_MAX <= key[2] < 0:
         raise ValidationError(f"{name} must be a cursor a search gave out (next)")
     return key
+
+
+# --- a search request, as GET /search takes it ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """What a GET /search asks for, checked: the text as given, its terms, the filter, the page."""
+
+    text: str
+    query: Query
+    category: str | None
+    first: int
+    after: SortKey | None
+    before: SortKey | None = None
+
+
+def search_request(params: Mapping[str, str], backwards: bool = False) -> SearchRequest:
+    """The search a query string asks for (`q`, `first`, `category`, `after`, and with
+    `backwards` `before`, the cursor of a page back); ValidationError naming the first problem."""
+    if "q" not in params:
+        raise ValidationError("give the words to search for as ?q=…")
+    first_text = params.get("first", str(SEARCH_FIRST))
+    if not first_text.isascii() or not first_text.isdigit() or len(first_text) > 4:
+        raise ValidationError(f"first must be a whole number from 1 to {COUNT_MAX}")
+    first = count(COUNT_MAX)("first", int(first_text))
+    category_filter = params.get("category") or None
+    if category_filter is not None:
+        category("category", category_filter)
+    after, before = params.get("after"), params.get("before") if backwards else None
+    if after is not None and before is not None:
+        raise ValidationError("give after (the next page) or before (the page back), not both")
+    after_key = search_cursor("after", after) if after is not None else None
+    before_key = search_cursor("before", before) if before is not None else None
+    query = search_text("q", params["q"])
+    return SearchRequest(params["q"], query, category_filter, first, after_key, before_key)

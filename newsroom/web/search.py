@@ -1,5 +1,8 @@
-"""Search over HTTP (`GET /search?q=…&category=…&first=…&after=…`, JSON), and `run`, which the
+"""Search over HTTP (`GET /search?q=…&category=…&first=…&after=…`), and `run`, which the
 GraphQL `search` field shares.
+
+/search answers JSON by default (API clients, `*/*`), and an HTML page (web/search_page.py) to
+clients whose Accept prefers text/html, as browsers' does; either reply says `Vary: Accept`.
 
 The reader's input is checked by the rules of `web/inputs.py` (GraphQL checks its arguments by
 the same rules), the search view answers, and each hit gets its article from the articles view,
@@ -15,22 +18,29 @@ import asyncio
 import html
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from newsroom.config import Settings
-from newsroom.errors import ValidationError
+from newsroom.errors import NewsroomError
 from newsroom.events import PUBLISHED
 from newsroom.gates import Gate
 from newsroom.projections.articles import ArticleView
 from newsroom.projections.search import Results, SortKey
 from newsroom.projections.search_query import Query
-from newsroom.web import inputs
-from newsroom.web.http import SETTINGS, VIEWS, positioned_json, wait_for_min_position
-from newsroom.web.inputs import COUNT_MAX
+from newsroom.web import inputs, search_page
+from newsroom.web.http import (
+    SETTINGS,
+    VIEWS,
+    json_error,
+    positioned_json,
+    refusal,
+    wait_for_min_position,
+)
+from newsroom.web.layout import reply
+from newsroom.web.negotiation import preferred
 from newsroom.web.urls import article_url
 from newsroom.web.xml import w3c
 
-FIRST_DEFAULT = 10
 SEARCH_WAIT = 0.5  # seconds a search may wait for its turn
 SEARCHES = web.AppKey("searches", Gate)
 """One search at a time (they run on the event loop)."""
@@ -47,13 +57,14 @@ async def run(
     category: str | None,
     first: int,
     after: SortKey | None,
+    before: SortKey | None = None,
 ) -> tuple[Results, list[dict[str, Any]]]:
     """Search (when its turn comes), and pair every hit with its article view and cursor."""
     async with app[SEARCHES].turn():
         for _ in range(2):  # the loop first answers what arrived meanwhile (see pipeline.py)
             await asyncio.sleep(0)
         views = app[VIEWS]
-        results = views.search.index.search(query, category, first, after)
+        results = views.search.index.search(query, category, first, after, before)
     articles = views.articles
     hits = []
     for hit in results.hits:
@@ -72,6 +83,9 @@ async def run(
 
 
 HELD_EXCERPT = 160  # characters of a corrected article's body shown while the index is held
+JSON, HTML = "application/json", "text/html"
+OFFERS = (JSON, HTML)
+"""What /search answers in, its default first: JSON for API clients and */*."""
 
 routes = web.RouteTableDef()
 """GET /search."""
@@ -79,22 +93,32 @@ routes = web.RouteTableDef()
 
 @routes.get("/search")
 async def search_route(request: web.Request) -> web.Response:
-    """GET /search?q=…: JSON results stating the log position they reflect."""
-    position = await wait_for_min_position(request)
-    params = request.query
-    if "q" not in params:
-        raise ValidationError("give the words to search for as ?q=…")
-    first_text = params.get("first", str(FIRST_DEFAULT))
-    if not first_text.isascii() or not first_text.isdigit() or len(first_text) > 4:
-        raise ValidationError(f"first must be a whole number from 1 to {COUNT_MAX}")
-    first = inputs.count(COUNT_MAX)("first", int(first_text))
-    category = params.get("category") or None
-    if category is not None:
-        inputs.category("category", category)
-    after = params.get("after")
-    key = inputs.search_cursor("after", after) if after is not None else None
-    query = inputs.search_text("q", params["q"])
-    results, hits = await run(request.app, query, category, first, key)
+    """GET /search?q=…: results stating the log position they reflect, as JSON, or as an HTML
+    page to clients that prefer text/html (browsers); a refusal in the same kind."""
+    as_html = preferred(request.headers.get(hdrs.ACCEPT), OFFERS) == HTML
+    try:
+        position = await wait_for_min_position(request)
+        if as_html:
+            response = await _html(request, position)
+        else:
+            response = await _json(request, position)
+    except NewsroomError as e:
+        if (refused := refusal(e)) is None:
+            raise  # a fault: the error boundary logs it
+        if as_html:
+            document = search_page.refused_page(
+                request.app[SETTINGS], request.query.get("q", ""), refused
+            )
+            response = reply(document, None, refused.status, refused.headers)
+        else:
+            response = json_error(refused.status, refused.message, **refused.headers)
+    response.headers[hdrs.VARY] = hdrs.ACCEPT
+    return response
+
+
+async def _json(request: web.Request, position: int) -> web.Response:
+    asked = inputs.search_request(request.query)
+    results, hits = await run(request.app, asked.query, asked.category, asked.first, asked.after)
     settings = request.app[SETTINGS]
     body = {
         "total": results.total,
@@ -104,6 +128,17 @@ async def search_route(request: web.Request) -> web.Response:
         "next": hits[-1]["cursor"] if results.more and hits else None,
     }
     return positioned_json(body, position)
+
+
+async def _html(request: web.Request, position: int) -> web.Response:
+    settings = request.app[SETTINGS]
+    if "q" not in request.query:  # the search box, before anything is asked
+        return reply(search_page.form_page(settings), position)
+    asked = inputs.search_request(request.query, backwards=True)
+    results, hits = await run(
+        request.app, asked.query, asked.category, asked.first, asked.after, asked.before
+    )
+    return reply(search_page.results_page(settings, asked, results, hits), position)
 
 
 def _hit_json(hit: dict[str, Any], settings: Settings) -> dict[str, Any]:

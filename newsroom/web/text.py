@@ -43,8 +43,15 @@ def body_html(body: str) -> str:
 
 
 def summary(body: str) -> str:
-    """The start of the body as one plain line, cut at a word and marked with an ellipsis."""
-    flat = _SPACES.sub(" ", body).strip()
+    """The start of the body as one plain line, cut at a word and marked with an ellipsis.
+
+    Only the start of the body is flattened (pages list twenty summaries per request, of bodies
+    up to 100,000 characters): further only while white space keeps it within SUMMARY_MAX."""
+    end = 2 * SUMMARY_MAX
+    flat = _SPACES.sub(" ", body[:end]).strip()
+    while len(flat) <= SUMMARY_MAX and end < len(body):
+        end *= 4
+        flat = _SPACES.sub(" ", body[:end]).strip()
     if len(flat) <= SUMMARY_MAX:
         return flat
     cut = flat[: SUMMARY_MAX - 1]

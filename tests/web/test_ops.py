@@ -53,8 +53,8 @@ async def test_home_lists_the_latest_articles(client: Client) -> None:
     response = await client.get("/")
     assert response.content_type == "text/html"
     page = html.fromstring(await response.text())
-    items = [li.text_content() for li in page.get_element_by_id("latest").iter("li")]
-    assert [item.split(" — ")[0] for item in items] == [
+    items = [li.findtext("h3/a") for li in page.get_element_by_id("latest").iter("li")]
+    assert items == [
         f"My article title {n}" for n in (5, 3, 2, 1)
     ]
 

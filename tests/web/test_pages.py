@@ -5,15 +5,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import html5lib
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from lxml import html
 
 from newsroom.articles import RetractArticle, UpdateArticle
 from newsroom.commands import Outcome
-from tests.factories import create_article, create_draft
+from newsroom.config import Settings
+from newsroom.web.app import create_app
+from tests.factories import FakeClock, create_article, create_draft
 from tests.web.conftest import SITE, Client, newsroom_of
 
 HOSTILE_TITLE = "</script><script>alert(1)</script> & <!-- “quotes” 🗞️"
@@ -23,9 +27,11 @@ async def publish(client: Client, **fields: Any) -> Outcome:
     return await newsroom_of(client).commands.handle(create_article(**fields))
 
 
-async def page(client: Client, path: str, status: int = 200) -> html.HtmlElement:
+async def page(
+    client: Client, path: str, status: int = 200, headers: dict[str, str] | None = None
+) -> html.HtmlElement:
     """GET an HTML page; assert it parses as HTML5 without a single parse error."""
-    response = await client.get(path, allow_redirects=False)
+    response = await client.get(path, allow_redirects=False, headers=headers)
     assert response.status == status, path
     assert response.content_type == "text/html"
     text = await response.text()
@@ -105,14 +111,104 @@ async def test_a_draft_is_404_until_it_is_published(site: Client) -> None:
 
 
 async def test_a_retracted_article_is_410_gone_with_a_notice(site: Client) -> None:
-    """The page answers 410 with the reason, and no longer carries the body."""
+    """The page answers 410 and says in plain words what happened: retracted, withdrawn by the
+    publisher, when (a <time>), why; it no longer carries the body, and leads home and to search."""
     outcome = await publish(site, title="Wrong story", body="The wrong claims.")
     retract = RetractArticle(outcome.article_id, reason="The facts were wrong")
-    await newsroom_of(site).commands.handle(retract)
+    done = await newsroom_of(site).commands.handle(retract)
     doc = await page(site, f"/business/wrong-story-{outcome.article_id}", status=410)
-    text = doc.text_content()
-    assert "retracted" in text and "The facts were wrong" in text
-    assert "The wrong claims." not in text
+    text = " ".join(doc.find(".//main").text_content().split())  # type: ignore[union-attr]
+    assert doc.findtext(".//h1") == "This article was retracted"
+    assert "The publisher of The Example Times retracted the article “Wrong story”" in text
+    assert "withdrawn" in text and "The reason given: The facts were wrong" in text
+    assert "The wrong claims." not in doc.text_content()
+    retracted_at = newsroom_of(site).views.articles.get(outcome.article_id).retracted_at  # type: ignore[union-attr]
+    assert done.position and retracted_at is not None
+    assert doc.find(".//main//time").get("datetime") == retracted_at.isoformat()  # type: ignore[union-attr]
+    assert {"/", "/search"} <= {a.get("href") for a in doc.find(".//main").iter("a")}  # type: ignore[union-attr]
+    assert doc.find(".//meta[@name='robots']").get("content") == "noindex"  # type: ignore[union-attr]
+
+
+async def test_a_404_page_says_why_and_where_to_go(site: Client) -> None:
+    """An unknown article's 404 page explains there is nothing here, and links home and search."""
+    doc = await page(site, "/business/nothing-999", status=404)
+    assert doc.findtext(".//h1") == "Page not found"
+    assert "no article at this address" in doc.find(".//main").text_content()  # type: ignore[union-attr]
+    assert {"/", "/search"} <= {a.get("href") for a in doc.find(".//main").iter("a")}  # type: ignore[union-attr]
+
+
+def _meta(doc: html.HtmlElement) -> dict[str, str]:
+    """The page's <meta name|property=… content=…> tags as a dict."""
+    found = {}
+    for meta in doc.iterfind(".//head/meta"):
+        key = meta.get("property") or meta.get("name")
+        if key is not None:
+            found[key] = meta.get("content", "")
+    return found
+
+
+async def test_an_article_page_tells_search_engines_and_social_sites_about_it(
+    site: Client,
+) -> None:
+    """A description (the summary), an absolute canonical link, Open Graph and a Twitter card
+    with the same title, description and absolute URL, the section and publication time."""
+    body = "Markets fell & rose. " * 30 + "\n\nMore."
+    outcome = await publish(site, title="Rates <rise>", body=body)
+    path = f"/business/rates-rise-{outcome.article_id}"
+    doc = await page(site, path)
+    meta = _meta(doc)
+    description = meta["description"]
+    assert description.startswith("Markets fell & rose. Markets") and description.endswith("…")
+    assert len(description) <= 280
+    assert doc.find(".//link[@rel='canonical']").get("href") == SITE + path  # type: ignore[union-attr]
+    assert {key: meta[key] for key in meta if key.startswith(("og:", "article:", "twitter:"))} == {
+        "og:type": "article",
+        "og:site_name": "The Example Times",
+        "og:title": "Rates <rise>",
+        "og:description": description,
+        "og:url": SITE + path,
+        "article:published_time": "2026-11-26T09:00:01+00:00",
+        "article:modified_time": "2026-11-26T09:00:01+00:00",
+        "article:section": "business",
+        "twitter:card": "summary",
+        "twitter:title": "Rates <rise>",
+        "twitter:description": description,
+    }
+    assert doc.findtext(".//title") == "Rates <rise> — The Example Times"
+
+
+async def test_the_page_language_comes_from_the_language_setting(tmp_path: Path) -> None:
+    """Articles carry no language of their own: pages and JSON-LD say the site's (--language)."""
+    settings = Settings(store=f"sqlite:///{tmp_path}/fr.db", demo=False, language="fr")
+    async with TestClient(TestServer(create_app(settings, clock=FakeClock()))) as client:
+        outcome = await publish(client, title="Les taux montent")
+        for path in ("/", f"/business/les-taux-montent-{outcome.article_id}", "/business/x-99"):
+            response = await client.get(path)
+            assert html.fromstring(await response.text()).get("lang") == "fr", path
+        doc = html.fromstring(await (await client.get("/business/les-taux-montent-1")).text())
+        assert json.loads(doc.findtext(".//script") or "")["inLanguage"] == "fr"
+
+
+async def test_the_home_page_says_what_the_site_is_and_offers_a_search_box(site: Client) -> None:
+    """/ names the site in its h1 with its description beside it, lists the latest articles with
+    their summary and time, and has a plain GET form to /search; description and canonical too."""
+    first = await publish(site, title="Rates rise", body="The bank raised rates.\n\nMore.")
+    await publish(site, title="Storm", body="Wind.", category="weather")
+    doc = await page(site, "/")
+    assert doc.findtext(".//h1") == "The Example Times"
+    assert doc.find(".//main/p").text_content() == "The latest news"  # type: ignore[union-attr]
+    items = doc.findall(".//main/ol/li")
+    assert [item.findtext("h3/a") for item in items] == ["Storm", "Rates rise"]
+    assert items[1].findall("p")[1].text_content() == "The bank raised rates. More."
+    assert items[1].find("p/time").get("datetime") == "2026-11-26T09:00:01+00:00"  # type: ignore[union-attr]
+    assert items[1].find("h3/a").get("href") == f"/business/rates-rise-{first.article_id}"  # type: ignore[union-attr]
+    form = doc.find(".//form[@role='search']")
+    assert form is not None and (form.get("action"), form.get("method")) == ("/search", "get")
+    box = form.find(".//input[@name='q']")
+    label = form.find(f".//label[@for='{box.get('id')}']")  # type: ignore[union-attr]
+    assert box is not None and box.get("type") == "search" and label is not None
+    assert _meta(doc)["description"] == "The latest news" and _meta(doc)["og:type"] == "website"
+    assert doc.find(".//link[@rel='canonical']").get("href") == SITE + "/"  # type: ignore[union-attr]
 
 
 async def test_the_home_page_links_articles_feeds_sitemap_and_graphiql(site: Client) -> None:

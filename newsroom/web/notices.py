@@ -1,0 +1,54 @@
+"""Pages that say, in plain words, why there is nothing to read here and where to go instead:
+404 (no published article at this address) and 410 Gone (the publisher retracted it). Search
+engines are asked not to index them.
+"""
+
+from __future__ import annotations
+
+from lxml import html
+from lxml.html import builder as E
+
+from newsroom.config import Settings
+from newsroom.projections.articles import ArticleView
+from newsroom.web.layout import Child, Head, page, when
+from newsroom.web.text import xml_text
+
+
+def not_found(settings: Settings) -> html.HtmlElement:
+    """The 404 page of an article address that leads nowhere."""
+    body: list[Child] = [
+        E.H1("Page not found"),
+        E.P(
+            "There is no article at this address. The link may be mistyped, or the article "
+            "may not have been published yet."
+        ),
+        _where_next(),
+    ]
+    head = Head("Page not found", "There is no article at this address.", indexed=False)
+    return page(settings, head, body)
+
+
+def retracted(settings: Settings, article: ArticleView) -> html.HtmlElement:
+    """The 410 page of a retracted article: what happened, when, and why, if the publisher said."""
+    title = xml_text(article.title)
+    what: list[Child] = [f"The publisher of {xml_text(settings.site_name)} retracted the article "
+                         f"“{title}”"]  # fmt: skip
+    if article.retracted_at is not None:
+        what += [" on ", when(article.retracted_at, with_time=False)]
+    what.append(". It has been withdrawn and is no longer available, here or in the feeds.")
+    reason = article.retraction_reason
+    body: list[Child] = [
+        E.H1("This article was retracted"),
+        E.P(*what, E.CLASS("notice")),
+        E.P("The reason given: ", xml_text(reason)) if reason else E.P("No reason was given."),
+        _where_next(),
+    ]
+    head = Head("Retracted article", f"“{title}” was retracted by its publisher.", indexed=False)
+    return page(settings, head, body)
+
+
+def _where_next() -> html.HtmlElement:
+    return E.P(
+        "You can read ", E.A("the latest news", href="/"), " or ",
+        E.A("search the articles", href="/search"), ".",
+    )  # fmt: skip
