@@ -182,7 +182,7 @@ class Settings:
     store: str = setting(
         DEFAULT_STORE,
         "event store URL: sqlite:///relative/path, sqlite:////absolute/path, or "
-        "postgresql://user:password@host:port/database (a log several processes share; "
+        "postgresql://user@host:port/database (a log several processes share; "
         "pass the password in PGPASSWORD or ~/.pgpass rather than in the URL)",
         _store,
     )
@@ -378,7 +378,7 @@ class Settings:
 def store_option(parser: argparse.ArgumentParser, what: str, urls: str = "") -> None:
     """The `--store` option of the offline commands (verify, backup, export, import): the same
     variable and default as the server's, `what` the command does with the log."""
-    urls = urls or "sqlite:///path or postgresql://user:password@host:port/database"
+    urls = urls or "sqlite:///path or postgresql://user@host:port/database"
     parser.add_argument(
         "--store",
         default=os.environ.get("NEWSROOM_STORE", DEFAULT_STORE),

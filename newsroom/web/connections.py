@@ -48,7 +48,7 @@ from typing import cast
 
 import orjson
 from aiohttp import web
-from aiohttp.http_exceptions import LineTooLong
+from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_request import BaseRequest
 
 from newsroom.config import Settings
@@ -213,17 +213,24 @@ class GuardedConnection(web.RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        """aiohttp's reply to a request it could not take; for a line past its limit (a long
-        `GET /graphql?query=...`, a huge header), a JSON reply that says which and what to do,
-        and one log line instead of aiohttp's traceback for each such request."""
-        if not isinstance(exc, LineTooLong):
+        """aiohttp's reply to a request it could not take. For a request that is not valid
+        HTTP, a JSON 400 (for a line past its limit, a long `GET /graphql?query=...` or a huge
+        header, a 414 or 431 that says which and what to do), and at most one short log line
+        instead of aiohttp's ERROR traceback for each: one client sending malformed requests
+        must not fill the log."""
+        if not isinstance(exc, BadHttpMessage):
             return super().handle_error(request, status, exc, message)
-        line, limit = exc.args[0], exc.args[1]
-        if isinstance(line, bytes | bytearray) and line.startswith(b"/"):  # the request target
-            status, said = 414, f"the URL is longer than {limit} bytes; send long documents by POST"
-        else:
-            status, said = 431, f"a header is longer than {limit} bytes"
-        log.info("refused a request from %s: %s", request.remote, said)
+        if isinstance(exc, LineTooLong):
+            line, limit = exc.args[0], exc.args[1]
+            if isinstance(line, bytes | bytearray) and line.startswith(b"/"):  # the target
+                status = 414
+                said = f"the URL is longer than {limit} bytes; send long documents by POST"
+            else:
+                status, said = 431, f"a header is longer than {limit} bytes"
+            log.info("refused a request from %s: %s", request.remote, said)
+        else:  # a NUL or control byte in a header, a raw byte in the URL, a bad request line
+            status, said = 400, "the request is not valid HTTP/1.1"
+            log.debug("refused a malformed request from %s: %s", request.remote, exc)
         response = web.Response(
             status=status, body=orjson.dumps({"errors": [{"message": said}]}),
             content_type="application/json", charset="utf-8",

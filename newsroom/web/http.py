@@ -66,6 +66,20 @@ async def wait_for_min_position(request: web.Request) -> int:
 JSON = "application/json"
 
 
+def lone_surrogate(value: Any) -> bool:
+    """Whether parsed JSON holds a string with a lone surrogate (`"\\ud800"`): valid JSON
+    syntax, but not text, so no reply could quote it back (graphql-core quotes bad values in its
+    messages). Requests carrying one are refused with a 400 where they are read."""
+    try:
+        orjson.dumps(value)
+    except TypeError as e:
+        return "surrogates" in str(e)
+    return False
+
+
+LONE_SURROGATE = "the JSON holds a lone surrogate escape (\\ud800-\\udfff), which is not text"
+
+
 def json_response(data: Any, status: int = 200, media: str = JSON) -> web.Response:
     """A JSON reply (orjson: fast, and strict about what it serialises), as `media`: JSON
     itself, or a type built on it such as application/graphql-response+json."""
@@ -197,6 +211,8 @@ async def read_json_object(
         raise _bad_request(
             media, "the body's JSON nests too deeply to be a GraphQL request"
         ) from None
+    if lone_surrogate(body):
+        raise _bad_request(media, f"the body is not usable: {LONE_SURROGATE}")
     if not isinstance(body, dict):
         raise _bad_request(
             media, "the body must be one JSON object (batched arrays are not accepted)"

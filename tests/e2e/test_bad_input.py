@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -180,3 +182,59 @@ def test_a_line_past_the_limit_is_a_json_4xx_that_says_so(
     assert got == status, (got, body)
     assert says in error_messages(body)[0]
     assert "Traceback" not in server.stderr()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n",
+        b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX\x01Y: 1\r\n\r\n",
+    ],
+    ids=["NUL in a header", "raw bytes in the URL", "control byte in a name"],
+)
+def test_a_request_that_is_not_http_is_a_json_400_without_a_traceback(
+    server: Any, raw: bytes
+) -> None:
+    """Malformed requests never reach a route (nor its rate limit): each gets a JSON 400 and
+    writes no traceback to the log, so one client sending them cannot fill it."""
+    before = server.stderr().count("\n")
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+            conn.sendall(raw)
+            reply = b""
+            while chunk := conn.recv(65536):
+                reply += chunk
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.split()[1] == b"400", reply  # as HTTP/1.0: aiohttp could not read the version
+        assert json.loads(body)["errors"][0]["message"] == "the request is not valid HTTP/1.1"
+    log = server.stderr()
+    assert "Traceback" not in log and "Error handling request" not in log
+    assert log.count("\n") - before < 20  # not a line per request at the default level
+
+
+QUERY_BY_GET = "/graphql?" + urlencode({
+    "query": "query($v: ArticleStatus!) { articles(status: $v) { id } }",
+    "variables": '{"v": "\\ud800"}',
+})  # fmt: skip
+MUTATION_BY_POST = (
+    b'{"query": "mutation($a: ArticleCreatedInput!) { createArticle(article: $a) { position } }",'
+    b' "variables": {"a": {"\\ud800": 1}}}'
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [("GET", QUERY_BY_GET, None), ("POST", "/graphql", MUTATION_BY_POST)],
+    ids=["GET variables", "POST variables"],
+)
+def test_a_lone_surrogate_in_json_is_a_400_not_a_500(
+    server: Any, method: str, path: str, body: bytes | None
+) -> None:
+    """`"\\ud800"` is valid JSON syntax but not text: graphql-core would quote it in an error
+    that no reply can carry, so it is refused where the JSON is read (no token needed to try)."""
+    media = None if body is None else "application/json"
+    status, reply = server.request(method, path, body, media, {"Accept": "application/json"})
+    assert status == 400, (status, reply)
+    assert "lone surrogate" in error_messages(reply)[0]
+    assert "failed unexpectedly" not in server.stderr()

@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 from multidict import MultiMapping
 
+from newsroom.web.http import LONE_SURROGATE, lone_surrogate
+
 _NAMES = ("query", "operationName", "variables", "extensions")
 
 
@@ -73,10 +75,13 @@ def _json(text: str | None, name: str) -> Any:
     if not text:
         return None
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as e:
         raise Malformed(f"'{name}' is not valid JSON: {e.msg} at character {e.pos}") from None
     except ValueError as e:  # e.g. an integer with more digits than Python converts
         raise Malformed(f"'{name}' is not usable JSON: {e}") from None
     except RecursionError:
         raise Malformed(f"'{name}' nests too deeply") from None
+    if lone_surrogate(value):
+        raise Malformed(f"'{name}' is not usable: {LONE_SURROGATE}")
+    return value

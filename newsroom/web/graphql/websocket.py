@@ -30,7 +30,7 @@ from newsroom.web.addresses import client_key
 from newsroom.web.graphql import pipeline
 from newsroom.web.graphql.pipeline import OPERATIONS, Refused
 from newsroom.web.graphql.replies import Reply, formatted
-from newsroom.web.http import SETTINGS, json_error
+from newsroom.web.http import LONE_SURROGATE, SETTINGS, json_error, lone_surrogate
 
 log = logging.getLogger(__name__)
 PROTOCOL = "graphql-transport-ws"
@@ -144,6 +144,8 @@ class _Session:
             kind = data["type"]
         except (ValueError, TypeError, KeyError, RecursionError):  # nesting: one frame a level
             raise _Close(4400, "Invalid message: expected a JSON object with a type") from None
+        if lone_surrogate(data):
+            raise _Close(4400, f"Invalid message: {LONE_SURROGATE}")
         await self.dispatch(kind, data)
 
     async def dispatch(self, kind: str, data: dict[str, Any]) -> None:
