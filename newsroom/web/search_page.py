@@ -24,6 +24,9 @@ from newsroom.web.inputs import SEARCH_FIRST, SearchRequest, encode_cursor
 from newsroom.web.layout import Child, Head, page, search_form, story_item
 from newsroom.web.text import xml_text
 
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+"""Bidirectional embedding and override controls: echoed, they make text read as another."""
+
 TIPS = ("Every word must match. Use \"quotes\" for a phrase, a* for words that begin with a, "
         "and -word to leave out articles with that word.")  # fmt: skip
 _MARKED = re.compile("<mark>(.*?)</mark>", re.DOTALL)
@@ -33,7 +36,7 @@ def results_page(
     settings: Settings, asked: SearchRequest, results: Results, hits: list[dict[str, Any]]
 ) -> html.HtmlElement:
     """One page of results: hits with their snippets, links to the pages around it, facets."""
-    text = xml_text(asked.text)
+    text = _BIDI.sub("", xml_text(asked.text))  # no reordering of the page around it
     body: list[Child] = [E.H1(f"Results for “{text}”"), _form(text), *_summary(asked, results)]
     if hits:
         items = [story_item(hit["article"], highlighted(hit["snippet"])) for hit in hits]

@@ -223,3 +223,14 @@ async def test_a_search_the_views_cannot_answer_yet_is_a_503_page(site: Client) 
     assert response.status == 503 and response.content_type == "text/html"
     assert response.headers["Retry-After"] == "1"
     assert "did not reach 99" in html.fromstring(await response.text()).text_content()
+
+
+async def test_bidirectional_overrides_are_not_echoed(site: Client) -> None:
+    """U+202E and its kin would make the echoed query (and the site's name after it in the
+    title) read as something else, e.g. a phishing line on a link to the real site."""
+    await _seed(site, 2)
+    asked = "\u202emoc.elpmaxe ta drowssap ruoy teser\u2066x\u2069"
+    doc = await page(site, str(URL("/search").with_query(q=asked)), headers=HTML)
+    for text in (doc.findtext(".//h1"), doc.findtext(".//title")):
+        assert text is not None and "moc.elpmaxe" in text
+        assert not set(text) & {"\u202e", "\u2066", "\u2069"}, repr(text)
