@@ -58,6 +58,8 @@ async def test_a_client_that_stops_reading_does_not_delay_writes(
 ) -> None:
     """A subscriber that never reads its socket leaves mutations as fast as without it."""
     server = launch(tmp_path / "db.sqlite")
+    for n in range(50):  # warm up first: the first measured batch must not pay for it
+        await _post(server, f"warm-up {n}")
     url = server.url.replace("http://", "ws://") + "/graphql"
     async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as stalled:
         await stalled.send(json.dumps({"type": "connection_init"}))
@@ -75,5 +77,7 @@ async def test_a_client_that_stops_reading_does_not_delay_writes(
     for n in range(200):
         await _post(server, f"alone {n}")
     alone_rate = 200 / (time.perf_counter() - started)
-    assert stalled_rate > alone_rate / 2, (stalled_rate, alone_rate)
+    # A write held up by the stalled socket would wait out its send timeout (seconds): the rate
+    # would fall a hundredfold. A third leaves room for this machine's own swings.
+    assert stalled_rate > alone_rate / 3, (stalled_rate, alone_rate)
     assert server.terminate() == 0
