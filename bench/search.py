@@ -6,10 +6,12 @@ Zipf-distributed frequencies (word of rank r appears with weight 1/r^1.07), as i
 
 (a) Index build during replay: the same `ArticleCreated` events dispatched through the real
     `Dispatcher` into the articles view alone, then into the articles view plus the search view
-    (FTS5 in memory); the difference is what search adds to a replay. Articles/s for both.
+    (FTS5 in a temporary file, as the server keeps it; and, for comparison, in memory, as it was
+    before issue 13's memory budget); the difference is what search adds to a replay.
+    Articles/s for each.
 (b) Query latency, in process, on the built index, through `search_query.parse` +
     `SearchIndex.search` (first page of 10, with the exact total and facets); p50/p90/p99/max
-    over 2,000 queries of two words each:
+    over 2,000 queries of two words each, on both indexes:
     - topical words: two words of one random article, both outside the 100 commonest words
       (what people type: words they remember from a story, not "the" or "of");
     - text-like: drawn with the text's own Zipf frequencies, so function-word-like common words
@@ -94,10 +96,12 @@ def recorded(events: list[ArticleCreated]) -> list[Recorded]:
     ]
 
 
-def build(log: list[Recorded], with_search: bool) -> tuple[float, Fts5Index, ArticlesProjection]:
+def build(
+    log: list[Recorded], with_search: bool, in_memory: bool = False
+) -> tuple[float, Fts5Index, ArticlesProjection]:
     """Dispatch the log as a replay does (GC off, batches of 5,000); seconds taken."""
     articles = ArticlesProjection()
-    index = Fts5Index()
+    index = Fts5Index(in_memory)
     projectors: list[Projector[Any]] = [Projector(articles)]
     if with_search:
         projectors.append(Projector(SearchProjection(articles, index)))
@@ -163,13 +167,19 @@ def main() -> None:
     watch = CpuWatch()
     alone, _, _ = build(log, with_search=False)
     together, index, articles = build(log, with_search=True)
-    n, extra = len(log), together - alone
+    in_memory, memory_index, _ = build(log, with_search=True, in_memory=True)
+    n, extra, memory_extra = len(log), together - alone, in_memory - alone
     print(f"## Search on {n:,} articles\n")
     print(table(
         ["replay into", "seconds", "articles/s"],
         [["articles view alone", f"{alone:.2f}", f"{n / alone:,.0f}"],
-         ["articles + search (FTS5)", f"{together:.2f}", f"{n / together:,.0f}"],
-         ["search's share (difference)", f"{extra:.2f}", f"{n / extra:,.0f}"]],
+         ["articles + search (FTS5, temporary file: the server's)", f"{together:.2f}",
+          f"{n / together:,.0f}"],
+         ["search's share (difference)", f"{extra:.2f}", f"{n / extra:,.0f}"],
+         ["articles + search (FTS5 in memory, for comparison)", f"{in_memory:.2f}",
+          f"{n / in_memory:,.0f}"],
+         ["search's share in memory (difference)", f"{memory_extra:.2f}",
+          f"{n / memory_extra:,.0f}"]],
     ))  # fmt: skip
     topical = [topical_pair(corpus, corpus.random.choice(log).event) for _ in range(args.queries)]
     text_like = [corpus.text(2, 2) for _ in range(args.queries)]
@@ -179,11 +189,15 @@ def main() -> None:
         matches = statistics.median(index.search(parse(q), None, 10, None).total for q in queries)
         label = f"{name}, index (median {matches:,.0f} matches)"
         rows.append([label, *percentiles(query_latency(index, queries))])
+        in_memory_label = f"{name}, index in memory (for comparison)"
+        rows.append([in_memory_label, *percentiles(query_latency(memory_index, queries))])
         http = asyncio.run(http_latency(index, articles, queries))
         rows.append([f"{name}, GET /search (in-process client)", *percentiles(http)])
     matches = index.search(parse(common), None, 10, None).total
     worst = query_latency(index, [common] * 50)
     rows.append([f"the two commonest words, index ({matches:,} matches)", *percentiles(worst)])
+    worst = query_latency(memory_index, [common] * 50)
+    rows.append(["the two commonest words, index in memory", *percentiles(worst)])
     print()
     print(table(["two-word queries", "p50 ms", "p90 ms", "p99 ms", "max ms"], rows))
     print(f"Other processes used {watch.others()} while this ran.\n")

@@ -142,7 +142,7 @@ def checkpoint_directory(settings: Settings, store: EventStore) -> Path | None:
 
 
 def build_views(settings: Settings) -> Views:
-    """Fresh, empty views; search on SQLite FTS5 in memory."""
+    """Fresh, empty views; search on SQLite FTS5, in a temporary file."""
     articles = ArticlesProjection()
     return Views(
         articles,

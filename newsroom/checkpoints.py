@@ -193,14 +193,13 @@ async def load(views: Views, directory: Path, store: EventStore) -> Checkpoint |
             "(the log was replaced, re-imported or rewritten)"
         )
     search = directory / header["search_file"]
-    # SQLite copies the search index without holding the interpreter: beside the unpickling.
-    parts, _ = await asyncio.gather(
+    # SQLite copies the search index without holding the interpreter: beside the reading.
+    body, _ = await asyncio.gather(
         asyncio.to_thread(_read_body, path, header),
         asyncio.to_thread(_load_search, views, search, header),
     )
-    views.articles.restore(parts["articles"])  # type: ignore[arg-type]
-    views.feeds.restore(parts["feeds"])  # type: ignore[arg-type]
-    views.sitemaps.restore(parts["sitemaps"])  # type: ignore[arg-type]
+    _restore(views, body)
+    del body
     try:  # the index keeps no text of its own: it takes the restored articles view's
         views.search.index.relink(views.articles.published_text)
     except ValueError as e:
@@ -231,8 +230,8 @@ def _read_header(path: Path) -> dict[str, Any]:
     return header
 
 
-def _read_body(path: Path, header: dict[str, Any]) -> dict[str, list[object]]:
-    """The parts of each view, once the whole body passed its checksum."""
+def _read_body(path: Path, header: dict[str, Any]) -> bytes:
+    """The body, once it passed its checksum."""
     with path.open("rb") as f:
         f.seek(HEADER_SLOT)
         body = f.read(header["body_size"] + 1)
@@ -242,12 +241,27 @@ def _read_body(path: Path, header: dict[str, Any]) -> dict[str, list[object]]:
         )
     if zlib.crc32(body) != header["body_crc"]:
         raise Refused("its body fails its checksum")
-    parts: dict[str, list[object]] = {"articles": [], "feeds": [], "sitemaps": []}
+    return body
+
+
+def _restore(views: Views, body: bytes) -> None:
+    """Fill the views from a verified body, one part at a time: each part is let go as soon as
+    it is restored, so the body's pieces are never all held beside the views they fill (they
+    would leave as much memory again in holes the allocator keeps)."""
     frames = io.BytesIO(body)
+    feeds: list[Any] = []
+    sitemaps: list[Any] = []
     while frames.tell() < len(body):
         view, part = pickle.load(frames)  # our own file, its checksum verified
-        parts[view].append(part)
-    return parts
+        if view == "articles":
+            views.articles.restore((part,))
+        elif view in ("feeds", "sitemaps"):
+            (feeds if view == "feeds" else sitemaps).append(part)
+        else:
+            raise Refused(f"its body holds a part of an unknown view {view!r}")
+        del part
+    views.feeds.restore(feeds)
+    views.sitemaps.restore(sitemaps)
 
 
 def _load_search(views: Views, path: Path, header: dict[str, Any]) -> None:

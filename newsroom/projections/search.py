@@ -156,9 +156,13 @@ class SearchProjection:
         not hold the event loop: new events are noted meanwhile."""
         if not self._held:
             return True
-        for article_id in list(itertools.islice(self._changed, count)):
-            del self._changed[article_id]
-            self._index(article_id)
+        try:
+            for article_id in list(itertools.islice(self._changed, count)):
+                self._index(article_id)
+                del self._changed[article_id]
+        except Exception:
+            self._held = False  # the next batch's `settle` tries again, and stops the view
+            raise
         if self._changed:
             return False
         self._held = False
@@ -183,7 +187,8 @@ class SearchProjection:
 
     def settle(self) -> None:
         """Index, re-index or remove each article changed since the last call, once, as it stands
-        now (nothing while deferred)."""
+        now (nothing while deferred). A write the index cannot take (its disk is full) raises
+        here, and stops this view at the batch's position."""
         if self._deferred or self._held:
             return
         for article_id in self._changed:

@@ -54,9 +54,7 @@ async def test_home_lists_the_latest_articles(client: Client) -> None:
     assert response.content_type == "text/html"
     page = html.fromstring(await response.text())
     items = [li.findtext("h3/a") for li in page.get_element_by_id("latest").iter("li")]
-    assert items == [
-        f"My article title {n}" for n in (5, 3, 2, 1)
-    ]
+    assert items == [f"My article title {n}" for n in (5, 3, 2, 1)]
 
 
 async def test_unknown_routes_are_404(client: Client) -> None:

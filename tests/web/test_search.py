@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from yarl import URL
 
 from newsroom.articles import RetractArticle, UpdateArticle
 from newsroom.config import Settings
+from newsroom.projections import search_fts5
 from newsroom.projections.search_fts5 import Fts5Index
 from newsroom.web.app import create_app
 from tests.factories import FakeClock, create_article
@@ -176,6 +178,47 @@ async def test_a_failed_search_view_leaves_feeds_and_positions_alone(
     search = await site.get("/search", params={"q": "storm"})
     assert search.status == 503
     assert "search view stopped" in (await search.json())["errors"][0]["message"]
+
+
+async def test_a_full_disk_under_the_search_index_stops_search_alone(
+    site: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index lives in a temporary file. When its disk is full: a search never fails on the
+    index's writes not yet committed (it reads them), and the write that cannot be committed
+    stops the search view, which then says why (503), while articles and feeds serve on."""
+    index = newsroom_of(site).views.search.index
+    assert isinstance(index, Fts5Index)
+    # A full disk, as SQLite sees it: the file may not grow.
+    pages = index._db.execute("PRAGMA page_count").fetchone()[0]
+    index._db.execute(f"PRAGMA max_page_count = {pages}")
+    body = " ".join(f"word{n}" for n in range(5_000))
+    await newsroom_of(site).commands.handle(create_article(title="Storm", body=body))
+    found = await site.get("/search", params={"q": "storm"})
+    assert found.status == 200 and (await found.json())["total"] == 1
+    monkeypatch.setattr(search_fts5, "COMMIT_EVERY", 1)  # the next write is committed at once
+    done = await newsroom_of(site).commands.handle(create_article(title="Flood", body=body))
+    headers = {"Newsroom-Min-Position": str(done.position)}
+    feed = await site.get("/feed", headers=headers)
+    assert feed.status == 200 and feed.headers["Newsroom-Position"] == str(done.position)
+    search = await site.get("/search", params={"q": "storm"})
+    assert search.status == 503
+    message = (await search.json())["errors"][0]["message"]
+    assert "search view stopped" in message and "full" in message, message
+
+
+async def test_an_index_that_cannot_be_read_is_a_503_not_a_500(
+    site: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An I/O error reading the index's temporary file is a 503 with Retry-After that names no
+    path, not an internal error."""
+
+    def unreadable(self: Fts5Index, expression: str) -> list[Any]:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(Fts5Index, "_window", unreadable)
+    reply = await site.get("/search", params={"q": "storm"})
+    assert reply.status == 503 and reply.headers["Retry-After"] == "5"
+    assert "cannot be read" in (await reply.json())["errors"][0]["message"]
 
 
 async def test_search_answers_busy_while_its_index_is_built_after_a_restart(
