@@ -158,7 +158,7 @@ class Checkpointer:
 
     async def _write(self, views: Views, directory: Path, rest: float) -> dict[str, Any]:
         started, hold = time.perf_counter(), _Hold(rest)
-        await self._in_background(checkpoints.tidy, directory)  # what a kill -9 left behind
+        slot = await self._in_background(checkpoints.begin, directory)
         hold.resume()
         for _ in views.articles.copy_in_steps(COPY_STEP):
             await hold.pause()  # let requests and events in between steps
@@ -168,9 +168,7 @@ class Checkpointer:
         try:
             await hold.pause()
             anchor = await self._store.anchor(taken.position)
-            search = await self._in_background(
-                checkpoints.save_search, views, directory, taken.position
-            )
+            search = await self._in_background(checkpoints.save_search, views, slot)
         except BaseException:
             views.search.release(sys.maxsize)  # all at once: nothing more to wait for
             raise
@@ -183,7 +181,7 @@ class Checkpointer:
         await hold.pause()
         if anchor is None:
             raise OSError(f"the log has no event at position {taken.position}")
-        written = await self._in_background(checkpoints.write, directory, taken, search, anchor)
+        written = await self._in_background(checkpoints.write, slot, taken, search, anchor)
         return {
             "position": written.position,
             "created": written.created.isoformat(),

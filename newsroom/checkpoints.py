@@ -2,19 +2,24 @@
 replays only the events after it. A cache, never the truth: refused whenever in doubt, and
 deleting it is always safe (the next start replays the whole log).
 
-A checkpoint lives in a directory (by default beside the SQLite log: `<log file>.views/`):
-- `views.ckpt`: a magic line, the header (JSON, with its length before it and its CRC-32 after)
-  in the first 4 KiB, then the body: the articles, feeds and sitemaps views' snapshots, in
+Checkpoints live in a directory (by default beside the SQLite log: `<log file>.views/`), in two
+slots, `a` and `b`, written in turn; each slot is two files:
+- `views-<slot>.ckpt`: a magic line, the header (JSON, with its length before it and its CRC-32
+  after) in the first 4 KiB, then the body: the articles, feeds and sitemaps views' snapshots, in
   parts, pickled one after another (with its size and CRC-32 in the header). Pickle is safe
   here because the file is our own, written by this program beside the log, and its checksum
   is verified before anything is unpickled (whoever can write that directory can write the
   log itself).
-- `search-<position>.db`: the search index at that position, an SQLite file that SQLite's backup
-  API copies out of (and back into) memory. The header names it with its size and checksum.
+- `search-<slot>.db`: the search index at that position, an SQLite file that SQLite's backup
+  API copies out of (and back into) the index. The header names it with its size and checksum.
 
-Writing is atomic: each file is written under a temporary name, flushed to disk, then renamed,
-and `views.ckpt` is renamed last (the commit point); the directory is flushed after. A kill -9
-at any moment leaves the previous `views.ckpt` and the search file it names in place.
+A start loads the slot whose header names the later position. Writing one is atomic: the other
+slot's header is wiped and flushed to disk first (from then on no start takes that slot), its
+files are overwritten, flushed, and its header is written last, and flushed. A kill -9 at any
+moment leaves the previous checkpoint, in the slot not being written, as it was. Slots are
+overwritten in place rather than written anew and renamed because freeing a few hundred
+megabytes at every checkpoint stalled the file system's journal, and with it the log's own
+flushes: each write's reply waited up to tens of milliseconds (docs/benchmarks.md, section 8).
 
 A checkpoint is loaded only if it provably belongs to this log and this code: its format and the
 views' schema are this program's, the log's identity matches, and the event at its position is
@@ -27,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import os
 import pickle
 import time
@@ -41,10 +47,12 @@ from newsroom.projections.articles import ArticlesState
 from newsroom.projections.views import Views
 from newsroom.store import EventStore
 
-FORMAT = 1  # the layout of the files; bump when it changes
+log = logging.getLogger(__name__)
+FORMAT = 2  # the layout of the files; bump when it changes
 VIEWS_SCHEMA = 1  # the shape of the views' `snapshot()`s; bump when any of them changes
 MAGIC = b"newsroom view checkpoint\n"
-VIEWS_FILE = "views.ckpt"
+SLOTS = ("a", "b")
+FORMAT_1_FILE = "views.ckpt"  # format 1 kept one checkpoint, in this file (and a search copy)
 HEADER_SLOT = 4096  # bytes before the body, for the header (a few hundred bytes) and its framing
 CHUNK = 1024 * 1024  # bytes read at a time for checksums (zlib lets go of the interpreter)
 PART_SIZE = 500  # list keys per pickled part (articles come packed by the view): well under 1 ms
@@ -81,6 +89,22 @@ class Checkpoint:
     created: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One of the two places a checkpoint is written to, in `directory`."""
+
+    directory: Path
+    name: str
+
+    @property
+    def views(self) -> Path:
+        return self.directory / f"views-{self.name}.ckpt"
+
+    @property
+    def search(self) -> Path:
+        return self.directory / f"search-{self.name}.db"
+
+
 def snapshot(views: Views) -> Snapshot:
     """Take the views' state at their position and hold the search index; on the event loop,
     between two events, so every view is at the same position."""
@@ -91,42 +115,56 @@ def snapshot(views: Views) -> Snapshot:
 
 
 def tidy(directory: Path) -> None:
-    """Delete what no checkpoint needs: temporary files of an attempt that failed or was killed,
-    and search copies the current `views.ckpt` does not name. Never raises (a cache)."""
-    try:
-        keep = _read_header(directory / VIEWS_FILE)["search_file"]
-    except (OSError, Refused, ValueError, KeyError):
-        keep = None
+    """Delete what no checkpoint needs: files of an attempt that failed or was killed (a slot
+    whose header was wiped, its search copy), and the files of older formats. Never raises."""
+    keep = {slot.views.name: slot.search.name for slot in _written(directory)[0]}
     try:
         for path in directory.iterdir():
-            if path.name.endswith(".tmp") or (
-                path.name.startswith("search-") and path.name != keep
-            ):
+            if path.name not in keep and path.name not in keep.values():
                 path.unlink(missing_ok=True)
     except OSError:
         pass
 
 
-def save_search(views: Views, directory: Path, position: int) -> Path:
-    """Copy the held search index to a file of its own (on a worker thread); return its path."""
+def begin(directory: Path) -> Slot:
+    """Choose the slot to write (not the one holding the newest checkpoint) and wipe its header
+    (a new slot's file starts so), flushed to disk: until the new header is written, no start
+    takes that slot. On a worker thread."""
     directory.mkdir(parents=True, exist_ok=True)
-    final = directory / f"search-{position}.db"
-    temporary = final.with_name(final.name + ".tmp")
-    temporary.unlink(missing_ok=True)
-    views.search.index.save(temporary)
-    _flush(temporary)
-    temporary.replace(final)
-    return final
+    tidy(directory)  # what a failed or killed attempt left behind
+    last = newest(directory)
+    slot = Slot(directory, SLOTS[1] if last is not None and last.name == SLOTS[0] else SLOTS[0])
+    fd = os.open(slot.views, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, bytes(len(MAGIC)))
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+    return slot
 
 
-def write(directory: Path, taken: Snapshot, search: Path, anchor: tuple[str, int]) -> Checkpoint:
-    """Write `views.ckpt` for `taken` (on a worker thread) and drop older search copies."""
-    final = directory / VIEWS_FILE
-    temporary = final.with_name(final.name + ".tmp")
+def newest(directory: Path) -> Slot | None:
+    """The slot holding the checkpoint of the later position, if any holds one."""
+    return max(_written(directory)[0], key=_position, default=None)
+
+
+def save_search(views: Views, slot: Slot) -> Path:
+    """Copy the held search index into the slot's search file (on a worker thread)."""
+    views.search.index.save(slot.search)
+    _flush(slot.search)
+    return slot.search
+
+
+def write(slot: Slot, taken: Snapshot, search: Path, anchor: tuple[str, int]) -> Checkpoint:
+    """Write the slot's views file for `taken`, its header last (on a worker thread)."""
     created = datetime.now(UTC)
-    with temporary.open("wb") as f:
-        f.write(bytes(HEADER_SLOT))  # the header goes here once the body's size is known
+    fd = os.open(slot.views, os.O_RDWR | os.O_CREAT, 0o644)
+    with os.fdopen(fd, "r+b") as f:
+        f.seek(HEADER_SLOT)
         size, crc = _write_body(f, taken)
+        f.truncate()
+        f.flush()
+        os.fdatasync(f.fileno())  # the body is on disk before a header can name it
         header = {
             "format": FORMAT,
             "views_schema": VIEWS_SCHEMA,
@@ -146,11 +184,7 @@ def write(directory: Path, taken: Snapshot, search: Path, anchor: tuple[str, int
         f.write(zlib.crc32(encoded).to_bytes(4, "big"))
         f.flush()
         os.fsync(f.fileno())
-    temporary.replace(final)
-    _flush(directory)
-    for old in directory.glob("search-*"):
-        if old.name != search.name:
-            old.unlink(missing_ok=True)
+    _flush(slot.directory)
     return Checkpoint(taken.position, created)
 
 
@@ -177,9 +211,17 @@ def _write_body(f: BinaryIO, taken: Snapshot) -> tuple[int, int]:
 async def load(views: Views, directory: Path, store: EventStore) -> Checkpoint | None:
     """Fill fresh `views` from the checkpoint in `directory`: None if there is none; `Refused`
     (saying why) if it cannot be used, in which case `views` may be half filled: build new."""
-    path = directory / VIEWS_FILE
-    if not path.exists():
+    slots, refused = await asyncio.to_thread(_written, directory)
+    if not slots:
+        if refused:
+            raise Refused("; ".join(refused))
+        if (directory / FORMAT_1_FILE).exists():
+            raise Refused(f"it is in format 1 ({FORMAT_1_FILE}); this newsroom reads {FORMAT}")
         return None
+    for reason in refused:
+        log.warning("view checkpoint not used: %s; the other slot is", reason)
+    slot = max(slots, key=_position)
+    path = slot.views
     header = await asyncio.to_thread(_read_header, path)
     position = header["position"]
     if position > await store.head():
@@ -209,9 +251,40 @@ async def load(views: Views, directory: Path, store: EventStore) -> Checkpoint |
     return Checkpoint(position, datetime.fromisoformat(header["created"]))
 
 
+def _written(directory: Path) -> tuple[list[Slot], list[str]]:
+    """The slots holding a checkpoint, by their header, and why the others that are there
+    cannot be used (a slot whose header a write wiped and never wrote again is not one)."""
+    found, refused = [], []
+    for slot in (Slot(directory, name) for name in SLOTS):
+        try:
+            _read_header(slot.views)
+        except (FileNotFoundError, Wiped):
+            continue
+        except Refused as e:
+            refused.append(f"{slot.views.name}: {e}")
+            continue
+        except (OSError, ValueError) as e:
+            refused.append(f"{slot.views.name}: it cannot be read ({type(e).__name__})")
+            continue
+        found.append(slot)
+    return found, refused
+
+
+def _position(slot: Slot) -> int:
+    position: int = _read_header(slot.views)["position"]
+    return position
+
+
+class Wiped(Refused):
+    """A slot whose header a write wiped and never wrote again (it was stopped or failed)."""
+
+
 def _read_header(path: Path) -> dict[str, Any]:
     with path.open("rb") as f:
-        if f.read(len(MAGIC)) != MAGIC:
+        magic = f.read(len(MAGIC))
+        if magic == bytes(len(MAGIC)):
+            raise Wiped("its write did not finish")
+        if magic != MAGIC:
             raise Refused("it is not a newsroom view checkpoint")
         size = int.from_bytes(_exactly(f, 4), "big")
         if size > HEADER_SLOT:

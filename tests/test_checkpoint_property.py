@@ -45,12 +45,13 @@ async def _checkpointed_and_replayed(
         pass
     taken = checkpoints.snapshot(taken_from)
     _dispatch(taken_from, log[at:])  # events go on while the search index is copied
-    search = checkpoints.save_search(taken_from, directory, taken.position)
+    slot = checkpoints.begin(directory)
+    search = checkpoints.save_search(taken_from, slot)
     while not taken_from.search.release(1):  # catching up one article at a time
         pass
     anchor = await store.anchor(taken.position)
     assert anchor is not None
-    checkpoints.write(directory, taken, search, anchor)
+    checkpoints.write(slot, taken, search, anchor)
 
     loaded = _views()
     found = await checkpoints.load(loaded, directory, store)

@@ -121,9 +121,23 @@ async def test_with_checkpoints_off_none_is_written(tmp_path: Path) -> None:
     assert (await newsroom.health.report())["checkpoint"] == {"enabled": False}
 
 
+_views_files = ["views-a.ckpt", "views-b.ckpt"]
+
+
+def _newest(directory: Path) -> checkpoints.Slot:
+    slot = checkpoints.newest(directory)
+    assert slot is not None
+    return slot
+
+
+def _views_file(directory: Path) -> Path:
+    """The views file of the newest checkpoint in `directory`."""
+    return _newest(directory).views
+
+
 def _rewrite_header(directory: Path, **changes: Any) -> None:
-    """Rewrite `views.ckpt`'s header with `changes`, checksums made right again."""
-    path = directory / checkpoints.VIEWS_FILE
+    """Rewrite the newest views file's header with `changes`, checksums made right again."""
+    path = _views_file(directory)
     data = path.read_bytes()
     at = len(checkpoints.MAGIC)
     size = int.from_bytes(data[at : at + 4], "big")
@@ -139,6 +153,13 @@ def _rewrite_header(directory: Path, **changes: Any) -> None:
     )
 
 
+def _as_format_1(directory: Path) -> None:
+    """The directory as format 1 left it: one views file and a search copy by position."""
+    slot = _newest(directory)
+    slot.views.rename(directory / "views.ckpt")
+    slot.search.rename(directory / "search-12.db")
+
+
 def _flip(path: Path, offset: int) -> None:
     data = bytearray(path.read_bytes())
     data[offset] ^= 0x10
@@ -150,19 +171,19 @@ def _truncate(path: Path) -> None:
 
 
 def _search_file(directory: Path) -> Path:
-    (found,) = directory.glob("search-*.db")
-    return found
+    return _newest(directory).search
 
 
 DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
-    "truncated": (lambda d: _truncate(d / "views.ckpt"), "truncated"),
-    "body bit-flipped": (lambda d: _flip(d / "views.ckpt", -1), "body fails its checksum"),
-    "header bit-flipped": (lambda d: _flip(d / "views.ckpt", 40), "header fails its checksum"),
-    "not a checkpoint": (lambda d: (d / "views.ckpt").write_bytes(b"junk"), "not a newsroom"),
+    "truncated": (lambda d: _truncate(_views_file(d)), "truncated"),
+    "body bit-flipped": (lambda d: _flip(_views_file(d), -1), "body fails its checksum"),
+    "header bit-flipped": (lambda d: _flip(_views_file(d), 40), "header fails its checksum"),
+    "not a checkpoint": (lambda d: _views_file(d).write_bytes(b"junk"), "not a newsroom"),
     "search copy bit-flipped": (lambda d: _flip(_search_file(d), 5000), "search index copy"),
     "search copy truncated": (lambda d: _truncate(_search_file(d)), "search index copy"),
     "search copy missing": (lambda d: _search_file(d).unlink(), "is missing"),
     "older format": (lambda d: _rewrite_header(d, format=0), "format 0"),
+    "format 1's files": (lambda d: _as_format_1(d), "format 1 (views.ckpt)"),
     "other views schema": (lambda d: _rewrite_header(d, views_schema=0), "schema 0"),
 }
 
@@ -254,7 +275,8 @@ async def test_a_checkpoint_that_cannot_be_written_is_logged_cleaned_up_and_neve
     written before stays the one the next start loads."""
     log = tmp_path / "newsroom.db"
     await _log_with_checkpoint(log)
-    written = (_views_dir(log) / checkpoints.VIEWS_FILE).read_bytes()
+    slot = _newest(_views_dir(log))
+    written = slot.views.read_bytes()
     save = Fts5Index.save
 
     def fills_the_disk(self: Fts5Index, path: Path) -> None:
@@ -269,16 +291,14 @@ async def test_a_checkpoint_that_cannot_be_written_is_logged_cleaned_up_and_neve
     report = (await newsroom.health.report())["checkpoint"]
     assert "database or disk is full" in report["last_failed"]
     assert [r.message for r in caplog.records if "could not write" in r.message]
-    named = checkpoints._read_header(_views_dir(log) / checkpoints.VIEWS_FILE)["search_file"]
-    assert sorted(p.name for p in _views_dir(log).iterdir()) == sorted(
-        [checkpoints.VIEWS_FILE, named]
-    )
+    named = checkpoints._read_header(slot.views)["search_file"]
+    assert sorted(p.name for p in _views_dir(log).iterdir()) == sorted([slot.views.name, named])
     found = newsroom.views.search.index.search(parse_query("After"), None, 10, None)
     # the index was released: it serves, and took the new articles (of the three "After"
     # stories the first was retitled and the second retracted)
     assert [hit.snippet for hit in found.hits] == ["<mark>After</mark> 2"]
     await newsroom.stop()  # tries once more at the stop, fails the same way, closes the log
-    assert (_views_dir(log) / checkpoints.VIEWS_FILE).read_bytes() == written
+    assert slot.views.read_bytes() == written
     monkeypatch.undo()
     again = await _start(log)
     try:
@@ -286,3 +306,87 @@ async def test_a_checkpoint_that_cannot_be_written_is_logged_cleaned_up_and_neve
         assert report["used"] and report["replayed_after"] > 0
     finally:
         await again.stop()
+
+
+async def _checkpoint_more(log: Path, articles: int, title: str) -> int:
+    """Start on `log`, write `articles` more, stop cleanly (a checkpoint); the log's head."""
+    newsroom = await _start(log)
+    await _write(newsroom, articles, first_title=title)
+    head = await newsroom.store.head()
+    await newsroom.stop()
+    return head
+
+
+async def test_checkpoints_take_turns_in_two_slots_overwritten_in_place(tmp_path: Path) -> None:
+    """Each checkpoint goes to the slot not holding the newest one, into the files already
+    there (no file is made anew and none deleted, so the disk space is reused), and the
+    newest is the one a start loads."""
+    log = tmp_path / "newsroom.db"
+    await _log_with_checkpoint(log)
+    directory = _views_dir(log)
+    assert _newest(directory).name == "a"
+    second = await _checkpoint_more(log, 2, "Second")
+    assert _newest(directory).name == "b"
+    files = {path.name: path.stat().st_ino for path in directory.iterdir()}
+    assert sorted(files) == ["search-a.db", "search-b.db", "views-a.ckpt", "views-b.ckpt"]
+    third = await _checkpoint_more(log, 2, "Third")
+    assert third > second and _newest(directory).name == "a"
+    assert {path.name: path.stat().st_ino for path in directory.iterdir()} == files
+    newsroom = await _start(log)
+    try:
+        report = (await newsroom.health.report())["checkpoint"]
+        assert (report["used"], report["position"], report["replayed_after"]) == (True, third, 0)
+    finally:
+        await newsroom.stop()
+
+
+async def test_a_write_that_did_not_finish_leaves_the_newest_checkpoint_in_use(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A write stopped after it wiped its slot's header (a kill -9 halfway) leaves that slot
+    out, silently: the start loads the other slot, and serves what a full replay serves; the
+    next write first deletes what the stopped one left."""
+    log = tmp_path / "newsroom.db"
+    await _log_with_checkpoint(log)
+    head = await _checkpoint_more(log, 2, "Second")
+    directory = _views_dir(log)
+    slot = checkpoints.begin(directory)  # wipes slot a, the older one, as a write begins
+    assert slot.name == "a" and _newest(directory).name == "b"
+    _truncate(slot.search)  # and got as far as part of the search copy
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        newsroom = await _start(log)
+    try:
+        assert not [r for r in caplog.records if "not used" in r.getMessage()]
+        report = (await newsroom.health.report())["checkpoint"]
+        assert (report["used"], report["position"]) == (True, head)
+        assert await _fingerprints(newsroom) == await _replayed_in_full(log)
+    finally:
+        await newsroom.stop()
+    slot = checkpoints.begin(directory)  # the next write: the stopped one's files are gone
+    assert sorted(p.name for p in directory.iterdir()) == ["search-b.db", *_views_files]
+    assert slot.views.read_bytes() == bytes(len(checkpoints.MAGIC))  # begun afresh
+
+
+async def test_a_damaged_newest_checkpoint_leaves_the_one_before_in_use(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the newest checkpoint's header damaged, the start loads the slot before it, says
+    in one line why the newest was not used, and replays the rest."""
+    log = tmp_path / "newsroom.db"
+    await _log_with_checkpoint(log)
+    older = checkpoints._read_header(_newest(_views_dir(log)).views)["position"]
+    await _checkpoint_more(log, 2, "Second")
+    _flip(_views_dir(log) / "views-b.ckpt", 40)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        newsroom = await _start(log)
+    try:
+        lines = [r.getMessage() for r in caplog.records if "not used" in r.getMessage()]
+        assert len(lines) == 1 and "views-b.ckpt: its header fails its checksum" in lines[0]
+        report = (await newsroom.health.report())["checkpoint"]
+        assert (report["used"], report["position"]) == (True, older)
+        assert report["replayed_after"] > 0
+        assert await _fingerprints(newsroom) == await _replayed_in_full(log)
+    finally:
+        await newsroom.stop()

@@ -156,7 +156,7 @@ class Fts5Index:
         # connection for one step at a time, so a search on the loop waits for a step at most.
         # What it wrote goes to disk every few steps, so no large backlog builds up for a
         # final fsync to write while the log's own commits wait behind it.
-        target = sqlite3.connect(path)
+        target = _overwritable(path)
         steps = 0
 
         def flush(status: int, remaining: int, total: int) -> None:
@@ -280,6 +280,27 @@ class Fts5Index:
             row = (article_id, title.decode(), body.decode(), category, newest)
             digest.update(repr(row).encode())
         return digest.hexdigest()
+
+
+def _overwritable(path: Path) -> sqlite3.Connection:
+    """A connection to the SQLite file at `path` that a backup overwrites in place: no journal
+    (the copy is checked by its checksum, and flushed by the caller), so the file keeps the
+    disk space it has rather than a journal taking and freeing as much again."""
+    try:
+        return _unjournaled(sqlite3.connect(path))
+    except sqlite3.DatabaseError:  # not a database (a damaged copy, say): start it afresh
+        path.unlink(missing_ok=True)
+        return _unjournaled(sqlite3.connect(path))
+
+
+def _unjournaled(db: sqlite3.Connection) -> sqlite3.Connection:
+    try:
+        db.execute("PRAGMA journal_mode = OFF")
+        db.execute("PRAGMA synchronous = OFF")
+    except sqlite3.Error:
+        db.close()
+        raise
+    return db
 
 
 # Text comes as UTF-8 bytes (as the articles view holds it) and is stored as TEXT: binding a
