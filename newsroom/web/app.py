@@ -13,7 +13,7 @@ from aiohttp.typedefs import Handler
 from newsroom.app import Newsroom
 from newsroom.config import Settings
 from newsroom.errors import NewsroomError, StoreError
-from newsroom.web import assets, feeds, metrics, ops, pages, search, sitemaps
+from newsroom.web import assets, feeds, metrics, ops, pages, search, sitemaps, unmatched
 from newsroom.web.documents import RENDERED, DocumentCache
 from newsroom.web.graphql import graphiql
 from newsroom.web.graphql import http as graphql
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 NEWSROOM = web.AppKey("newsroom", Newsroom)
 """The running system; only its life (start, stop) is handled here. Routes use its parts."""
 BODY_MAX = 64 * 1024  # bytes; the largest request body newsroom reads
+LABELS = {unmatched.PATH: unmatched.UNMATCHED}
+"""Routes shown in the metrics and the access log by a label rather than their template."""
 
 
 def error_boundary(handler: Handler) -> Handler:
@@ -117,8 +119,10 @@ def create_app(
 
     app.cleanup_ctx.append(run_newsroom)
     app.cleanup_ctx.append(draining)
-    modules = (graphql, graphiql, ops, metrics, feeds, sitemaps, search, assets, pages)
-    for module in modules:  # pages last: their article route's first segment matches anything
+    modules = (graphql, graphiql, ops, metrics, feeds, sitemaps, search, assets, pages, unmatched)
+    # Pages next to last (their article route's first segment matches anything), and last the
+    # route that answers what no other takes.
+    for module in modules:
         app.add_routes(guarded(module.routes, app[OBSERVER]))
     return app
 
@@ -131,12 +135,7 @@ def guarded(routes: Iterable[web.AbstractRouteDef], observer: Observer) -> list[
     for route in routes:
         if not isinstance(route, web.RouteDef):
             raise TypeError(f"{route!r}: only handler routes can be put behind the boundary")
-        bounded.append(
-            web.RouteDef(
-                route.method,
-                route.path,
-                observed(error_boundary(route.handler), route.path, observer),
-                route.kwargs,
-            )
-        )
+        label = LABELS.get(route.path, route.path)
+        handler = observed(error_boundary(route.handler), label, observer)
+        bounded.append(web.RouteDef(route.method, route.path, handler, route.kwargs))
     return bounded
