@@ -24,11 +24,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from newsroom import checkpoints
 from newsroom.checkpoints import Checkpoint, Refused
-from newsroom.errors import NewsroomError, ProjectionFailed, ViewTimeout
+from newsroom.errors import ConfigError, NewsroomError, ProjectionFailed, ViewTimeout
 from newsroom.projections.views import Views
 from newsroom.store import EventStore
 
@@ -54,7 +54,9 @@ class Checkpointer:
         self._every_events = every_events
         self._every_minutes = every_minutes
         self._written = 0  # the position of the newest checkpoint on disk (or loaded)
-        self._lock = asyncio.Lock()  # one write at a time
+        self._slot: str | None = None  # its slot: the next write goes to the other one
+        self._writing = asyncio.Lock()  # one write at a time
+        self._lock: IO[bytes] | None = None  # the directory's lock file, held while running
         self.loaded: Checkpoint | None = None
         self.loaded_age = 0.0  # seconds, at start
         self.refused: str | None = None
@@ -71,6 +73,10 @@ class Checkpointer:
         if self.directory is None:
             return False
         try:
+            self._lock = checkpoints.claim(self.directory)
+        except checkpoints.InUse as e:
+            raise ConfigError(str(e)) from None
+        try:
             found = await checkpoints.load(views, self.directory, self._store)
         except NewsroomError:
             raise  # the log itself is damaged at the anchor: a full replay would stop there too
@@ -83,7 +89,7 @@ class Checkpointer:
         if found is None:
             log.info("no view checkpoint in %s: replaying the whole log", self.directory)
             return False
-        self.loaded, self._written = found, found.position
+        self.loaded, self._written, self._slot = found, found.position, found.slot
         self.loaded_age = (datetime.now(UTC) - found.created).total_seconds()
         log.info(
             "loaded the view checkpoint at position %s (%.0f s old)",
@@ -129,7 +135,7 @@ class Checkpointer:
         time."""
         if self.directory is None:
             return
-        async with self._lock:
+        async with self._writing:
             if (
                 views.position <= self._written
                 or any(p.failure is not None for p in views.projectors)
@@ -149,7 +155,7 @@ class Checkpointer:
                 return
             self.failed = None
             self.written += 1
-            self._written = self.last["position"]
+            self._written, self._slot = self.last["position"], self.last["slot"]
             log.info(
                 "wrote the view checkpoint at position %s in %.2f s "
                 "(event loop held %.1f ms at most)",
@@ -158,11 +164,11 @@ class Checkpointer:
 
     async def _write(self, views: Views, directory: Path, rest: float) -> dict[str, Any]:
         started, hold = time.perf_counter(), _Hold(rest)
-        slot = await self._in_background(checkpoints.begin, directory)
+        slot = await self._in_background(checkpoints.begin, directory, self._slot)
         hold.resume()
         for _ in views.articles.copy_in_steps(COPY_STEP):
             await hold.pause()  # let requests and events in between steps
-        views.search.index.flush()  # pending index writes, in a stretch of their own
+        views.search.flush()  # pending index writes, in a stretch of their own
         await hold.pause()
         taken = checkpoints.snapshot(views)
         try:
@@ -184,6 +190,7 @@ class Checkpointer:
         written = await self._in_background(checkpoints.write, slot, taken, search, anchor)
         return {
             "position": written.position,
+            "slot": written.slot,
             "created": written.created.isoformat(),
             "seconds": round(time.perf_counter() - started, 3),
             "loop_held_ms": round(hold.longest * 1000, 1),
@@ -199,6 +206,8 @@ class Checkpointer:
         """Let the checkpoint thread end (after the write it may be doing)."""
         if self._worker is not None:
             self._worker.shutdown(wait=False)
+        if self._lock is not None:
+            self._lock.close()  # lets go of the directory (a write in progress has finished)
 
     def report(self) -> dict[str, Any]:
         """What `/healthz` shows: whether a checkpoint was used at start, and the last written."""

@@ -30,6 +30,8 @@ written again is noticed), and it is not ahead of the log's head.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import io
 import json
 import logging
@@ -41,7 +43,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from newsroom.projections.articles import ArticlesState
 from newsroom.projections.views import Views
@@ -52,11 +54,16 @@ FORMAT = 2  # the layout of the files; bump when it changes
 VIEWS_SCHEMA = 1  # the shape of the views' `snapshot()`s; bump when any of them changes
 MAGIC = b"newsroom view checkpoint\n"
 SLOTS = ("a", "b")
+LOCK_FILE = ".lock"  # held by the process that writes checkpoints here
 FORMAT_1_FILE = "views.ckpt"  # format 1 kept one checkpoint, in this file (and a search copy)
 HEADER_SLOT = 4096  # bytes before the body, for the header (a few hundred bytes) and its framing
 CHUNK = 1024 * 1024  # bytes read at a time for checksums (zlib lets go of the interpreter)
 PART_SIZE = 500  # list keys per pickled part (articles come packed by the view): well under 1 ms
 FLUSH_EVERY = 1024 * 1024  # bytes written between two flushes to disk
+
+
+class InUse(Exception):
+    """Raised when another process holds the checkpoint directory."""
 
 
 class Refused(Exception):
@@ -83,10 +90,11 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """A checkpoint on disk: the position it reflects and when it was written."""
+    """A checkpoint on disk: the position it reflects, when it was written, and its slot."""
 
     position: int
     created: datetime
+    slot: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,26 +122,59 @@ def snapshot(views: Views) -> Snapshot:
     return taken
 
 
-def tidy(directory: Path) -> None:
-    """Delete what no checkpoint needs: files of an attempt that failed or was killed (a slot
-    whose header was wiped, its search copy), and the files of older formats. Never raises."""
-    keep = {slot.views.name: slot.search.name for slot in _written(directory)[0]}
+def claim(directory: Path) -> IO[bytes] | None:
+    """Lock `directory` for this process (the lock lasts while the returned file is open): two
+    processes writing checkpoints into one directory would overwrite each other's slots.
+    `InUse` if another process holds it; None (with a log line) if the lock file cannot be
+    made, in which case writes will fail and say why."""
     try:
-        for path in directory.iterdir():
-            if path.name not in keep and path.name not in keep.values():
-                path.unlink(missing_ok=True)
+        directory.mkdir(parents=True, exist_ok=True)
+        lock = (directory / LOCK_FILE).open("ab")
+    except OSError as e:
+        log.warning("cannot lock the view checkpoint directory %s: %s", directory, e.strerror)
+        return None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        pass
+        lock.close()
+        raise InUse(
+            f"the view checkpoint directory {directory} is in use by another newsroom process; "
+            "give each process a --checkpoint-path of its own"
+        ) from None
+    return lock
 
 
-def begin(directory: Path) -> Slot:
-    """Choose the slot to write (not the one holding the newest checkpoint) and wipe its header
+def tidy(directory: Path) -> None:
+    """Delete what no checkpoint needs, among the files checkpoints make: a slot whose header was
+    wiped by a write that did not finish (and its search copy), and the files of format 1. Other
+    files are left alone: the directory may be shared. Never raises (a cache)."""
+    written = {slot.name for slot in _written(directory)[0]}
+    doomed = [directory / FORMAT_1_FILE, *directory.glob("search-[0-9]*.db")]
+    doomed += [*directory.glob("views.ckpt.tmp"), *directory.glob("search-[0-9]*.db.tmp")]
+    for slot in (Slot(directory, name) for name in SLOTS):
+        if slot.name not in written:
+            doomed += [slot.views, slot.search]
+    for path in doomed:
+        with contextlib.suppress(OSError):
+            if path.is_file():
+                path.unlink()
+
+
+def begin(directory: Path, keep: str | None) -> Slot:
+    """Choose the slot to write, never `keep` (the slot of the checkpoint loaded at start or
+    written last: the one a start would use if this write does not finish), and wipe its header
     (a new slot's file starts so), flushed to disk: until the new header is written, no start
-    takes that slot. On a worker thread."""
+    takes that slot. Without `keep`, a slot holding no checkpoint goes first, then the older.
+    On a worker thread."""
     directory.mkdir(parents=True, exist_ok=True)
     tidy(directory)  # what a failed or killed attempt left behind
-    last = newest(directory)
-    slot = Slot(directory, SLOTS[1] if last is not None and last.name == SLOTS[0] else SLOTS[0])
+    if keep is None:
+        written = sorted(_written(directory)[0], key=_position)
+        empty = [name for name in SLOTS if name not in {slot.name for slot in written}]
+        name = empty[0] if empty else written[0].name
+    else:
+        name = SLOTS[1] if keep == SLOTS[0] else SLOTS[0]
+    slot = Slot(directory, name)
     fd = os.open(slot.views, os.O_WRONLY | os.O_CREAT, 0o644)
     try:
         os.write(fd, bytes(len(MAGIC)))
@@ -185,7 +226,7 @@ def write(slot: Slot, taken: Snapshot, search: Path, anchor: tuple[str, int]) ->
         f.flush()
         os.fsync(f.fileno())
     _flush(slot.directory)
-    return Checkpoint(taken.position, created)
+    return Checkpoint(taken.position, created, slot.name)
 
 
 def _write_body(f: BinaryIO, taken: Snapshot) -> tuple[int, int]:
@@ -209,20 +250,50 @@ def _write_body(f: BinaryIO, taken: Snapshot) -> tuple[int, int]:
 
 
 async def load(views: Views, directory: Path, store: EventStore) -> Checkpoint | None:
-    """Fill fresh `views` from the checkpoint in `directory`: None if there is none; `Refused`
-    (saying why) if it cannot be used, in which case `views` may be half filled: build new."""
+    """Fill fresh `views` from the newest checkpoint in `directory` that belongs to this log:
+    None if there is none; `Refused` (saying why) if none can be used, in which case `views`
+    may be half filled: build new. A slot that does not belong to this log (say, from before
+    the log was restored from an older copy) is passed over for the other, with a log line."""
     slots, refused = await asyncio.to_thread(_written, directory)
-    if not slots:
-        if refused:
-            raise Refused("; ".join(refused))
+    if not slots and not refused:
         if (directory / FORMAT_1_FILE).exists():
             raise Refused(f"it is in format 1 ({FORMAT_1_FILE}); this newsroom reads {FORMAT}")
         return None
+    chosen: tuple[Slot, dict[str, Any]] | None = None
+    for slot in sorted(slots, key=_position, reverse=True):
+        header = await asyncio.to_thread(_read_header, slot.views)
+        try:
+            await _belongs(header, store)
+        except Refused as e:
+            refused.append(f"{slot.views.name}: {e}")
+            continue
+        chosen = slot, header
+        break
+    if chosen is None:
+        raise Refused("; ".join(refused))
     for reason in refused:
-        log.warning("view checkpoint not used: %s; the other slot is", reason)
-    slot = max(slots, key=_position)
-    path = slot.views
-    header = await asyncio.to_thread(_read_header, path)
+        log.warning("view checkpoint not used: %s; the other slot's is", reason)
+    slot, header = chosen
+    search = directory / header["search_file"]
+    # SQLite copies the search index without holding the interpreter: beside the reading.
+    body, _ = await asyncio.gather(
+        asyncio.to_thread(_read_body, slot.views, header),
+        asyncio.to_thread(_load_search, views, search, header),
+    )
+    _restore(views, body)
+    del body
+    try:  # the index keeps no text of its own: it takes the restored articles view's
+        views.search.index.relink(views.articles.published_text)
+    except ValueError as e:
+        raise Refused(f"its search index does not match its articles: {e}") from e
+    position = header["position"]
+    for projector in views.projectors:
+        projector.position = position
+    return Checkpoint(position, datetime.fromisoformat(header["created"]), slot.name)
+
+
+async def _belongs(header: dict[str, Any], store: EventStore) -> None:
+    """Raise `Refused` unless the checkpoint of `header` belongs to the log of `store`."""
     position = header["position"]
     if position > await store.head():
         raise Refused(f"it is at position {position}, ahead of the log's head")
@@ -234,21 +305,6 @@ async def load(views: Views, directory: Path, store: EventStore) -> Checkpoint |
             f"the event at its position {position} is not the one it was taken at "
             "(the log was replaced, re-imported or rewritten)"
         )
-    search = directory / header["search_file"]
-    # SQLite copies the search index without holding the interpreter: beside the reading.
-    body, _ = await asyncio.gather(
-        asyncio.to_thread(_read_body, path, header),
-        asyncio.to_thread(_load_search, views, search, header),
-    )
-    _restore(views, body)
-    del body
-    try:  # the index keeps no text of its own: it takes the restored articles view's
-        views.search.index.relink(views.articles.published_text)
-    except ValueError as e:
-        raise Refused(f"its search index does not match its articles: {e}") from e
-    for projector in views.projectors:
-        projector.position = position
-    return Checkpoint(position, datetime.fromisoformat(header["created"]))
 
 
 def _written(directory: Path) -> tuple[list[Slot], list[str]]:
@@ -282,7 +338,7 @@ class Wiped(Refused):
 def _read_header(path: Path) -> dict[str, Any]:
     with path.open("rb") as f:
         magic = f.read(len(MAGIC))
-        if magic == bytes(len(MAGIC)):
+        if magic == bytes(len(magic)):  # wiped, or made and not yet wiped (a kill in between)
             raise Wiped("its write did not finish")
         if magic != MAGIC:
             raise Refused("it is not a newsroom view checkpoint")

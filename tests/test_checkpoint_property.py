@@ -45,7 +45,7 @@ async def _checkpointed_and_replayed(
         pass
     taken = checkpoints.snapshot(taken_from)
     _dispatch(taken_from, log[at:])  # events go on while the search index is copied
-    slot = checkpoints.begin(directory)
+    slot = checkpoints.begin(directory, None)
     search = checkpoints.save_search(taken_from, slot)
     while not taken_from.search.release(1):  # catching up one article at a time
         pass

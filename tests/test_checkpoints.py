@@ -19,6 +19,7 @@ from newsroom import checkpoints
 from newsroom.app import Newsroom
 from newsroom.articles import RetractArticle, UpdateArticle
 from newsroom.config import Settings
+from newsroom.errors import ConfigError, ProjectionFailed
 from newsroom.projections.search_fts5 import Fts5Index
 from newsroom.projections.search_query import parse as parse_query
 from tests.factories import FakeClock, create_article
@@ -122,6 +123,10 @@ async def test_with_checkpoints_off_none_is_written(tmp_path: Path) -> None:
 
 
 _views_files = ["views-a.ckpt", "views-b.ckpt"]
+
+
+def _names(directory: Path) -> list[str]:
+    return sorted(path.name for path in directory.iterdir())
 
 
 def _newest(directory: Path) -> checkpoints.Slot:
@@ -247,8 +252,41 @@ async def test_a_checkpoint_ahead_of_the_log_is_ignored(
     """A checkpoint beyond the log's head (the log was restored from an older copy) is
     ignored."""
     _, copy = await _early_copy_and_checkpoint(tmp_path)
+    for path in _views_dir(copy).glob("*-a.*"):  # only the later checkpoint, in slot b
+        path.unlink()
     before = await _replayed_in_full(copy)
     assert await _refused(copy, "ahead of the log's head", caplog) == before
+
+
+async def test_a_log_restored_from_an_older_copy_takes_the_slot_that_belongs_to_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With both slots beside a log restored from an older copy, the start passes over the
+    slot ahead of the log (one line says why) for the one taken at the copy's head; the next
+    checkpoint overwrites the slot that was ahead, and the start after it loads that one."""
+    _, copy = await _early_copy_and_checkpoint(tmp_path)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        newsroom = await _start(copy)
+    try:
+        lines = [r.getMessage() for r in caplog.records if "not used" in r.getMessage()]
+        assert len(lines) == 1 and "views-b.ckpt: it is at position" in lines[0], lines
+        report = (await newsroom.health.report())["checkpoint"]
+        assert (report["used"], report["position"]) == (True, await newsroom.store.head())
+        assert await _fingerprints(newsroom) == await _replayed_in_full(copy)
+        await _write(newsroom, 1, first_title="After the restore")
+    finally:
+        await newsroom.stop()
+    assert _newest(_views_dir(copy)).name == "b"
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        again = await _start(copy)
+    try:
+        assert not [r for r in caplog.records if "not used" in r.getMessage()]
+        report = (await again.health.report())["checkpoint"]
+        assert (report["used"], report["position"]) == (True, await again.store.head())
+    finally:
+        await again.stop()
 
 
 async def test_a_checkpoint_of_a_rewritten_log_is_ignored(
@@ -262,6 +300,8 @@ async def test_a_checkpoint_of_a_rewritten_log_is_ignored(
     await _write(other, 4, first_title="Other")
     await other.stop()
     shutil.copytree(_views_dir(tmp_path / "newsroom.db"), _views_dir(copy))
+    for path in _views_dir(copy).glob("*-a.*"):  # slot a was taken before the copy: it is fine
+        path.unlink()
     before = await _replayed_in_full(copy)
     assert await _refused(copy, "not the one it was taken at", caplog) == before
 
@@ -292,7 +332,7 @@ async def test_a_checkpoint_that_cannot_be_written_is_logged_cleaned_up_and_neve
     assert "database or disk is full" in report["last_failed"]
     assert [r.message for r in caplog.records if "could not write" in r.message]
     named = checkpoints._read_header(slot.views)["search_file"]
-    assert sorted(p.name for p in _views_dir(log).iterdir()) == sorted([slot.views.name, named])
+    assert _names(_views_dir(log)) == sorted([".lock", slot.views.name, named])
     found = newsroom.views.search.index.search(parse_query("After"), None, 10, None)
     # the index was released: it serves, and took the new articles (of the three "After"
     # stories the first was retitled and the second retracted)
@@ -328,7 +368,7 @@ async def test_checkpoints_take_turns_in_two_slots_overwritten_in_place(tmp_path
     second = await _checkpoint_more(log, 2, "Second")
     assert _newest(directory).name == "b"
     files = {path.name: path.stat().st_ino for path in directory.iterdir()}
-    assert sorted(files) == ["search-a.db", "search-b.db", "views-a.ckpt", "views-b.ckpt"]
+    assert sorted(files) == [".lock", "search-a.db", "search-b.db", *_views_files]
     third = await _checkpoint_more(log, 2, "Third")
     assert third > second and _newest(directory).name == "a"
     assert {path.name: path.stat().st_ino for path in directory.iterdir()} == files
@@ -350,7 +390,7 @@ async def test_a_write_that_did_not_finish_leaves_the_newest_checkpoint_in_use(
     await _log_with_checkpoint(log)
     head = await _checkpoint_more(log, 2, "Second")
     directory = _views_dir(log)
-    slot = checkpoints.begin(directory)  # wipes slot a, the older one, as a write begins
+    slot = checkpoints.begin(directory, "b")  # wipes slot a, as the next write begins
     assert slot.name == "a" and _newest(directory).name == "b"
     _truncate(slot.search)  # and got as far as part of the search copy
     caplog.clear()
@@ -363,8 +403,8 @@ async def test_a_write_that_did_not_finish_leaves_the_newest_checkpoint_in_use(
         assert await _fingerprints(newsroom) == await _replayed_in_full(log)
     finally:
         await newsroom.stop()
-    slot = checkpoints.begin(directory)  # the next write: the stopped one's files are gone
-    assert sorted(p.name for p in directory.iterdir()) == ["search-b.db", *_views_files]
+    slot = checkpoints.begin(directory, "b")  # the next write: the stopped one's files are gone
+    assert _names(directory) == [".lock", "search-b.db", *_views_files]
     assert slot.views.read_bytes() == bytes(len(checkpoints.MAGIC))  # begun afresh
 
 
@@ -388,5 +428,97 @@ async def test_a_damaged_newest_checkpoint_leaves_the_one_before_in_use(
         assert (report["used"], report["position"]) == (True, older)
         assert report["replayed_after"] > 0
         assert await _fingerprints(newsroom) == await _replayed_in_full(log)
+    finally:
+        await newsroom.stop()
+
+
+async def test_a_shared_checkpoint_directory_keeps_every_file_checkpoints_did_not_make(
+    tmp_path: Path,
+) -> None:
+    """`--checkpoint-path` may name a directory with other files in it (the log's own, say):
+    writing checkpoints deletes none of them, only what checkpoints themselves left."""
+    log = tmp_path / "newsroom.db"
+    (tmp_path / "notes.txt").write_text("the operator's")
+    (tmp_path / "lost+found").mkdir()
+    (tmp_path / "search-7.db.tmp").write_bytes(b"left by format 1")
+    for round_ in range(3):
+        newsroom = await _start(log, checkpoint_path=str(tmp_path))
+        await _write(newsroom, 2, first_title=f"Round {round_}")
+        head, prints = await newsroom.store.head(), await _fingerprints(newsroom)
+        await newsroom.stop()
+    again = await _start(log, checkpoint_path=str(tmp_path))
+    try:
+        report = (await again.health.report())["checkpoint"]
+        assert (report["used"], report["position"]) == (True, head)
+        assert await _fingerprints(again) == prints
+    finally:
+        await again.stop()
+    names = [name for name in _names(tmp_path) if not name.startswith("newsroom.db")]
+    assert names == [".lock", "lost+found", "notes.txt", "search-a.db", "search-b.db",
+                     *_views_files]  # fmt: skip
+    assert (tmp_path / "notes.txt").read_text() == "the operator's"
+
+
+async def test_an_index_write_that_fails_during_a_checkpoint_stops_the_search_view(
+    tmp_path: Path,
+) -> None:
+    """The index's pending writes are committed when a checkpoint holds it. If that commit
+    fails (its disk is full), the writes are rolled back whole and the search view stops there
+    and says why, as it would inside a dispatched batch: never a view that calls itself healthy
+    while it has lost writes; the other views serve on."""
+    newsroom = await _start(tmp_path / "newsroom.db")
+    try:
+        await _write(newsroom, 2)
+        newsroom.views.search.index.flush()
+        index = newsroom.views.search.index
+        assert isinstance(index, Fts5Index)
+        pages = index._db.execute("PRAGMA page_count").fetchone()[0]
+        index._db.execute(f"PRAGMA max_page_count = {pages}")  # the temporary file's disk is full
+        body = " ".join(f"word{n}" for n in range(5_000))
+        done = await newsroom.commands.handle(create_article(title="Flood", body=body))
+        await newsroom.views.wait_for(done.position, timeout=5)  # indexed, not yet committed
+        await newsroom.checkpointer.save(newsroom.views, paced=False)
+        assert "full" in (newsroom.checkpointer.failed or "")
+        failure = newsroom.views.search_projector.failure
+        assert failure is not None and "full" in failure.error
+        report = await newsroom.health.report()
+        assert report["projections"]["search"]["status"] != "running", report
+        assert report["projections"]["feeds"]["status"] == "running"
+        assert index._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        with pytest.raises(ProjectionFailed, match="search view stopped"):
+            newsroom.views.search  # noqa: B018 (the view is refused)
+    finally:
+        await newsroom.stop()
+
+
+async def test_two_processes_never_share_a_checkpoint_directory(tmp_path: Path) -> None:
+    """Each process writes its checkpoints into a directory it holds a lock on: a second one
+    given the same `--checkpoint-path` does not start, and says why."""
+    shared = str(tmp_path / "views")
+    first = await _start(tmp_path / "one.db", checkpoint_path=shared)
+    try:
+        with pytest.raises(ConfigError, match="in use by another newsroom process"):
+            await _start(tmp_path / "two.db", checkpoint_path=shared)
+    finally:
+        await first.stop()
+    second = await _start(tmp_path / "two.db", checkpoint_path=shared)  # free again
+    await second.stop()
+
+
+async def test_a_slot_file_made_and_killed_before_its_wipe_is_passed_over_silently(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A kill between making a new slot's file and wiping its header leaves an empty file: it is
+    a write that did not finish, not a damaged checkpoint."""
+    log = tmp_path / "newsroom.db"
+    before = await _log_with_checkpoint(log)
+    (_views_dir(log) / "views-b.ckpt").write_bytes(b"")
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        newsroom = await _start(log)
+    try:
+        assert not [r for r in caplog.records if "not used" in r.getMessage()]
+        assert (await newsroom.health.report())["checkpoint"]["used"] is True
+        assert await _fingerprints(newsroom) == before
     finally:
         await newsroom.stop()

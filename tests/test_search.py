@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -238,6 +239,25 @@ def test_a_search_over_its_time_budget_is_refused_clearly(monkeypatch: pytest.Mo
     monkeypatch.setattr(search_fts5, "TIME_BUDGET", -1.0)
     with pytest.raises(ValidationError, match="matches too much"):
         search("storm")
+
+
+def test_a_search_out_of_time_while_making_its_snippets_is_refused_the_same_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The time budget also covers the snippets' table: stopped there, the search is the same
+    400 naming the problem, not an error about a transaction SQLite already rolled back."""
+    body = " ".join(f"rates{n}" for n in range(20_000))  # a page that takes long to fill
+    searcher = Searcher(*[story(n, title="Rates rise", body=body) for n in range(1, 11)])
+    window = Fts5Index._window
+
+    def slow(self: Fts5Index, expression: str) -> list[tuple[float, float, int, str]]:
+        matches = window(self, expression)
+        time.sleep(search_fts5.TIME_BUDGET)  # the budget is spent when the snippets begin
+        return matches
+
+    monkeypatch.setattr(Fts5Index, "_window", slow)
+    with pytest.raises(ValidationError, match="matches too much to rank in time"):
+        searcher("rates")
 
 
 def test_a_very_broad_search_covers_the_newest_matches_and_says_so(

@@ -132,6 +132,9 @@ class SearchProjection:
         """Articles whose entry may be out of date: changed since the last `settle` (in order)."""
         self._deferred = False
         self._held = False
+        self.failed: Callable[[str], None] = lambda error: None
+        """Told when the index fails outside a dispatched batch (where the dispatcher stops
+        the view itself): `Views` makes it stop the view."""
 
     @property
     def caught_up(self) -> bool:
@@ -145,9 +148,22 @@ class SearchProjection:
         on, from the index as it was held (a second or so behind at most; web/search.py drops
         a hit whose article is no longer published, and shows a corrected one's new text:
         `changed_while_held`)."""
-        self.settle()
-        self.index.flush()
+        try:
+            self.settle()
+        except Exception as e:
+            self.failed(f"{type(e).__name__}: {e}")
+            raise
+        self.flush()
         self._held = True
+
+    def flush(self) -> None:
+        """Commit what the index has not committed yet (a checkpoint does before it copies the
+        index); if that fails, the writes are undone and the view stops (`failed`)."""
+        try:
+            self.index.flush()
+        except Exception as e:
+            self.failed(f"{type(e).__name__}: {e}")
+            raise
 
     def release(self, count: int) -> bool:
         """Bring up to `count` of the articles noted while held up to date in the index (only
@@ -160,8 +176,9 @@ class SearchProjection:
             for article_id in list(itertools.islice(self._changed, count)):
                 self._index(article_id)
                 del self._changed[article_id]
-        except Exception:
-            self._held = False  # the next batch's `settle` tries again, and stops the view
+        except Exception as e:
+            self._held = False
+            self.failed(f"{type(e).__name__}: {e}")
             raise
         if self._changed:
             return False

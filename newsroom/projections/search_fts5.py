@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from newsroom.errors import Busy, ValidationError
+from newsroom.errors import Busy, ConfigError, ValidationError
 from newsroom.projections.search import Document, Hit, Results, SortKey
 from newsroom.projections.search_query import Query, Term
 
@@ -71,7 +71,9 @@ _RANK = f"bm25(docs, {TITLE_WEIGHT}, {BODY_WEIGHT})"
 CACHE_KIB = 16 * 1024
 _ON_DISK = [
     f"PRAGMA cache_size = -{CACHE_KIB}",
-    "PRAGMA journal_mode = OFF",
+    # The rollback journal in memory, not none: a commit that fails (the disk is full) is
+    # rolled back whole, and the index stays sound (without a journal it would be malformed).
+    "PRAGMA journal_mode = MEMORY",
     "PRAGMA synchronous = OFF",
 ]
 
@@ -87,6 +89,8 @@ class Fts5Index:
         """`in_memory`: keep the whole index in the process instead (tests, benchmarks)."""
         name = ":memory:" if in_memory else ""  # "": a temporary file, deleted when closed
         self._db = sqlite3.connect(name, isolation_level=None, check_same_thread=False)
+        if not in_memory:
+            _make_the_file_now(self._db)
         for statement in [] if in_memory else _ON_DISK:
             self._db.execute(statement)
         for statement in _SCHEMA:
@@ -145,8 +149,13 @@ class Fts5Index:
 
     def _commit(self) -> None:
         if self._writes:
-            self._db.execute("COMMIT")
             self._writes = 0
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error:  # the disk is full, say: undo all of it; the view then stops
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
 
     def flush(self) -> None:
         self._commit()
@@ -267,12 +276,12 @@ class Fts5Index:
                 (_OPEN, _CLOSE, expression),
             ).fetchall()
         finally:
-            self._page.execute("ROLLBACK")
+            if self._page.in_transaction:  # SQLite rolled it back itself if it was interrupted
+                self._page.execute("ROLLBACK")
         return {article_id: _marked(text) for article_id, text in rows}
 
     def fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        self._commit()
+        digest = hashlib.sha256()  # of what the index holds, committed or not
         for article_id, category, newest in self._db.execute(
             "SELECT id, category, newest FROM meta ORDER BY id"
         ):
@@ -280,6 +289,23 @@ class Fts5Index:
             row = (article_id, title.decode(), body.decode(), category, newest)
             digest.update(repr(row).encode())
         return digest.hexdigest()
+
+
+def _make_the_file_now(db: sqlite3.Connection) -> None:
+    """Make SQLite create the index's temporary file at once (it would when the index first
+    outgrows its cache): a machine with no writable temporary directory is told at start, not
+    by a search view that stops hours later."""
+    try:
+        db.execute("PRAGMA cache_size = 2")  # pages: the row below does not fit, and is written
+        db.execute("BEGIN")
+        db.execute("CREATE TABLE probe (x BLOB)")
+        db.execute("INSERT INTO probe VALUES (zeroblob(65536))")
+        db.execute("ROLLBACK")
+    except sqlite3.Error as e:
+        db.close()
+        raise ConfigError(
+            f"the search index needs a writable temporary directory ({e}): point TMPDIR at one"
+        ) from None
 
 
 def _overwritable(path: Path) -> sqlite3.Connection:

@@ -34,11 +34,18 @@ class Views:
         self._sitemaps = Projector(sitemaps)
         self.search_projector = Projector(search)
         """The search view's projector, for the index's build after the replay (search_build.py)."""
+        search.failed = self._search_failed
         self.projectors: list[Projector[Any]] = in_dispatch_order(
             [self._articles, self._feeds, self._sitemaps, self.search_projector]
         )
         """Every projector, each after those of the views it reads: for the dispatcher, and for
         health reports."""
+
+    def _search_failed(self, error: str) -> None:
+        """The search index failed outside a dispatched batch (a checkpoint's hold or release):
+        the view stops where it is, as it would have inside one."""
+        if self.search_projector.failure is None:
+            self.search_projector.fail(self.search_projector.position, error)
 
     @property
     def articles(self) -> ArticlesProjection:
