@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from datetime import timedelta
 
@@ -10,7 +11,7 @@ import pytest
 from newsroom.errors import ValidationError
 from newsroom.events import Event
 from newsroom.projections import search_fts5
-from newsroom.projections.articles import ArticlesProjection
+from newsroom.projections.articles import ArticlesProjection, PublishedText
 from newsroom.projections.base import Dispatcher, Projector
 from newsroom.projections.search import Results, SearchProjection
 from newsroom.projections.search_fts5 import Fts5Index, fts5_expression
@@ -258,6 +259,23 @@ def test_a_search_out_of_time_while_making_its_snippets_is_refused_the_same_way(
     monkeypatch.setattr(Fts5Index, "_window", slow)
     with pytest.raises(ValidationError, match="matches too much to rank in time"):
         searcher("rates")
+
+
+def test_after_a_bulk_load_a_commit_that_fails_leaves_the_index_sound() -> None:
+    """The bulk load runs without a rollback journal; the writes after it have one again, so a
+    commit the disk cannot take (here SQLite's page limit) is undone whole: the index stays
+    sound and keeps what it had."""
+    index = Fts5Index()
+    index.load([PublishedText(n, b"Rates rise", b"Markets moved.", "business", float(n))
+                for n in range(1, 101)], lambda loaded: None)  # fmt: skip
+    pages = index._db.execute("PRAGMA page_count").fetchone()[0]
+    index._db.execute(f"PRAGMA max_page_count = {pages}")
+    body = " ".join(f"word{n}" for n in range(5_000)).encode()
+    index.put(PublishedText(101, b"Flood", body, "weather", 101.0))
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        index.flush()
+    assert index._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert index.search(parse("rates"), None, 10, None).total == 100
 
 
 def test_a_very_broad_search_covers_the_newest_matches_and_says_so(
