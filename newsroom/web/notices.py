@@ -14,17 +14,17 @@ from newsroom.web.layout import Child, Head, page, when
 from newsroom.web.text import xml_text
 
 
-def not_found(settings: Settings) -> html.HtmlElement:
-    """The 404 page of an article address that leads nowhere."""
+def not_found(settings: Settings, article: bool = True) -> html.HtmlElement:
+    """The 404 page of an address that leads nowhere: an article's (`article`) or any other."""
+    what = "no article" if article else "nothing"
+    why = " The link may be mistyped"
+    why += ", or the article may not have been published yet." if article else "."
     body: list[Child] = [
         E.H1("Page not found"),
-        E.P(
-            "There is no article at this address. The link may be mistyped, or the article "
-            "may not have been published yet."
-        ),
+        E.P(f"There is {what} at this address.{why}"),
         _where_next(),
     ]
-    head = Head("Page not found", "There is no article at this address.", indexed=False)
+    head = Head("Page not found", f"There is {what} at this address.", indexed=False)
     return page(settings, head, body)
 
 

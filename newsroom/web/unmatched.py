@@ -38,5 +38,5 @@ async def unmatched(request: web.Request) -> web.Response:
         message = f"{request.method} is not allowed here; this address takes {methods}"
         return json_error(405, message, Allow=methods)
     if preferred(request.headers.get(hdrs.ACCEPT), (JSON, HTML)) == HTML:
-        return reply(not_found(request.app[SETTINGS]), None, status=404)
+        return reply(not_found(request.app[SETTINGS], article=False), None, status=404)
     return json_error(404, "nothing is served at this address")

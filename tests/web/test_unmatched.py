@@ -36,6 +36,7 @@ async def test_a_browser_is_shown_the_sites_page_not_found(client: Client) -> No
     parser = html5lib.HTMLParser(strict=True, namespaceHTMLElements=False)
     page = parser.parse(await reply.text())
     assert page.findtext(".//h1") == "Page not found"
+    assert page.findtext(".//main/p").startswith("There is nothing at this address.")
     assert page.find(".//meta[@name='robots']").get("content").startswith("noindex")
     assert "X-Request-Id" in reply.headers
 
