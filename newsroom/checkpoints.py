@@ -43,7 +43,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, NamedTuple
 
 from newsroom.projections.articles import ArticlesState
 from newsroom.projections.views import Views
@@ -68,6 +68,10 @@ class InUse(Exception):
 
 class Refused(Exception):
     """Raised when a checkpoint cannot be used; its message says why, for the one log line."""
+
+
+class Wiped(Refused):
+    """A slot whose header a write wiped and never wrote again (it was stopped or failed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +117,18 @@ class Slot:
         return self.directory / f"search-{self.name}.db"
 
 
+class Written(NamedTuple):
+    """A slot that holds a checkpoint, and its header."""
+
+    slot: Slot
+    header: dict[str, Any]
+
+    @property
+    def position(self) -> int:
+        position: int = self.header["position"]
+        return position
+
+
 def snapshot(views: Views) -> Snapshot:
     """Take the views' state at their position and hold the search index; on the event loop,
     between two events, so every view is at the same position."""
@@ -148,7 +164,7 @@ def tidy(directory: Path) -> None:
     """Delete what no checkpoint needs, among the files checkpoints make: a slot whose header was
     wiped by a write that did not finish (and its search copy), and the files of format 1. Other
     files are left alone: the directory may be shared. Never raises (a cache)."""
-    written = {slot.name for slot in _written(directory)[0]}
+    written = {found.slot.name for found in _written(directory)[0]}
     doomed = [directory / FORMAT_1_FILE, *directory.glob("search-[0-9]*.db")]
     doomed += [*directory.glob("views.ckpt.tmp"), *directory.glob("search-[0-9]*.db.tmp")]
     for slot in (Slot(directory, name) for name in SLOTS):
@@ -169,9 +185,9 @@ def begin(directory: Path, keep: str | None) -> Slot:
     directory.mkdir(parents=True, exist_ok=True)
     tidy(directory)  # what a failed or killed attempt left behind
     if keep is None:
-        written = sorted(_written(directory)[0], key=_position)
-        empty = [name for name in SLOTS if name not in {slot.name for slot in written}]
-        name = empty[0] if empty else written[0].name
+        written = sorted(_written(directory)[0], key=lambda found: found.position)
+        empty = [name for name in SLOTS if name not in {found.slot.name for found in written}]
+        name = empty[0] if empty else written[0].slot.name
     else:
         name = SLOTS[1] if keep == SLOTS[0] else SLOTS[0]
     slot = Slot(directory, name)
@@ -186,7 +202,8 @@ def begin(directory: Path, keep: str | None) -> Slot:
 
 def newest(directory: Path) -> Slot | None:
     """The slot holding the checkpoint of the later position, if any holds one."""
-    return max(_written(directory)[0], key=_position, default=None)
+    last = max(_written(directory)[0], key=lambda found: found.position, default=None)
+    return None if last is None else last.slot
 
 
 def save_search(views: Views, slot: Slot) -> Path:
@@ -259,15 +276,14 @@ async def load(views: Views, directory: Path, store: EventStore) -> Checkpoint |
         if (directory / FORMAT_1_FILE).exists():
             raise Refused(f"it is in format 1 ({FORMAT_1_FILE}); this newsroom reads {FORMAT}")
         return None
-    chosen: tuple[Slot, dict[str, Any]] | None = None
-    for slot in sorted(slots, key=_position, reverse=True):
-        header = await asyncio.to_thread(_read_header, slot.views)
+    chosen: Written | None = None
+    for found in sorted(slots, key=lambda found: found.position, reverse=True):
         try:
-            await _belongs(header, store)
+            await _belongs(found.header, store)
         except Refused as e:
-            refused.append(f"{slot.views.name}: {e}")
+            refused.append(f"{found.slot.views.name}: {e}")
             continue
-        chosen = slot, header
+        chosen = found
         break
     if chosen is None:
         raise Refused("; ".join(refused))
@@ -307,32 +323,20 @@ async def _belongs(header: dict[str, Any], store: EventStore) -> None:
         )
 
 
-def _written(directory: Path) -> tuple[list[Slot], list[str]]:
-    """The slots holding a checkpoint, by their header, and why the others that are there
+def _written(directory: Path) -> tuple[list[Written], list[str]]:
+    """The slots holding a checkpoint, with their headers, and why the others that are there
     cannot be used (a slot whose header a write wiped and never wrote again is not one)."""
     found, refused = [], []
     for slot in (Slot(directory, name) for name in SLOTS):
         try:
-            _read_header(slot.views)
+            found.append(Written(slot, _read_header(slot.views)))
         except (FileNotFoundError, Wiped):
             continue
         except Refused as e:
             refused.append(f"{slot.views.name}: {e}")
-            continue
         except (OSError, ValueError) as e:
             refused.append(f"{slot.views.name}: it cannot be read ({type(e).__name__})")
-            continue
-        found.append(slot)
     return found, refused
-
-
-def _position(slot: Slot) -> int:
-    position: int = _read_header(slot.views)["position"]
-    return position
-
-
-class Wiped(Refused):
-    """A slot whose header a write wiped and never wrote again (it was stopped or failed)."""
 
 
 def _read_header(path: Path) -> dict[str, Any]:

@@ -193,14 +193,19 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
 }
 
 
+async def _start_noting(log: Path, caplog: pytest.LogCaptureFixture) -> tuple[Newsroom, list[str]]:
+    """Start on `log`; return the newsroom and the log lines saying a checkpoint was not used."""
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        newsroom = await _start(log)
+    return newsroom, [r.getMessage() for r in caplog.records if "not used" in r.getMessage()]
+
+
 async def _refused(log: Path, reason: str, caplog: pytest.LogCaptureFixture) -> list[str]:
     """Start on `log`: assert its checkpoint was refused with one log line naming `reason`;
     return the views' fingerprints."""
-    caplog.clear()
-    with caplog.at_level(logging.INFO, logger="newsroom.checkpointer"):
-        newsroom = await _start(log)
+    newsroom, lines = await _start_noting(log, caplog)
     try:
-        lines = [r.getMessage() for r in caplog.records if "not used" in r.getMessage()]
         assert len(lines) == 1 and reason in lines[0], lines
         report = (await newsroom.health.report())["checkpoint"]
         assert report["used"] is False and reason in report["refused"]
@@ -265,11 +270,8 @@ async def test_a_log_restored_from_an_older_copy_takes_the_slot_that_belongs_to_
     slot ahead of the log (one line says why) for the one taken at the copy's head; the next
     checkpoint overwrites the slot that was ahead, and the start after it loads that one."""
     _, copy = await _early_copy_and_checkpoint(tmp_path)
-    caplog.clear()
-    with caplog.at_level(logging.INFO):
-        newsroom = await _start(copy)
+    newsroom, lines = await _start_noting(copy, caplog)
     try:
-        lines = [r.getMessage() for r in caplog.records if "not used" in r.getMessage()]
         assert len(lines) == 1 and "views-b.ckpt: it is at position" in lines[0], lines
         report = (await newsroom.health.report())["checkpoint"]
         assert (report["used"], report["position"]) == (True, await newsroom.store.head())
@@ -278,11 +280,9 @@ async def test_a_log_restored_from_an_older_copy_takes_the_slot_that_belongs_to_
     finally:
         await newsroom.stop()
     assert _newest(_views_dir(copy)).name == "b"
-    caplog.clear()
-    with caplog.at_level(logging.INFO):
-        again = await _start(copy)
+    again, lines = await _start_noting(copy, caplog)
     try:
-        assert not [r for r in caplog.records if "not used" in r.getMessage()]
+        assert not lines, lines
         report = (await again.health.report())["checkpoint"]
         assert (report["used"], report["position"]) == (True, await again.store.head())
     finally:
@@ -393,11 +393,9 @@ async def test_a_write_that_did_not_finish_leaves_the_newest_checkpoint_in_use(
     slot = checkpoints.begin(directory, "b")  # wipes slot a, as the next write begins
     assert slot.name == "a" and _newest(directory).name == "b"
     _truncate(slot.search)  # and got as far as part of the search copy
-    caplog.clear()
-    with caplog.at_level(logging.INFO):
-        newsroom = await _start(log)
+    newsroom, lines = await _start_noting(log, caplog)
     try:
-        assert not [r for r in caplog.records if "not used" in r.getMessage()]
+        assert not lines, lines
         report = (await newsroom.health.report())["checkpoint"]
         assert (report["used"], report["position"]) == (True, head)
         assert await _fingerprints(newsroom) == await _replayed_in_full(log)
@@ -418,11 +416,8 @@ async def test_a_damaged_newest_checkpoint_leaves_the_one_before_in_use(
     older = checkpoints._read_header(_newest(_views_dir(log)).views)["position"]
     await _checkpoint_more(log, 2, "Second")
     _flip(_views_dir(log) / "views-b.ckpt", 40)
-    caplog.clear()
-    with caplog.at_level(logging.INFO):
-        newsroom = await _start(log)
+    newsroom, lines = await _start_noting(log, caplog)
     try:
-        lines = [r.getMessage() for r in caplog.records if "not used" in r.getMessage()]
         assert len(lines) == 1 and "views-b.ckpt: its header fails its checksum" in lines[0]
         report = (await newsroom.health.report())["checkpoint"]
         assert (report["used"], report["position"]) == (True, older)
@@ -513,11 +508,9 @@ async def test_a_slot_file_made_and_killed_before_its_wipe_is_passed_over_silent
     log = tmp_path / "newsroom.db"
     before = await _log_with_checkpoint(log)
     (_views_dir(log) / "views-b.ckpt").write_bytes(b"")
-    caplog.clear()
-    with caplog.at_level(logging.INFO):
-        newsroom = await _start(log)
+    newsroom, lines = await _start_noting(log, caplog)
     try:
-        assert not [r for r in caplog.records if "not used" in r.getMessage()]
+        assert not lines, lines
         assert (await newsroom.health.report())["checkpoint"]["used"] is True
         assert await _fingerprints(newsroom) == before
     finally:

@@ -17,8 +17,9 @@ thread, while the other views already serve. Until it is done the view is not `c
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -148,20 +149,25 @@ class SearchProjection:
         on, from the index as it was held (a second or so behind at most; web/search.py drops
         a hit whose article is no longer published, and shows a corrected one's new text:
         `changed_while_held`)."""
-        try:
+        with self._stopped_by_failure():
             self.settle()
-        except Exception as e:
-            self.failed(f"{type(e).__name__}: {e}")
-            raise
-        self.flush()
+            self.index.flush()
         self._held = True
 
     def flush(self) -> None:
         """Commit what the index has not committed yet (a checkpoint does before it copies the
         index); if that fails, the writes are undone and the view stops (`failed`)."""
-        try:
+        with self._stopped_by_failure():
             self.index.flush()
+
+    @contextlib.contextmanager
+    def _stopped_by_failure(self) -> Iterator[None]:
+        """Index writes outside a dispatched batch: one that fails stops the view (`failed`),
+        as the dispatcher stops it for a failure inside one."""
+        try:
+            yield
         except Exception as e:
+            self._held = False
             self.failed(f"{type(e).__name__}: {e}")
             raise
 
@@ -172,14 +178,10 @@ class SearchProjection:
         not hold the event loop: new events are noted meanwhile."""
         if not self._held:
             return True
-        try:
+        with self._stopped_by_failure():
             for article_id in list(itertools.islice(self._changed, count)):
                 self._index(article_id)
                 del self._changed[article_id]
-        except Exception as e:
-            self._held = False
-            self.failed(f"{type(e).__name__}: {e}")
-            raise
         if self._changed:
             return False
         self._held = False

@@ -93,7 +93,6 @@ class Fts5Index:
             _make_the_file_now(self._db)
         for statement in [] if in_memory else _ON_DISK:
             self._db.execute(statement)
-        self._journal = self._db.execute("PRAGMA journal_mode").fetchone()[0]
         for statement in _SCHEMA:
             self._db.execute(statement)
         self._page = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
@@ -137,7 +136,7 @@ class Fts5Index:
         finally:
             if not self._db.in_transaction:  # else the load failed, and the view stops
                 self._db.execute(f"INSERT INTO docs (docs, rank) VALUES ('automerge', {AUTOMERGE})")
-                self._db.execute(f"PRAGMA journal_mode = {self._journal}")
+                self._db.execute("PRAGMA journal_mode = MEMORY")  # as _ON_DISK, and :memory:'s
 
     def remove(self, article_id: int) -> None:
         text = self._texts.pop(article_id, None)
@@ -215,8 +214,9 @@ class Fts5Index:
         after: SortKey | None,
         before: SortKey | None = None,
     ) -> Results:
-        # Nothing to commit first: the search view commits each batch it writes (a failed commit
-        # stops that view, never a search), and a checkpoint's catching up is read as it stands.
+        # Nothing is committed first: a search reads the writes not yet committed as they stand
+        # (one connection), and a commit that fails (a full disk) stops the search view where it
+        # writes, never a search.
         expression = fts5_expression(query)
         with self._time_budget():
             matches = self._window(expression)
