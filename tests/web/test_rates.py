@@ -112,7 +112,7 @@ async def limited(tmp_path: Path) -> AsyncIterator[Client]:
 async def test_a_client_past_its_rate_gets_a_json_429_with_retry_after(limited: Client) -> None:
     """The request past the burst is a 429 naming the limit, with Retry-After, on any route."""
     assert [(await limited.get("/healthz")).status for _ in range(2)] == [200, 200]
-    for path in ("/healthz", "/feed", "/graphql"):
+    for path in ("/healthz", "/feed", "/graphql", "/wp-login.php", "/a/b/c/d"):  # unmatched too
         response = await limited.get(path)
         assert (response.status, response.headers["Retry-After"]) == (429, "1"), path
         message = (await response.json())["errors"][0]["message"]
