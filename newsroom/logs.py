@@ -136,38 +136,43 @@ class AccessLog:
 
 _THOUSANDTHS = [f"{n:03d}" for n in range(1000)]  # a second's milliseconds, as a line shows them
 _TENTHS = [f"{n / 10:.1f}" for n in range(1000)]  # 0.0 to 99.9 ms, as a line shows them
+_STATUSES = [str(n) for n in range(1000)]  # every HTTP status code, as a line shows it
 
 
 def access_lines(batch: list[AccessEntry], wall: float, as_json: bool) -> str:
     """A batch's access lines, shaped as `TextFormatter` or `JsonFormatter` would shape them;
     `wall` turns the entries' `perf_counter` times into wall-clock time.
 
-    Formatting is most of what an access line costs, so this is one loop over the batch: the
-    time stamp is made once a second, and milliseconds (of the time, and of a duration under a
-    tenth of a second) are looked up rather than formatted."""
+    Formatting is most of what an access line costs, so this is one loop over the batch, and
+    what lines share is made once: the time stamp once a second, and the start of a text line
+    up to the logger's name once a millisecond (a busy server writes dozens of lines in one).
+    Milliseconds, durations under a tenth of a second and status codes are looked up rather
+    than formatted."""
     lines: list[str] = []
-    line, thousandths, tenths = lines.append, _THOUSANDTHS, _TENTHS
-    second, stamp = -1, ""
+    line, thousandths, tenths, statuses = lines.append, _THOUSANDTHS, _TENTHS, _STATUSES
+    second, milli, stamp, head = -1, -1, "", ""
     for started, ended, method, route, status, size, rid in batch:
         at = ended + wall
-        if int(at) != second:
-            second = int(at)
-            moment = datetime.fromtimestamp(second, UTC)
-            stamp = moment.strftime("%Y-%m-%dT%H:%M:%S" if as_json else "%Y-%m-%d %H:%M:%S")
-        millis = thousandths[int((at - second) * 1000)]
+        whole = int(at)
+        thousandth = int((at - whole) * 1000)  # truncated, as `logging` shows a record's time
+        if thousandth != milli or whole != second:
+            if whole != second:
+                moment = datetime.fromtimestamp(whole, UTC)
+                stamp = moment.strftime("%Y-%m-%dT%H:%M:%S" if as_json else "%Y-%m-%d %H:%M:%S")
+            second, milli = whole, thousandth
+            head = f"{stamp},{thousandths[milli]} INFO newsroom.access: "
         tenth = int((ended - started) * 10_000 + 0.5)  # tenths of a millisecond, rounded
         ms = tenths[tenth] if tenth < 1000 else f"{tenth / 10:.1f}"
         if not as_json:
-            line(
-                f"{stamp},{millis} INFO newsroom.access: {method} {route} {status} {ms} ms "
-                f"{size} bytes [{rid}]\n"
-            )
+            code = statuses[status] if status < 1000 else status
+            line(f"{head}{method} {route} {code} {ms} ms {size} bytes [{rid}]\n")
             continue
+        message = f"{method} {route} {status} {ms} ms {size} bytes"
         line(orjson.dumps({
-            "time": f"{stamp}.{millis}+00:00", "level": "INFO", "logger": "newsroom.access",
-            "message": f"{method} {route} {status} {ms} ms {size} bytes", "method": method,
-            "route": route, "status": status, "duration_ms": round((ended - started) * 1000, 2),
-            "bytes": size, "request_id": rid,
+            "time": f"{stamp}.{thousandths[milli]}+00:00", "level": "INFO",
+            "logger": "newsroom.access", "message": message, "method": method, "route": route,
+            "status": status,
+            "duration_ms": round((ended - started) * 1000, 2), "bytes": size, "request_id": rid,
         }).decode() + "\n")  # fmt: skip
     return "".join(lines)
 

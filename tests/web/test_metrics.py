@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from newsroom.config import Settings
-from newsroom.logs import JsonFormatter
+from newsroom.logs import REQUEST_ID, JsonFormatter
 from newsroom.web.app import create_app
 from newsroom.web.observe import BATCH, OBSERVER
 from tests.factories import FakeClock
@@ -112,6 +112,27 @@ async def test_every_reply_carries_a_request_id_sane_or_made(client: Client) -> 
         assert re.fullmatch("[0-9a-f]{20}", made.headers["X-Request-Id"])
     redirect = await client.get("/elsewhere/old-title-1", allow_redirects=False)
     assert redirect.status == 301 and re.fullmatch("[0-9a-f]{20}", redirect.headers["X-Request-Id"])
+
+
+async def test_a_request_id_ends_with_its_request() -> None:
+    """The guard sets the request id's context variable and never resets it: it relies on
+    aiohttp handling each request in a task of its own, with a copy of the connection's
+    context. Two requests on one keep-alive connection: the second does not see the first's."""
+    seen: list[str | None] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(REQUEST_ID.get())
+        REQUEST_ID.set(f"set by request {len(seen)}")
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    async with TestClient(TestServer(app)) as plain:
+        for _ in range(3):
+            assert (await plain.get("/")).status == 200
+        assert len(plain.session.connector._conns) == 1  # type: ignore[union-attr]  # one kept
+    assert seen == [None, None, None]
+    assert REQUEST_ID.get() is None
 
 
 async def test_the_access_line_carries_the_replys_request_id(
