@@ -106,15 +106,16 @@ class Metrics:
 
     def count_requests(self, batch: Iterable[AccessEntry]) -> None:
         """Count a batch of requests noted by the route wrapper (`web/observe.py`)."""
-        routes, bounds = self.routes, LATENCY_BUCKETS
+        routes, bounds, bucket = self.routes, LATENCY_BUCKETS, bisect.bisect_left
         for started, ended, method, route, status, _, _ in batch:
             counts = routes.get(route) or self.route(route)
             if method not in METHODS:
                 method = "OTHER"
-            by_status = counts.statuses.setdefault(method, {})
+            statuses = counts.statuses
+            by_status = statuses.get(method) or statuses.setdefault(method, {})
             by_status[status] = by_status.get(status, 0) + 1
             latency, seconds = counts.latency, ended - started
-            latency.counts[bisect.bisect_left(bounds, seconds)] += 1
+            latency.counts[bucket(bounds, seconds)] += 1
             latency.total += seconds
 
     def route(self, template: str) -> RouteCounts:
