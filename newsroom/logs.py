@@ -136,7 +136,6 @@ class AccessLog:
 
 _THOUSANDTHS = [f"{n:03d}" for n in range(1000)]  # a second's milliseconds, as a line shows them
 _TENTHS = [f"{n / 10:.1f}" for n in range(1000)]  # 0.0 to 99.9 ms, as a line shows them
-_STATUSES = [str(n) for n in range(1000)]  # every HTTP status code, as a line shows it
 
 
 def access_lines(batch: list[AccessEntry], wall: float, as_json: bool) -> str:
@@ -144,13 +143,16 @@ def access_lines(batch: list[AccessEntry], wall: float, as_json: bool) -> str:
     `wall` turns the entries' `perf_counter` times into wall-clock time.
 
     Formatting is most of what an access line costs, so this is one loop over the batch, and
-    what lines share is made once: the time stamp once a second, and the start of a text line
-    up to the logger's name once a millisecond (a busy server writes dozens of lines in one).
-    Milliseconds, durations under a tenth of a second and status codes are looked up rather
-    than formatted."""
+    what lines share is made once: the time stamp once a second, the start of a text line up
+    to the logger's name once a millisecond (a busy server writes dozens of lines in one), and
+    the text around the duration once for a run of alike requests (same method, route, status
+    and size: a popular feed served from cache). Milliseconds and durations under a tenth of a
+    second are looked up rather than formatted."""
     lines: list[str] = []
-    line, thousandths, tenths, statuses = lines.append, _THOUSANDTHS, _TENTHS, _STATUSES
+    line, thousandths, tenths = lines.append, _THOUSANDTHS, _TENTHS
     second, milli, stamp, head = -1, -1, "", ""
+    alike: tuple[str, str, int, int] | None = None
+    before, after = "", ""  # a text line's parts before and after the duration, for `alike`
     for started, ended, method, route, status, size, rid in batch:
         at = ended + wall
         whole = int(at)
@@ -164,8 +166,10 @@ def access_lines(batch: list[AccessEntry], wall: float, as_json: bool) -> str:
         tenth = int((ended - started) * 10_000 + 0.5)  # tenths of a millisecond, rounded
         ms = tenths[tenth] if tenth < 1000 else f"{tenth / 10:.1f}"
         if not as_json:
-            code = statuses[status] if status < 1000 else status
-            line(f"{head}{method} {route} {code} {ms} ms {size} bytes [{rid}]\n")
+            if (method, route, status, size) != alike:
+                alike = (method, route, status, size)
+                before, after = f"{method} {route} {status} ", f" ms {size} bytes ["
+            line(f"{head}{before}{ms}{after}{rid}]\n")
             continue
         message = f"{method} {route} {status} {ms} ms {size} bytes"
         line(orjson.dumps({

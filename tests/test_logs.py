@@ -107,6 +107,20 @@ def test_a_batch_of_access_lines_keeps_its_order_and_each_time() -> None:
         assert text == f"{stamp} INFO newsroom.access: {message}"
 
 
+def test_alike_requests_in_a_row_each_keep_their_own_line() -> None:
+    """A run of alike requests (one feed from cache) shares the text around the duration;
+    a request that differs in any of method, route, status or size breaks the run."""
+    wall = 1_800_000_000.0
+    kinds = [("GET", "/feed", 200, 100)] * 3 + [
+        ("HEAD", "/feed", 200, 100), ("GET", "/rss", 200, 100), ("GET", "/feed", 304, 100),
+        ("GET", "/feed", 200, 99), ("GET", "/feed", 200, 100),
+    ]  # fmt: skip
+    batch = [(n / 7, n / 7 + 0.002, *kind, f"r{n}") for n, kind in enumerate(kinds)]
+    lines = access_lines(batch, wall, as_json=False).splitlines()
+    for text, (_, _, method, route, status, size, rid) in zip(lines, batch, strict=True):
+        assert text.endswith(f": {method} {route} {status} 2.0 ms {size} bytes [{rid}]")
+
+
 def test_a_full_disk_drops_access_lines_and_serves_on(tmp_path: Path) -> None:
     """Writing the access lines fails (a full disk): the lines are dropped, nothing raises, and
     the buffer is empty again, so it cannot grow while the disk stays full."""
