@@ -8,6 +8,7 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -71,8 +72,9 @@ def test_text_lines_end_with_the_request_id_when_there_is_one() -> None:
 
 
 def test_access_lines_in_both_formats() -> None:
-    """An entry holds `perf_counter` times; `wall` turns them into the time of day."""
-    started, ended, wall = 100.0, 100.00042, 1_800_000_000.25 - 100.00042
+    """An entry holds `perf_counter_ns` times; `wall` turns them into the time of day."""
+    started, ended = 100_000_000_000, 100_000_420_000
+    wall = 1_800_000_000_250_000_000 - ended
     line = (started, ended, "GET", "/feed", 200, 5120, "abc")
     as_json = json.loads(access_lines([line], wall, as_json=True))
     assert as_json == {
@@ -88,34 +90,37 @@ def test_access_lines_in_both_formats() -> None:
 
 
 def test_a_batch_of_access_lines_keeps_its_order_and_each_time() -> None:
-    """Durations from under a millisecond to minutes, and seconds that change within a batch:
-    each line says its own time and duration, as `str.format` would have written them."""
-    wall = 1_800_000_000.0
-    durations = [0.0, 0.00004, 0.00995, 0.0999, 0.1, 1.23456, 754.3]
+    """Durations from none to minutes, halves of a tenth of a millisecond, and seconds that
+    change within a batch: each line says its own time (cut to the millisecond, as `logging`
+    cuts a record's) and its own duration (rounded half up to a tenth of a millisecond)."""
+    wall = 1_800_000_000_999_000_000  # the batch starts a millisecond before a second ends
+    durations = [0, 40_000, 50_000, 9_950_000, 99_949_999, 100_000_000, 1_234_560_000, 754 * 10**9]
     batch = [
-        (float(n), n + d, "POST", "/graphql", 200, n, f"r{n}") for n, d in enumerate(durations)
+        (n * 1_000_000, n * 1_000_000 + d, "POST", "/graphql", 200, n, f"r{n}")
+        for n, d in enumerate(durations)
     ]
     lines = access_lines(batch, wall, as_json=False).splitlines()
     assert len(lines) == len(durations)
-    for n, (text, entry) in enumerate(zip(lines, batch, strict=True)):
-        at = wall + entry[1]
-        millis = int((at - int(at)) * 1000)  # as logging.LogRecord takes them: cut, not rounded
-        stamp = datetime.fromtimestamp(int(at), UTC).strftime("%Y-%m-%d %H:%M:%S")
-        stamp += f",{millis:03d}"
-        took = entry[1] - entry[0]
-        message = f"POST /graphql 200 {took * 1000:.1f} ms {n} bytes [r{n}]"
+    for n, (text, (started, ended, *_)) in enumerate(zip(lines, batch, strict=True)):
+        at = Decimal(wall + ended) / 10**9
+        second = int(at)
+        stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        stamp += f",{int((at - second) * 1000):03d}"
+        took = (Decimal(ended - started) / 10**6).quantize(Decimal("0.1"), ROUND_HALF_UP)
+        message = f"POST /graphql 200 {took} ms {n} bytes [r{n}]"
         assert text == f"{stamp} INFO newsroom.access: {message}"
+    assert [line[17:23] for line in lines[:3]] == ["00,999", "01,000", "01,001"]
 
 
 def test_alike_requests_in_a_row_each_keep_their_own_line() -> None:
     """A run of alike requests (one feed from cache) shares the text around the duration;
     a request that differs in any of method, route, status or size breaks the run."""
-    wall = 1_800_000_000.0
+    wall = 1_800_000_000 * 10**9
     kinds = [("GET", "/feed", 200, 100)] * 3 + [
         ("HEAD", "/feed", 200, 100), ("GET", "/rss", 200, 100), ("GET", "/feed", 304, 100),
         ("GET", "/feed", 200, 99), ("GET", "/feed", 200, 100),
     ]  # fmt: skip
-    batch = [(n / 7, n / 7 + 0.002, *kind, f"r{n}") for n, kind in enumerate(kinds)]
+    batch = [(n * 10**6, n * 10**6 + 2_000_000, *kind, f"r{n}") for n, kind in enumerate(kinds)]
     lines = access_lines(batch, wall, as_json=False).splitlines()
     for text, (_, _, method, route, status, size, rid) in zip(lines, batch, strict=True):
         assert text.endswith(f": {method} {route} {status} 2.0 ms {size} bytes [{rid}]")
@@ -138,7 +143,7 @@ def test_a_full_disk_drops_access_lines_and_serves_on(tmp_path: Path) -> None:
         replaced.close()
         sink = logs.access_log()
         assert sink is not None
-        sink.write([(1.0, 1.0004, "GET", "/feed", 200, 10, f"r{n}") for n in range(3)])
+        sink.write([(10**9, 10**9 + 400_000, "GET", "/feed", 200, 10, f"r{n}") for n in range(3)])
         sink.flush()
         assert sink._batches == [] and sink._waiting == 0
     finally:
@@ -156,7 +161,7 @@ def test_access_lines_past_the_waiting_bound_are_dropped_and_counted(
     try:
         sink = logs.access_log()
         assert sink is not None
-        batch = [(1.0, 1.0004, "GET", "/feed", 200, 10, f"r{n}") for n in range(3)]
+        batch = [(10**9, 10**9 + 400_000, "GET", "/feed", 200, 10, f"r{n}") for n in range(3)]
         sink.write(batch)
         sink.write(batch)  # 6 would wait: dropped
         assert sink.dropped == 3

@@ -38,7 +38,7 @@ def guard(handler: Handler, route: str, observer: Observer) -> Handler:
     """`handler` with a request id, behind the request rate and the error boundary, and
     observed; `route` is its template (or label), as the metrics and the access log show it."""
     observer.metrics.route(route)  # its series exist from the start
-    notes, clock, header = observer.notes, time.perf_counter, REQUEST_ID_HEADER
+    notes, clock, header = observer.notes, time.perf_counter_ns, REQUEST_ID_HEADER
 
     @functools.wraps(handler)
     async def guarded(request: web.Request) -> web.StreamResponse:

@@ -65,15 +65,18 @@ class Buckets:
     where a labelled `prometheus_client.Histogram` costs about 5 µs a request, a tenth of
     serving a cached feed). The library still writes the exposition (`family`)."""
 
-    __slots__ = ("bounds", "counts", "total")
+    __slots__ = ("bounds", "counts", "limits", "total", "unit")
 
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
+    def __init__(self, bounds: tuple[float, ...], unit: float = 1.0) -> None:
+        """Bounds as the exposition shows them; values are observed in `unit`s of them (e.g.
+        nanoseconds, 1e-9, for seconds' bounds)."""
+        self.bounds, self.unit = bounds, unit
+        self.limits = bounds if unit == 1.0 else tuple(round(b / unit) for b in bounds)
         self.counts = [0] * (len(bounds) + 1)  # the last one: above every bound (+Inf)
-        self.total = 0.0
+        self.total: float = 0  # in `unit`s
 
     def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.counts[bisect.bisect_left(self.limits, value)] += 1
         self.total += value
 
     def add_to(self, family: HistogramMetricFamily, labels: list[str]) -> None:
@@ -81,7 +84,7 @@ class Buckets:
         for bound, count in zip((*map(str, self.bounds), "+Inf"), self.counts, strict=True):
             cumulative += count
             buckets.append((bound, cumulative))
-        family.add_metric(labels, buckets, sum_value=self.total)
+        family.add_metric(labels, buckets, sum_value=self.total * self.unit)
 
 
 class Metrics:
@@ -106,7 +109,7 @@ class Metrics:
 
     def count_requests(self, batch: Iterable[AccessEntry]) -> None:
         """Count a batch of requests noted by the route wrapper (`web/observe.py`)."""
-        routes, bounds, bucket = self.routes, LATENCY_BUCKETS, bisect.bisect_left
+        routes, bucket = self.routes, bisect.bisect_left
         for started, ended, method, route, status, _, _ in batch:
             counts = routes.get(route) or self.route(route)
             if method not in METHODS:
@@ -114,9 +117,9 @@ class Metrics:
             statuses = counts.statuses
             by_status = statuses.get(method) or statuses.setdefault(method, {})
             by_status[status] = by_status.get(status, 0) + 1
-            latency, seconds = counts.latency, ended - started
-            latency.counts[bucket(bounds, seconds)] += 1
-            latency.total += seconds
+            latency, took = counts.latency, ended - started  # nanoseconds
+            latency.counts[bucket(latency.limits, took)] += 1
+            latency.total += took
 
     def route(self, template: str) -> RouteCounts:
         """The counts of one route, made when its handler is wrapped (not per request)."""
@@ -132,7 +135,7 @@ class RouteCounts:
 
     def __init__(self) -> None:
         self.statuses: dict[str, dict[int, int]] = {}  # method -> status -> requests
-        self.latency = Buckets(LATENCY_BUCKETS)
+        self.latency = Buckets(LATENCY_BUCKETS, unit=1e-9)  # the notes' times are nanoseconds
 
 
 class _Counted(Collector):

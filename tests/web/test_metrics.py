@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -51,8 +52,10 @@ async def test_counters_and_positions_after_a_known_sequence(client: Client, gql
     log head and every view's position are where the writes left them."""
     before = await scrape(client)
     start = value(before, "newsroom_log_head")
+    began = time.perf_counter()
     for _ in range(3):
         assert (await client.get("/feed")).status == 200
+    feeds_took = time.perf_counter() - began
     for _ in range(2):
         created = await gql(CREATE, {"a": ARTICLE})
         assert created["data"]["createArticle"]["status"] == "ACCEPTED"
@@ -63,6 +66,12 @@ async def test_counters_and_positions_after_a_known_sequence(client: Client, gql
     assert value(after, requests, route="/graphql", method="POST", status="200") == 2
     assert value(after, requests, route="/{category}/{page}", method="GET", status="404") == 1
     assert value(after, "newsroom_http_request_duration_seconds_count", route="/feed") == 3
+    # In seconds, though the route wrapper notes nanoseconds; each in its bucket.
+    assert (
+        0 < value(after, "newsroom_http_request_duration_seconds_sum", route="/feed") < feeds_took
+    )
+    fast = value(after, "newsroom_http_request_duration_seconds_bucket", route="/feed", le="0.5")
+    assert fast == 3 or feeds_took > 0.5
     assert value(after, "newsroom_append_duration_seconds_count") == 2 + value(
         before, "newsroom_append_duration_seconds_count"
     )
