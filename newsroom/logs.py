@@ -36,7 +36,8 @@ from typing import Any
 import orjson
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
-"""The id of the request being handled, set by the web layer (`web/observe.py`)."""
+"""The id of the request being handled, set by the web layer (`web/guard.py`) for the whole of
+its handling: aiohttp's own lines about a request (an error, a reply cut) carry it too."""
 
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*):[^@\s]*@")
 # What every LogRecord has; anything else on a record is a field its caller added (extra=...).

@@ -87,13 +87,16 @@ def guard(handler: Handler, route: str, observer: Observer) -> Handler:
 
 def failure(request: web.Request, error: Exception) -> web.Response:
     """The reply to a handler that raised `error`: a newsroom error's own 4xx or 503, else a
-    500 that names nothing (the log has the traceback)."""
+    500 that names nothing (the log has the traceback). The log line names the path as the
+    client sent it, still percent-encoded, and without the query: a decoded path could carry
+    a line break (`%0A`) and forge a log line, and a query may carry search text."""
+    path = request.rel_url.raw_path
     if not isinstance(error, NewsroomError):
-        log.error("%s %s failed unexpectedly", request.method, request.path, exc_info=error)
+        log.error("%s %s failed unexpectedly", request.method, path, exc_info=error)
         return json_error(500, "internal error")
     if (refused := refusal(error)) is not None:
         return json_error(refused.status, refused.message, **refused.headers)
-    log.error("%s %s failed: %s", request.method, request.path, error)
+    log.error("%s %s failed: %s", request.method, path, error)
     if isinstance(error, StoreError):  # its message names files: for the log, not the client
         return json_error(503, error.public, **{"Retry-After": "1"})
     return json_error(503, str(error))

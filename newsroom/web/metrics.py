@@ -3,7 +3,7 @@
 Two kinds of figures:
 - **counted as they happen**: HTTP requests by route *template* and status with a latency
   histogram per route (`count_requests`, a batch at a time from the route wrapper's notes,
-  `web/observe.py`),
+  `web/guard.py`),
   append latency and events per transaction (hooks the command handler and the store call).
   These are counted in plain dicts and lists (`Buckets`) and handed to the library at scrape
   time: its own labelled instruments cost ten times as much per request;
@@ -108,7 +108,7 @@ class Metrics:
         self.registry.register(NewsroomCollector(watched, app, self.snapshot))
 
     def count_requests(self, batch: Iterable[AccessEntry]) -> None:
-        """Count a batch of requests noted by the route wrapper (`web/observe.py`)."""
+        """Count a batch of requests noted by the route wrapper (`web/guard.py`)."""
         routes, bucket = self.routes, bisect.bisect_left
         for started, ended, method, route, status, _, _ in batch:
             counts = routes.get(route) or self.route(route)

@@ -41,7 +41,7 @@ _ENDINGS = [f"{n:03x}" for n in range(4096)]  # the last three hex digits of a r
 
 def _ids_from(block: int) -> Iterator[str]:
     """Block `block` of this process's request ids: its prefix, then the block's number and
-    each ending (20 hex digits in all, for the first 68 billion blocks)."""
+    each ending (20 hex digits in all, for the first 268 million blocks: 2**40 ids)."""
     return map(f"{_PREFIX}{block:07x}".__add__, _ENDINGS)
 
 
@@ -74,7 +74,7 @@ class Observer:
             sink.write(batch)
         else:  # newsroom did not set up the output (tests, embedding): plain logging
             for started, ended, method, route, status, size, rid in batch:
-                ms = (ended - started) * 1000
+                ms = (ended - started) / 1e6  # the notes' times are nanoseconds
                 access.info(
                     "%s %s %d %.1f ms %d bytes", method, route, status, ms, size,
                     extra={"method": method, "route": route, "status": status,

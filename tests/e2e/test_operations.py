@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,10 @@ async def test_json_logs_carry_request_ids_and_never_a_secret(
     access = [line for line in lines if line["logger"] == "newsroom.access"]
     assert any(a["request_id"] == "trace-42" and a["route"] == "/graphql" for a in access)
     assert any(a["request_id"] == refused_id and a["status"] == 401 for a in access)
+    for entry in access:  # each at the time of day it was served (the lines keep a monotonic clock)
+        served = datetime.fromisoformat(entry["time"])
+        assert abs((datetime.now(UTC) - served).total_seconds()) < 120, entry
+        assert 0 <= entry["duration_ms"] < 10_000, entry
     assert {"time", "level", "logger", "message"} <= set(lines[0])
     everything = server.stderr() + server.stdout.decode()
     assert password not in everything and token not in everything

@@ -97,13 +97,16 @@ async def test_an_unexpected_error_is_a_json_500_without_internals(
 
     monkeypatch.setattr(newsroom.views.feeds, "changed", broken)
     monkeypatch.setattr(newsroom.views.sitemaps, "article_files", broken)
-    for path in ("/feed", "/feed/politics.atom", "/sitemap.xml"):
-        response = await client.get(path)
+    for path in ("/feed", "/feed/politics.atom", "/sitemap.xml", "/feed/x%0Aforged%20line"):
+        response = await client.get(URL(path, encoded=True))
         text = await response.text()
         assert (response.status, response.content_type) == (500, "application/json"), path
         assert json.loads(text) == {"errors": [{"message": "internal error"}]}
         assert "secret" not in text and "Traceback" not in text
     assert "secret internals" in caplog.text
+    # The path is logged as sent, percent-encoded: a client's %0A cannot start a line of its own.
+    failures = [r.getMessage() for r in caplog.records if "failed unexpectedly" in r.getMessage()]
+    assert "GET /feed/x%0Aforged%20line failed unexpectedly" in failures
     assert (await client.get("/healthz")).status == 200  # and the server goes on answering
 
 
@@ -116,8 +119,9 @@ async def test_an_unknown_graphiql_asset_is_a_404_that_names_nothing(client: Cli
 
 
 def test_every_route_is_behind_the_error_boundary(app: web.Application) -> None:
-    """No route reaches aiohttp's own 500 page: each handler is wrapped by `error_boundary`."""
+    """No route reaches aiohttp's own 500 page: each handler runs in the guard (`guard.py`)."""
     routes = list(app.router.routes())
     assert len(routes) > 10
     for route in routes:
+        assert route.handler.__code__.co_qualname == "guard.<locals>.guarded", route
         assert getattr(route.handler, "__wrapped__", None) is not None, route
