@@ -27,6 +27,7 @@ URLS_PER_FILE = 50_000
 # https://developers.google.com/search/docs/crawling-indexing/sitemaps/news-sitemap:
 # "only include URLs for articles published in the last 2 days", "up to 1,000 news:news tags".
 NEWS_WINDOW = timedelta(hours=48)
+NEWS_SECONDS = NEWS_WINDOW.total_seconds()
 NEWS_URLS_PER_FILE = 1_000
 _EPOCH = Stamp(0, datetime(1970, 1, 1, tzinfo=UTC))
 
@@ -143,13 +144,14 @@ class SitemapsProjection:
         key = placed.key
         keys = self._articles.keys(PUBLISHED)
         first = (bisect_left(keys, key) + 1) // self._per_file  # +1: the home page comes first
-        count = len(keys) // self._per_file + 1
-        if count != len(self._files):
-            self._file_count_changed = stamp
-        del self._files[count:]
-        self._files.extend([stamp] * (count - len(self._files)))
-        # An article coming or going shifts every later URL by one place; an edit moves none.
-        last = first + 1 if in_place else count
-        self._files[first:last] = [stamp] * (min(last, count) - first)
-        if key[0] >= (change.at - NEWS_WINDOW).timestamp():
+        if in_place:  # an edit (most events) moves no URL: only its own file changed
+            self._files[first] = stamp
+        else:  # an article coming or going shifts every later URL by one place
+            count = len(keys) // self._per_file + 1
+            if count != len(self._files):
+                self._file_count_changed = stamp
+            del self._files[count:]
+            self._files.extend([stamp] * (count - len(self._files)))
+            self._files[first:count] = [stamp] * (count - first)
+        if key[0] >= change.at.timestamp() - NEWS_SECONDS:  # published in the 48 hours before
             self._news = stamp
