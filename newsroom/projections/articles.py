@@ -140,7 +140,7 @@ class _Row:
     """The mutable, internal form of one article; `view()` freezes it for callers."""
 
     # Title and body are kept as UTF-8 (see `title`); the other fields as the view has them.
-    __slots__ = (*_PLAIN_FIELDS, "_title", "_body", "_view", "_placement")
+    __slots__ = (*_PLAIN_FIELDS, "_title", "_body", "_view")
 
     def __init__(self, event: ArticleCreated | ArticleDraftCreated, recorded: Recorded) -> None:
         published = isinstance(event, ArticleCreated)
@@ -155,7 +155,6 @@ class _Row:
         self.retraction_reason: str | None = None
         self.version, self.position = recorded.version, recorded.position
         self._view: ArticleView | None = None
-        self._placement: Placement | None = None
 
     @property
     def title(self) -> str:
@@ -187,15 +186,7 @@ class _Row:
         return (self.created.timestamp(), self.id)
 
     def placement(self) -> Placement:
-        """Where the row sits, made again only after a move (`moved`): most events are edits
-        that leave an article where it was, and a replay asks this of every one of them."""
-        if self._placement is None:
-            self._placement = Placement(self.category, self.status, self.key())
-        return self._placement
-
-    def moved(self) -> None:
-        """The row's category, status or status time changed: its placement is to be made anew."""
-        self._placement = None
+        return Placement(self.category, self.status, self.key())
 
     def touched(self, recorded: Recorded, at: datetime) -> None:
         self.version, self.position, self.modified = recorded.version, recorded.position, at
@@ -326,7 +317,7 @@ class ArticlesProjection:
              row.created, row.modified, row.published_at, row.retracted_at,
              row.retraction_reason, row.position, row._title, row._body) = values  # fmt: skip
             row.category, row.author_name = intern(row.category), intern(row.author_name)
-            row._view = row._placement = None
+            row._view = None
             rows[row.id] = row
 
     # --- apply ---------------------------------------------------------------------------------
@@ -354,7 +345,6 @@ class ArticlesProjection:
                     if self._changed is not None:
                         self._changed.add(row.id)
                     return Change(row.id, before, before, e.updated_at)
-                row.moved()
                 self._index(row)
                 return self._touched(row, before, recorded, e.updated_at)
             case ArticlePublished(article_id=article_id, published_at=at):
@@ -362,7 +352,6 @@ class ArticlesProjection:
                 before = row.placement()
                 self._unindex(row)
                 row.status, row.published_at = PUBLISHED, at
-                row.moved()
                 self._index(row)
                 return self._touched(row, before, recorded, at)
             case ArticleRetracted(article_id=article_id, retracted_at=at, reason=reason):
@@ -370,7 +359,6 @@ class ArticlesProjection:
                 before = row.placement()
                 self._unindex(row)
                 row.status, row.retracted_at, row.retraction_reason = RETRACTED, at, reason
-                row.moved()
                 self._index(row)
                 return self._touched(row, before, recorded, at)
             case _:
