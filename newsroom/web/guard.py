@@ -26,8 +26,8 @@ from aiohttp.typedefs import Handler
 
 from newsroom.errors import NewsroomError, StoreError
 from newsroom.logs import REQUEST_ID
-from newsroom.web.http import REQUEST_RATE, json_error, refusal
-from newsroom.web.observe import BATCH, REQUEST_ID_HEADER, Observer, new_request_id, sane_id
+from newsroom.web.http import REQUEST_ID_HEADER, REQUEST_RATE, json_error, refusal
+from newsroom.web.observe import BATCH, Observer, new_request_id, sane_id
 from newsroom.web.rates import RequestRate
 
 log = logging.getLogger(__name__)

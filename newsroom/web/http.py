@@ -45,6 +45,7 @@ REQUEST_RATE = web.AppKey("request rate", RequestRate)
 # Header names as multidict's case-insensitive strings, folded once here rather than per lookup.
 POSITION_HEADER = istr("Newsroom-Position")
 MIN_POSITION_HEADER = istr("Newsroom-Min-Position")
+REQUEST_ID_HEADER = istr("X-Request-Id")  # the guard's (guard.py) and a WebSocket handshake's
 UTF_8 = frozenset(("utf-8", "utf8"))  # the charset a JSON body may name (RFC 8259 section 8.1)
 
 

@@ -25,7 +25,6 @@ import re
 from collections.abc import AsyncIterator, Iterator
 
 from aiohttp import web
-from multidict import istr
 
 from newsroom import logs
 from newsroom.logs import AccessEntry
@@ -35,7 +34,6 @@ access = logging.getLogger("newsroom.access")
 sane_id = re.compile(r"[A-Za-z0-9._:-]{1,128}").fullmatch
 """Whether a client's X-Request-Id may be taken as it is (else a new one is made)."""
 _PREFIX = os.urandom(5).hex()  # tells this process's ids from another's (and from a restart's)
-REQUEST_ID_HEADER = istr("X-Request-Id")  # found without case-folding the name each time
 _ENDINGS = [f"{n:02x}" for n in range(256)]  # the last two hex digits of a request id
 
 

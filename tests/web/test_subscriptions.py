@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -194,3 +195,18 @@ async def test_a_subscription_on_a_stopped_view_ends_with_that_error(
     assert "articles view stopped" in message["payload"][0]["message"]
     assert message["payload"][0]["extensions"]["code"] == "VIEW_FAILED"
     await ws.close()
+
+
+async def test_the_handshake_carries_the_request_id(client: Client) -> None:
+    """The 101 reply is sent by the WebSocket handler itself (the guard cannot add a header to
+    a reply already sent), with the request id as every other reply: the client's, or a new one."""
+    handshake = {
+        "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": PROTOCOL,
+    }  # fmt: skip
+    given = await client.get("/graphql", headers={**handshake, "X-Request-Id": "ws-trace-7"})
+    assert given.status == 101 and given.headers["X-Request-Id"] == "ws-trace-7"
+    given.close()
+    made = await client.get("/graphql", headers=handshake)
+    assert made.status == 101 and re.fullmatch("[0-9a-f]{20}", made.headers["X-Request-Id"])
+    made.close()

@@ -26,11 +26,18 @@ from graphql import GraphQLError, OperationType
 
 from newsroom.errors import Busy, NewsroomError
 from newsroom.gates import Gate
+from newsroom.logs import REQUEST_ID
 from newsroom.web.addresses import client_key
 from newsroom.web.graphql import pipeline
 from newsroom.web.graphql.pipeline import OPERATIONS, Refused
 from newsroom.web.graphql.replies import Reply, formatted
-from newsroom.web.http import LONE_SURROGATE, SETTINGS, json_error, lone_surrogate
+from newsroom.web.http import (
+    LONE_SURROGATE,
+    REQUEST_ID_HEADER,
+    SETTINGS,
+    json_error,
+    lone_surrogate,
+)
 
 log = logging.getLogger(__name__)
 PROTOCOL = "graphql-transport-ws"
@@ -69,6 +76,8 @@ async def handle_websocket(request: web.Request) -> web.StreamResponse:
             f"this address has {settings.max_websockets_per_address} WebSocket connections open"
         )
     ws = web.WebSocketResponse(protocols=(PROTOCOL,), max_msg_size=MESSAGE_MAX, autoping=True)
+    if (rid := REQUEST_ID.get()) is not None:  # the guard's id, which it cannot add once the
+        ws.headers[REQUEST_ID_HEADER] = rid  # handshake's reply is sent, as other replies have
     if key is not None:
         by_address[key] += 1
     try:
