@@ -2,8 +2,9 @@
 bytes, and how soon after a mutation's reply its article is served in `/feed`.
 
 One server process, pinned to CPU 0 with `taskset`, runs two aiohttp applications on one event
-loop: newsroom's app (`create_app`, with its error-boundary middleware) on one port, and on a
-second port a bare `web.Application` (no middleware) whose GET handlers return stored bytes:
+loop: newsroom's app (`create_app`, every route in the wrapper of `web/guard.py`) on one port,
+and on a second port a bare `web.Application` (no middleware) whose GET handlers return stored
+bytes:
 `/feed-bare` the exact body and Content-Type that `GET /feed` served, `/feed-bare-gzip` the
 exact gzipped body with `Content-Encoding: gzip`. The bytes are copied from newsroom's own
 `/feed` after seeding (a PUT to the bare app, before any timing) and checked byte for byte.

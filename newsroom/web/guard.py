@@ -12,7 +12,7 @@ For each request it:
 It is a wrapper on each route rather than a middleware: once an app has any middleware, aiohttp
 runs every request through two more layers, a measurable share of serving a cached feed
 (docs/benchmarks.md, section 6). And it is one coroutine, not a wrapper in a wrapper: each layer
-costs a coroutine per request, about 1 % of a cached feed (section 10).
+costs a coroutine per request, about 1 % of a cached feed's instructions (section 10).
 """
 
 from __future__ import annotations
