@@ -3,8 +3,8 @@
 Two kinds of figures:
 - **counted as they happen**: HTTP requests by route *template* and status with a latency
   histogram per route (`count_requests`, a batch at a time from the route wrapper's notes,
-  `web/guard.py`),
-  append latency and events per transaction (hooks the command handler and the store call).
+  `web/guard.py`), append latency and events per transaction (hooks the command handler and
+  the store call).
   These are counted in plain dicts and lists (`Buckets`) and handed to the library at scrape
   time: its own labelled instruments cost ten times as much per request;
 - **read when scraped** (`NewsroomCollector`): the log head, each view's position and lag, the
@@ -117,6 +117,7 @@ class Metrics:
             statuses = counts.statuses
             by_status = statuses.get(method) or statuses.setdefault(method, {})
             by_status[status] = by_status.get(status, 0) + 1
+            # `Buckets.observe`, spelled out: a method call per request would cost as much again
             latency, took = counts.latency, ended - started  # nanoseconds
             latency.counts[bucket(latency.limits, took)] += 1
             latency.total += took

@@ -2,8 +2,8 @@
 
 The route wrapper (`web/guard.py`) takes the client's `X-Request-Id` if it is a sane token
 (letters, digits, `._:-`, at most 128), else makes one here (this process's random prefix and a
-counter: unique, and cheap to make); and it notes what each request did as
-one tuple: the times, method, template, status, bytes and request id.
+counter: unique, and cheap to make); and it notes what each request did as one tuple: the
+times, method, template, status, bytes and request id.
 
 The notes are handled in batches (`Observer.drain`): every `BATCH` requests, every
 `DRAIN_EVERY` seconds, before `/metrics` answers and at a stop. A batch is counted into the
