@@ -29,6 +29,7 @@ from newsroom.transfer import cli as transfer
 from newsroom.web.app import create_app
 from newsroom.web.connections import guarded_site, reserve
 from newsroom.web.observe import OBSERVER
+from newsroom.web.unmatched import front_door
 
 log = logging.getLogger("newsroom")
 COMMANDS = {  # python -m newsroom COMMAND ...: work on a log instead of serving it
@@ -66,6 +67,10 @@ async def serve(settings: config.Settings) -> None:
         for s in sockets:
             s.close()
         raise
+    # Requests whose target is not a path (`OPTIONS *`, CONNECT) get their reply, request id
+    # and access line from the front door (web/unmatched.py); every other goes to the router.
+    assert runner.server is not None, "set up above"
+    runner.server.request_handler = front_door(app, runner.server.request_handler)
     tune_collector()
     share_the_interpreter()
     try:

@@ -67,11 +67,11 @@ def create_app(
     # Pages next to last (their article route's first segment matches anything), and last the
     # route that answers what no other takes.
     for module in modules:
-        app.add_routes(guarded(module.routes, app[OBSERVER]))
+        app.add_routes(guarded(module.routes, app))
     return app
 
 
-def guarded(routes: Iterable[web.AbstractRouteDef], observer: Observer) -> list[web.RouteDef]:
+def guarded(routes: Iterable[web.AbstractRouteDef], app: web.Application) -> list[web.RouteDef]:
     """The routes, each handler in the one wrapper of `guard.py` (request id, request rate,
     error boundary, metrics and access log). Only handler routes are taken (an aiohttp static
     route would bypass it; serve files from a handler instead)."""
@@ -80,6 +80,6 @@ def guarded(routes: Iterable[web.AbstractRouteDef], observer: Observer) -> list[
         if not isinstance(route, web.RouteDef):
             raise TypeError(f"{route!r}: only handler routes can be put behind the boundary")
         label = LABELS.get(route.path, route.path)
-        handler = guard(route.handler, label, observer)
+        handler = guard(route.handler, label, app)
         bounded.append(web.RouteDef(route.method, route.path, handler, route.kwargs))
     return bounded

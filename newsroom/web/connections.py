@@ -52,7 +52,10 @@ from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_request import BaseRequest
 
 from newsroom.config import Settings
+from newsroom.logs import REQUEST_ID
 from newsroom.web.addresses import client_key
+from newsroom.web.http import REQUEST_ID_HEADER
+from newsroom.web.observe import new_request_id
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = 1  # seconds; a slot frees as soon as any connection closes
@@ -217,9 +220,13 @@ class GuardedConnection(web.RequestHandler):
         HTTP, a JSON 400 (for a line past its limit, a long `GET /graphql?query=...` or a huge
         header, a 414 or 431 that says which and what to do), and at most one short log line
         instead of aiohttp's ERROR traceback for each: one client sending malformed requests
-        must not fill the log."""
+        must not fill the log. Either reply carries an `X-Request-Id`, as every reply does:
+        the request's own if its handling began (the guard set it), else a new one."""
+        rid = REQUEST_ID.get() or new_request_id()
         if not isinstance(exc, BadHttpMessage):
-            return super().handle_error(request, status, exc, message)
+            response = super().handle_error(request, status, exc, message)
+            response.headers[REQUEST_ID_HEADER] = rid
+            return response
         if isinstance(exc, LineTooLong):
             line, limit = exc.args[0], exc.args[1]
             if isinstance(line, bytes | bytearray) and line.startswith(b"/"):  # the target
@@ -227,13 +234,20 @@ class GuardedConnection(web.RequestHandler):
                 said = f"the URL is longer than {limit} bytes; send long documents by POST"
             else:
                 status, said = 431, f"a header is longer than {limit} bytes"
-            log.info("refused a request from %s: %s", request.remote, said)
+            log.info(
+                "refused a request from %s: %s", request.remote, said, extra={"request_id": rid}
+            )
         else:  # a NUL or control byte in a header, a raw byte in the URL, a bad request line
             status, said = 400, "the request is not valid HTTP/1.1"
-            log.debug("refused a malformed request from %s: %s", request.remote, exc)
+            log.debug(
+                "refused a malformed request from %s: %s",
+                request.remote,
+                exc,
+                extra={"request_id": rid},
+            )
         response = web.Response(
             status=status, body=orjson.dumps({"errors": [{"message": said}]}),
-            content_type="application/json", charset="utf-8",
+            content_type="application/json", charset="utf-8", headers={REQUEST_ID_HEADER: rid},
         )  # fmt: skip
         response.force_close()
         return response

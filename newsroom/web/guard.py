@@ -27,16 +27,19 @@ from aiohttp.typedefs import Handler
 from newsroom.errors import NewsroomError, StoreError
 from newsroom.logs import REQUEST_ID
 from newsroom.web.http import REQUEST_ID_HEADER, REQUEST_RATE, json_error, refusal
-from newsroom.web.observe import BATCH, Observer, new_request_id, sane_id
+from newsroom.web.observe import BATCH, OBSERVER, new_request_id, sane_id
 from newsroom.web.rates import RequestRate
 
 log = logging.getLogger(__name__)
 BODY_MAX = 64 * 1024  # bytes; the largest request body newsroom reads
 
 
-def guard(handler: Handler, route: str, observer: Observer) -> Handler:
-    """`handler` with a request id, behind the request rate and the error boundary, and
-    observed; `route` is its template (or label), as the metrics and the access log show it."""
+def guard(handler: Handler, route: str, app: web.Application) -> Handler:
+    """`handler` with a request id, behind `app`'s request rate and the error boundary, and
+    observed; `route` is its template (or label), as the metrics and the access log show it.
+    The app is taken here rather than from each request (`request.app`), so a request that no
+    router matched (`unmatched.front_door`) is guarded too."""
+    observer = app[OBSERVER]
     observer.metrics.route(route)  # its series exist from the start
     notes, clock, header = observer.notes, time.perf_counter_ns, REQUEST_ID_HEADER
 
@@ -50,7 +53,7 @@ def guard(handler: Handler, route: str, observer: Observer) -> Handler:
         started = clock()
         status, size = 500, 0
         try:
-            rate = request.app[REQUEST_RATE]
+            rate = app[REQUEST_RATE]
             if wait := rate.wait(request.remote):
                 response: web.StreamResponse = await too_many_requests(rate, wait)
             else:

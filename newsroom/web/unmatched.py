@@ -6,12 +6,21 @@ these replies pass through the same wrapper as every route: they carry an `X-Req
 against the client's request rate, are counted in the metrics (route label `UNMATCHED`, one
 series however many paths are asked for) and leave an access line. A browser is shown the
 site's "Page not found" page; other clients get the JSON error every route answers with.
+
+A request whose target is not a path at all (`OPTIONS *`, which asks about the server as a
+whole, or CONNECT's `host:port`, which asks for a proxy) never reaches a route: aiohttp's
+router looks up paths only. `front_door` sits before the router and hands such a request to
+`not_a_path`, in the same wrapper, so its 400 carries a request id and leaves a line too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import cast
+
 from aiohttp import hdrs, web
 
+from newsroom.web.guard import guard
 from newsroom.web.http import JSON, SETTINGS, json_error
 from newsroom.web.layout import reply
 from newsroom.web.negotiation import preferred
@@ -40,3 +49,31 @@ async def unmatched(request: web.Request) -> web.Response:
     if preferred(request.headers.get(hdrs.ACCEPT), (JSON, HTML)) == HTML:
         return reply(not_found(request.app[SETTINGS], article=False), None, status=404)
     return json_error(404, "nothing is served at this address")
+
+
+async def not_a_path(request: web.Request) -> web.Response:
+    """400 for a request target that is not a path (the client's target is not repeated)."""
+    return json_error(
+        400, "the request target is not a path: newsroom serves addresses such as /feed, not "
+        "'*' (OPTIONS) or a host:port (CONNECT: newsroom is not a proxy)",
+    )  # fmt: skip
+
+
+Routed = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+"""What an aiohttp `Server` hands each request to (`Server.request_handler`)."""
+
+
+def front_door(app: web.Application, routed: Routed) -> Routed:
+    """`routed` (the app's router) for every request whose target has a path (origin form,
+    `/feed`, or absolute form, `http://host/feed`), `not_a_path` in the wrapper for the rest.
+
+    A plain function that returns the router's coroutine, not a coroutine of its own: a
+    request pays one call and one test here, not another frame to await."""
+    guarded = guard(not_a_path, UNMATCHED, app)
+
+    def enter(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
+        if request.rel_url.path_safe[:1] == "/":
+            return routed(request)
+        return guarded(cast(web.Request, request))
+
+    return enter

@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -163,6 +164,55 @@ async def test_json_logs_carry_request_ids_and_never_a_secret(
     assert {"time", "level", "logger", "message"} <= set(lines[0])
     everything = server.stderr() + server.stdout.decode()
     assert password not in everything and token not in everything
+
+
+def raw_reply(port: int, request: bytes) -> tuple[int, dict[str, str], Any]:
+    """Send `request` as bytes (what an HTTP client library would not send) on a connection of
+    its own; its reply's status, headers (lower-cased names) and JSON body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(request)
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value for name, _, value in (h.partition(": ") for h in lines)}
+    return int(status_line.split()[1]), headers, json.loads(body)
+
+
+def test_replies_no_route_takes_carry_a_request_id_and_leave_a_line(
+    launch: Launch, tmp_path: Path
+) -> None:
+    """Every reply carries an X-Request-Id, also those no route makes: a target that is not a
+    path (`OPTIONS *`, CONNECT's host:port) gets a JSON 400 through the front door, with an
+    access line under the unmatched label; a request line past aiohttp's limit gets its 414
+    with a new id, and the log line about it carries that id."""
+    server = launch(tmp_path / "n.db", "--log-format", "json")
+    close = b"Connection: close\r\n\r\n"
+    ids = {}
+    for name, request in [
+        ("options", b"OPTIONS * HTTP/1.1\r\nHost: x\r\n" + close),
+        ("connect", b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n" + close),
+        ("traced", b"OPTIONS * HTTP/1.1\r\nHost: x\r\nX-Request-Id: trace-7\r\n" + close),
+    ]:
+        status, headers, body = raw_reply(server.port, request)
+        assert status == 400, (name, status, body)
+        assert "not a path" in body["errors"][0]["message"]
+        ids[name] = headers["x-request-id"]
+    assert ids["traced"] == "trace-7" and len(set(ids.values())) == 3
+    long_line = b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n" + close
+    status, headers, body = raw_reply(server.port, long_line)
+    assert status == 414 and "longer than" in body["errors"][0]["message"]
+    refused_id = headers["x-request-id"]
+    assert server.request("GET", "/healthz")[0] == 200  # still serving
+    assert server.terminate() == 0
+    lines = json_lines(server.stderr())
+    access = {a["request_id"]: a for a in lines if a["logger"] == "newsroom.access"}
+    for rid in ids.values():
+        assert (access[rid]["route"], access[rid]["status"]) == ("(unmatched)", 400), access[rid]
+    assert access[ids["connect"]]["method"] == "CONNECT"
+    refused = [line for line in lines if line["message"].startswith("refused a request")]
+    assert [line["request_id"] for line in refused] == [refused_id], refused
 
 
 def test_sighup_reopens_the_log_file(launch: Launch, tmp_path: Path) -> None:
