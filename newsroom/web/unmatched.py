@@ -72,7 +72,7 @@ def front_door(app: web.Application, routed: Routed) -> Routed:
     guarded = guard(not_a_path, UNMATCHED, app)
 
     def enter(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
-        if request.rel_url.path_safe[:1] == "/":
+        if request.path[:1] == "/":
             return routed(request)
         return guarded(cast(web.Request, request))
 
