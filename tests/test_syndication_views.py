@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+import pytest
+
 from newsroom.events import Event
 from newsroom.projections.articles import ArticlesProjection
 from newsroom.projections.base import Dispatcher, Projector, Stamp
@@ -191,3 +193,12 @@ def test_an_empty_news_window_still_has_a_first_file() -> None:
     v = views(article_created(1, T0))
     files = v.sitemaps.news_files(T0 + timedelta(days=3))
     assert [f.keys for f in files] == [[]]
+
+
+def test_a_feed_or_a_sitemap_file_too_small_to_list_anything_is_refused() -> None:
+    """A feed lists at least one article, a sitemap file the home page and one more: smaller
+    sizes would make the views' arithmetic (the feed's newest, the files' boundaries) wrong."""
+    with pytest.raises(ValueError, match="at least one"):
+        FeedsProjection(ArticlesProjection(), size=0)
+    with pytest.raises(ValueError, match="and more"):
+        SitemapsProjection(ArticlesProjection(), per_file=1)

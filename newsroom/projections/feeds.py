@@ -11,7 +11,6 @@ Last-Modified) as they were.
 from __future__ import annotations
 
 import hashlib
-from bisect import bisect_right
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -38,6 +37,8 @@ class FeedsProjection:
     reads = ("articles",)
 
     def __init__(self, articles: ArticlesProjection, size: int = FEED_ITEMS) -> None:
+        if size < 1:
+            raise ValueError(f"a feed lists at least one article, not {size}")
         self._articles = articles
         self._size = size
         self._changed: dict[str | None, Stamp] = {}
@@ -86,7 +87,10 @@ class FeedsProjection:
 
     def _listed(self, placement: Placement, feed: str | None) -> bool:
         """Whether an article placed so is (or was, just before this event) among the feed's
-        newest. Articles newer than it are unaffected by its coming or going, so counting
-        them in the list as it is now answers for both moments."""
+        newest. Articles newer than it are unaffected by its coming or going, so the list as
+        it is now answers for both moments: fewer than `size` keys sort above the article's
+        exactly when the `size`-th newest does not. One comparison, where counting the keys
+        above it took a binary search of the feed's whole list (each event of a replay asks
+        twice)."""
         keys = self._articles.keys(PUBLISHED, feed)
-        return len(keys) - bisect_right(keys, placement.key) < self._size
+        return len(keys) < self._size or keys[-self._size] <= placement.key

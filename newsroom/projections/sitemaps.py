@@ -63,8 +63,13 @@ class SitemapsProjection:
         per_file: int = URLS_PER_FILE,
         news_per_file: int = NEWS_URLS_PER_FILE,
     ) -> None:
+        if per_file < 2:
+            raise ValueError(
+                f"a sitemap file lists the home page or an article and more: {per_file}"
+            )
         self._articles = articles
         self._per_file = per_file
+        self._boundaries: list[Key] | None = None  # see `_file_of`; None: to be worked out
         self._news_per_file = news_per_file
         self._files: list[Stamp] = [_EPOCH]  # the first file always exists: it has the home page
         self._news = _EPOCH
@@ -126,6 +131,7 @@ class SitemapsProjection:
         """Take the state of a snapshot, saved in one part (into a fresh view)."""
         for state in parts:
             self._files, self._news, self._file_count_changed = state
+        self._boundaries = None
 
     # --- apply -------------------------------------------------------------------------------
 
@@ -142,11 +148,12 @@ class SitemapsProjection:
         placed = change.after if change.after.status is PUBLISHED else change.before
         assert placed is not None
         key = placed.key
-        keys = self._articles.keys(PUBLISHED)
-        first = (bisect_left(keys, key) + 1) // self._per_file  # +1: the home page comes first
         if in_place:  # an edit (most events) moves no URL: only its own file changed
-            self._files[first] = stamp
+            self._files[self._file_of(key)] = stamp
         else:  # an article coming or going shifts every later URL by one place
+            keys = self._articles.keys(PUBLISHED)
+            self._boundaries = None  # the files' boundaries moved
+            first = (bisect_left(keys, key) + 1) // self._per_file  # +1: the home page is first
             count = len(keys) // self._per_file + 1
             if count != len(self._files):
                 self._file_count_changed = stamp
@@ -155,3 +162,17 @@ class SitemapsProjection:
             self._files[first:count] = [stamp] * (count - first)
         if key[0] >= change.at.timestamp() - NEWS_SECONDS:  # published in the 48 hours before
             self._news = stamp
+
+    def _file_of(self, key: Key) -> int:
+        """The index of the article sitemap file that lists the article with `key`.
+
+        File j (from 0) lists URLs j * per_file onwards, and an article's URL comes after the
+        home page and every article sorting before it; so the article is in file j or later
+        exactly when the key at index j * per_file - 2 of the published list sorts before its
+        own. Those keys, one per file, are this view's boundaries: a binary search among a few
+        of them, not among every published article's key. They change only when an article
+        comes or goes (`_mark`), and are worked out again on the next edit after that."""
+        if self._boundaries is None:
+            keys = self._articles.keys(PUBLISHED)
+            self._boundaries = list(keys[self._per_file - 2 :: self._per_file])
+        return bisect_left(self._boundaries, key)
