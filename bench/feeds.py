@@ -133,6 +133,14 @@ async def run_servers(
     for runner, port in zip(runners, ports, strict=True):
         await runner.setup()
         await web.TCPSite(runner, HOST, port).start()
+    try:  # newsroom's front door, as `python -m newsroom` has it (a checkout before it has none)
+        from newsroom.web.unmatched import front_door
+
+        server = runners[0].server
+        assert server is not None
+        server.request_handler = front_door(app, server.request_handler)
+    except ImportError:
+        pass
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
