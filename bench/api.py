@@ -82,7 +82,8 @@ def serve(store: str, port: int) -> None:
     app.router.add_post("/graphql-ariadne", through_ariadne)
     from newsroom.runtime import new_event_loop, tune_collector  # as `python -m newsroom` runs
 
-    async def run() -> None:  # as `python -m newsroom` serves, until SIGTERM
+    async def run() -> None:  # until SIGTERM: through newsroom's front door, as `python -m
+        # newsroom` serves, though on aiohttp's plain site (no connection guard, web/connections.py)
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         runner = web.AppRunner(app, access_log=None)

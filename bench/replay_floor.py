@@ -78,7 +78,7 @@ class Stamps:
         self.published: list[tuple[float, int]] = []
         self.boundaries: list[tuple[float, int]] = []
         self.feed_changed: dict[str | None, int] = {}
-        self.file_changed = [0] * 64
+        self.file_changed: dict[int, int] = {}  # sitemap file index -> position
         self.news_changed = 0
 
     def publish(self, key: tuple[float, int], category: str, position: int) -> None:

@@ -68,6 +68,7 @@ def _created(count: int) -> list[Command]:
 # The edges, whatever the draw: an edit of the newest article just outside a feed (the third
 # newest, with two per feed), of the first article of the second sitemap file, ...
 @example([*_created(3), UpdateArticle(1, title="Edited")])
+@example([*_created(3), UpdateArticle(2, title="Edited")])  # ... and of the last one inside it
 @example([*_created(5), UpdateArticle(3, title="Edited")])
 # ... and an edit in a file that came to be after an earlier edit (the view keeps the files'
 # boundaries between edits).
@@ -77,6 +78,10 @@ def _created(count: int) -> list[Command]:
 def test_stamps_are_the_last_events_that_changed_each_feed_and_file(
     history: list[Command],
 ) -> None:
+    """After each event, every feed's stamp is the last event that changed its items (or made
+    it), and every article sitemap file's the last that changed its articles (or made it).
+    (The fake clock only moves forward, so articles are always published newest last: a key
+    that sorts into the middle of a list is left to the views' own tests.)"""
     articles = ArticlesProjection()
     feeds = FeedsProjection(articles, size=FEED_SIZE)
     sitemaps = SitemapsProjection(articles, per_file=PER_FILE)

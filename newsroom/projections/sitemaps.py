@@ -69,7 +69,7 @@ class SitemapsProjection:
             )
         self._articles = articles
         self._per_file = per_file
-        self._boundaries: list[Key] | None = None  # see `_file_of`; None: to be worked out
+        self._boundaries: Sequence[Key] | None = None  # see `_file_of`; None: to work out
         self._news_per_file = news_per_file
         self._files: list[Stamp] = [_EPOCH]  # the first file always exists: it has the home page
         self._news = _EPOCH
@@ -139,10 +139,15 @@ class SitemapsProjection:
         """Stamp the files that `change` (what the event did in the articles view) touched."""
         if change is None:
             return
-        was = change.before is not None and change.before.status is PUBLISHED
-        now = change.after.status is PUBLISHED
+        before, after = change.before, change.after
+        was = before is not None and before.status is PUBLISHED
+        now = after.status is PUBLISHED
         if was or now:
-            self._mark(change, Stamp(recorded.position, change.at), in_place=was and now)
+            # In place: published before and after, at the same place in the list (an edit or a
+            # move to another category; a log that publishes a published article anew, which
+            # the domain refuses but an imported log may hold, moves it).
+            in_place = was and now and before is not None and before.key == after.key
+            self._mark(change, Stamp(recorded.position, change.at), in_place)
 
     def _mark(self, change: Change, stamp: Stamp, in_place: bool) -> None:
         placed = change.after if change.after.status is PUBLISHED else change.before
@@ -174,5 +179,5 @@ class SitemapsProjection:
         comes or goes (`_mark`), and are worked out again on the next edit after that."""
         if self._boundaries is None:
             keys = self._articles.keys(PUBLISHED)
-            self._boundaries = list(keys[self._per_file - 2 :: self._per_file])
+            self._boundaries = keys[self._per_file - 2 :: self._per_file]
         return bisect_left(self._boundaries, key)

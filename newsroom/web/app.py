@@ -15,7 +15,7 @@ from newsroom.web.documents import RENDERED, DocumentCache
 from newsroom.web.graphql import graphiql
 from newsroom.web.graphql import http as graphql
 from newsroom.web.graphql.context import RESOLVERS_USE
-from newsroom.web.guard import BODY_MAX, guard
+from newsroom.web.guard import BODY_MAX, expect_continue, guard
 from newsroom.web.http import (
     CLOCK,
     COMMANDS,
@@ -81,5 +81,6 @@ def guarded(routes: Iterable[web.AbstractRouteDef], app: web.Application) -> lis
             raise TypeError(f"{route!r}: only handler routes can be put behind the boundary")
         label = LABELS.get(route.path, route.path)
         handler = guard(route.handler, label, app)
-        bounded.append(web.RouteDef(route.method, route.path, handler, route.kwargs))
+        kwargs = {"expect_handler": expect_continue, **route.kwargs}
+        bounded.append(web.RouteDef(route.method, route.path, handler, kwargs))
     return bounded

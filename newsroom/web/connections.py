@@ -63,14 +63,16 @@ DESCRIPTOR_RESERVE = 128  # descriptors kept for the store, its checkpoints, log
 WARN_EVERY = 60.0  # seconds between warnings about refused connections
 
 
-def refusal(message: str) -> bytes:
-    """A complete HTTP/1.1 503 reply whose JSON body (the `json_error` shape) says `message`."""
+def refusal(message: str, request_id: str) -> bytes:
+    """A complete HTTP/1.1 503 reply whose JSON body (the `json_error` shape) says `message`,
+    with `request_id` as its `X-Request-Id` (every reply has one)."""
     body = orjson.dumps({"errors": [{"message": message}]})
     head = (
         "HTTP/1.1 503 Service Unavailable\r\n"
         "Content-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n"
         f"Retry-After: {RETRY_AFTER}\r\n"
+        f"{REQUEST_ID_HEADER}: {request_id}\r\n"
         "Connection: close\r\n\r\n"
     )
     return head.encode("ascii") + body
@@ -100,8 +102,8 @@ class ConnectionGuard:
         self.open = 0
         self.by_address: Counter[str] = Counter()  # only keys with a connection open
         self.refused = 0
-        self._too_many = refusal(f"the server has its {total} connections open; retry shortly")
-        self._too_many_here = refusal(
+        self._too_many = f"the server has its {total} connections open; retry shortly"
+        self._too_many_here = (
             f"too many connections from your address (at most {per_address} at once); "
             "close one or retry shortly"
         )
@@ -128,12 +130,12 @@ class ConnectionGuard:
             if not self.by_address[key]:
                 del self.by_address[key]  # the table holds open connections only
 
-    def _refuse(self, reply: bytes, where: str) -> bytes:
+    def _refuse(self, message: str, where: str) -> bytes:
         self.refused += 1
         if (now := self._clock()) - self._warned_at >= WARN_EVERY:  # a flood must not flood logs
             self._warned_at = now
             log.warning("refusing connections: too many open %s (%d so far)", where, self.refused)
-        return reply
+        return refusal(message, new_request_id())
 
 
 class GuardedConnection(web.RequestHandler):
@@ -223,6 +225,9 @@ class GuardedConnection(web.RequestHandler):
         must not fill the log. Either reply carries an `X-Request-Id`, as every reply does:
         the request's own if its handling began (the guard set it), else a new one."""
         rid = REQUEST_ID.get() or new_request_id()
+        # aiohttp calls this in the request's own task (a copy of the context), so the id set
+        # here is on its lines about the request too, and ends with it.
+        REQUEST_ID.set(rid)
         if not isinstance(exc, BadHttpMessage):
             response = super().handle_error(request, status, exc, message)
             response.headers[REQUEST_ID_HEADER] = rid
@@ -234,17 +239,10 @@ class GuardedConnection(web.RequestHandler):
                 said = f"the URL is longer than {limit} bytes; send long documents by POST"
             else:
                 status, said = 431, f"a header is longer than {limit} bytes"
-            log.info(
-                "refused a request from %s: %s", request.remote, said, extra={"request_id": rid}
-            )
+            log.info("refused a request from %s: %s", request.remote, said)
         else:  # a NUL or control byte in a header, a raw byte in the URL, a bad request line
             status, said = 400, "the request is not valid HTTP/1.1"
-            log.debug(
-                "refused a malformed request from %s: %s",
-                request.remote,
-                exc,
-                extra={"request_id": rid},
-            )
+            log.debug("refused a malformed request from %s: %s", request.remote, exc)
         response = web.Response(
             status=status, body=orjson.dumps({"errors": [{"message": said}]}),
             content_type="application/json", charset="utf-8", headers={REQUEST_ID_HEADER: rid},

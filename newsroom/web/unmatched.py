@@ -52,11 +52,15 @@ async def unmatched(request: web.Request) -> web.Response:
 
 
 async def not_a_path(request: web.Request) -> web.Response:
-    """400 for a request target that is not a path (the client's target is not repeated)."""
-    return json_error(
+    """400 for a request target that is not a path (the client's target is not repeated); the
+    connection is closed after it (after a CONNECT, aiohttp would take what follows as a
+    tunnel's bytes, not as requests)."""
+    response = json_error(
         400, "the request target is not a path: newsroom serves addresses such as /feed, not "
         "'*' (OPTIONS) or a host:port (CONNECT: newsroom is not a proxy)",
     )  # fmt: skip
+    response.force_close()
+    return response
 
 
 Routed = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
@@ -65,7 +69,8 @@ Routed = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 def front_door(app: web.Application, routed: Routed) -> Routed:
     """`routed` (the app's router) for every request whose target has a path (origin form,
-    `/feed`, or absolute form, `http://host/feed`), `not_a_path` in the wrapper for the rest.
+    `/feed`, or absolute form, `http://host/feed`; `http://host` is `/`), `not_a_path` in the
+    wrapper for the rest: `OPTIONS *` and CONNECT.
 
     A plain function that returns the router's coroutine, not a coroutine of its own: a
     request pays one call and one test here, not another frame to await."""
@@ -74,6 +79,11 @@ def front_door(app: web.Application, routed: Routed) -> Routed:
     def enter(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
         if request.path[:1] == "/":
             return routed(request)
+        if request.method != hdrs.METH_CONNECT and request.raw_path != "*":
+            # `GET http://host` (absolute form, no path): an empty path means "/" (RFC 9110,
+            # section 4.2.3)
+            query = request.rel_url.raw_query_string
+            return routed(request.clone(rel_url=f"/?{query}" if query else "/"))
         return guarded(cast(web.Request, request))
 
     return enter

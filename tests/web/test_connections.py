@@ -5,15 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import socket
 import struct
 from collections.abc import AsyncIterator
+from unittest import mock
 
 import pytest
 from aiohttp import ClientSession, WSMsgType, web
+from aiohttp.test_utils import make_mocked_request
 
-from newsroom.web.connections import ConnectionGuard, GuardedSite, connection_cap, refusal
+from newsroom.logs import REQUEST_ID
+from newsroom.web.connections import (
+    ConnectionGuard,
+    GuardedConnection,
+    GuardedSite,
+    connection_cap,
+    refusal,
+)
+from newsroom.web.observe import sane_id
 
 LONG = 30.0  # seconds: a timeout the test must not meet
 SAFETY = 10.0  # seconds after which a wait for the server has surely failed
@@ -132,6 +143,18 @@ def test_a_connection_past_the_per_address_cap_is_refused_and_others_are_not() -
     )
 
 
+def test_each_refusal_carries_a_request_id_of_its_own() -> None:
+    """A refused connection's 503 has an X-Request-Id like every reply, a new one each time."""
+    guard = ConnectionGuard(total=1, per_address=1)
+    assert guard.admit("203.0.113.1") is None
+    ids = set()
+    for _ in range(3):
+        head = (guard.admit("203.0.113.9") or b"").partition(b"\r\n\r\n")[0].decode("ascii")
+        ids |= {line[len("X-Request-Id: ") :] for line in head.split("\r\n")
+                if line.startswith("X-Request-Id: ")}  # fmt: skip
+    assert len(ids) == 3 and all(sane_id(i) for i in ids), ids
+
+
 def test_a_connection_past_the_total_cap_is_refused_until_one_closes() -> None:
     """Past the total cap every connection is refused, even without a key; a release admits one."""
     guard = ConnectionGuard(total=2, per_address=2)
@@ -154,12 +177,12 @@ def test_the_address_table_holds_only_addresses_with_connections_open() -> None:
 
 def test_a_refusal_is_a_complete_http_reply_that_closes() -> None:
     """The raw 503 carries Retry-After, Connection: close, a JSON content type and an exact length."""
-    head, _, body = refusal("full").partition(b"\r\n\r\n")
+    head, _, body = refusal("full", "ab12").partition(b"\r\n\r\n")
     status, *lines = head.decode("ascii").split("\r\n")
     headers = dict(line.split(": ", 1) for line in lines)
     assert status == "HTTP/1.1 503 Service Unavailable"
     assert headers["Retry-After"] == "1" and headers["Connection"] == "close"
-    assert headers["Content-Type"] == "application/json"
+    assert headers["Content-Type"] == "application/json" and headers["X-Request-Id"] == "ab12"
     assert int(headers["Content-Length"]) == len(body)
     assert json.loads(body) == {"errors": [{"message": "full"}]}
 
@@ -317,3 +340,21 @@ async def test_a_websocket_outlives_the_header_and_keepalive_timeouts() -> None:
             message = await ws.receive()
             assert (message.type, message.data) == (WSMsgType.TEXT, "still here")
         await guard.until_open(0)
+
+
+async def test_aiohttps_own_error_reply_carries_the_id_its_log_line_has() -> None:
+    """A reply aiohttp makes for an error outside every handler (here: any exception) carries a
+    new request id, and the id is set for the lines logged about it (aiohttp calls this in the
+    request's own task; the test runs it in a context of its own)."""
+    server = web.Server(lambda request: None)  # type: ignore[arg-type,return-value]
+    connection = GuardedConnection(
+        server, ConnectionGuard(10, 10), 1.0, 1.0, 1.0, asyncio.get_running_loop()
+    )
+    request = make_mocked_request("GET", "/", writer=mock.Mock(output_size=0))  # nothing sent
+
+    def fail() -> tuple[str, str | None]:
+        reply = connection.handle_error(request, 500, RuntimeError("boom"))
+        return reply.headers["X-Request-Id"], REQUEST_ID.get()
+
+    sent, logged = contextvars.copy_context().run(fail)
+    assert sane_id(sent) and logged == sent
