@@ -18,6 +18,7 @@ from tests.factories import (
     article_created,
     at,
     draft_created,
+    published,
     recorded_log,
     retracted,
     updated,
@@ -153,6 +154,21 @@ def test_a_sitemap_edit_restamps_only_its_file_and_a_removal_the_files_after() -
     after_retraction = v.sitemaps.article_files()
     assert after_retraction[0] == before[0]
     assert after_retraction[1:] == [Stamp(7, at(11))] * 2
+
+
+def test_a_published_article_published_anew_moves_and_restamps_the_files_it_passed() -> None:
+    """The domain never publishes a published article, but an imported log may: article 1,
+    published again later, moves from file 1 to file 3, so every file changed; and an edit
+    after it stamps the file the edited article is in now (with two URLs a file: home and 2,
+    3 and 4, 5 and 1)."""
+    events = [*[_created(n) for n in range(1, 6)], updated(3, at(10), title="Edited")]
+    v = views(*events, per_file=2)  # the edit made the view work out the files' boundaries
+    log = recorded_log(*events)
+    moved = then(log, published(1, at(20)))
+    v.apply(*moved)
+    assert v.sitemaps.article_files() == [Stamp(7, at(20))] * 3
+    v.apply(*then(log + moved, updated(2, at(21), title="Edited")))
+    assert v.sitemaps.article_files() == [Stamp(8, at(21)), Stamp(7, at(20)), Stamp(7, at(20))]
 
 
 def test_fifty_thousand_and_one_articles_make_two_files() -> None:

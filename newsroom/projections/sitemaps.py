@@ -142,30 +142,38 @@ class SitemapsProjection:
         before, after = change.before, change.after
         was = before is not None and before.status is PUBLISHED
         now = after.status is PUBLISHED
-        if was or now:
-            # In place: published before and after, at the same place in the list (an edit or a
-            # move to another category; a log that publishes a published article anew, which
-            # the domain refuses but an imported log may hold, moves it).
-            in_place = was and now and before is not None and before.key == after.key
-            self._mark(change, Stamp(recorded.position, change.at), in_place)
+        if not (was or now):
+            return
+        stamp = Stamp(recorded.position, change.at)
+        if was and now and before is not None and before.key == after.key:
+            # An edit (most events) or a move to another category: no URL moved, only the
+            # article's own file changed.
+            self._files[self._file_of(after.key)] = stamp
+            self._mark_news(after.key, stamp)
+            return
+        # An article came, went or (a log that publishes a published article anew, which the
+        # domain refuses but an imported log may hold) moved: every URL after it shifted.
+        places = [p.key for p in (before, after) if p is not None and p.status is PUBLISHED]
+        self._shift(min(places), stamp)
+        for key in places:
+            self._mark_news(key, stamp)
 
-    def _mark(self, change: Change, stamp: Stamp, in_place: bool) -> None:
-        placed = change.after if change.after.status is PUBLISHED else change.before
-        assert placed is not None
-        key = placed.key
-        if in_place:  # an edit (most events) moves no URL: only its own file changed
-            self._files[self._file_of(key)] = stamp
-        else:  # an article coming or going shifts every later URL by one place
-            keys = self._articles.keys(PUBLISHED)
-            self._boundaries = None  # the files' boundaries moved
-            first = (bisect_left(keys, key) + 1) // self._per_file  # +1: the home page is first
-            count = len(keys) // self._per_file + 1
-            if count != len(self._files):
-                self._file_count_changed = stamp
-            del self._files[count:]
-            self._files.extend([stamp] * (count - len(self._files)))
-            self._files[first:count] = [stamp] * (count - first)
-        if key[0] >= change.at.timestamp() - NEWS_SECONDS:  # published in the 48 hours before
+    def _shift(self, key: Key, stamp: Stamp) -> None:
+        """Stamp every file from the one where `key` sorts (the URLs before it are where they
+        were), and note whether the number of files changed."""
+        keys = self._articles.keys(PUBLISHED)
+        self._boundaries = None  # the files' boundaries moved
+        first = (bisect_left(keys, key) + 1) // self._per_file  # +1: the home page comes first
+        count = len(keys) // self._per_file + 1
+        if count != len(self._files):
+            self._file_count_changed = stamp
+        del self._files[count:]
+        self._files.extend([stamp] * (count - len(self._files)))
+        self._files[first:count] = [stamp] * (count - first)
+
+    def _mark_news(self, key: Key, stamp: Stamp) -> None:
+        """Stamp the news window if the article was published in the 48 hours before the event."""
+        if key[0] >= stamp.at.timestamp() - NEWS_SECONDS:
             self._news = stamp
 
     def _file_of(self, key: Key) -> int:
