@@ -43,8 +43,8 @@ from machine import REPO, free_port, wait_ready
 UNITS = {"create": "creates/s", "query": "queries/s", "feed": "GETs/s", "feed-gzip": "GETs/s"}
 
 
-def _server(checkout: Path, folder: Path, port: int) -> subprocess.Popen[bytes]:
-    store = f"sqlite:///{folder}/{port}.db"
+def _server(checkout: Path, folder: Path, name: str, port: int) -> subprocess.Popen[bytes]:
+    store = f"sqlite:///{folder}/{name}.db"
     return subprocess.Popen(
         ["taskset", "-c", "0", sys.executable, "bench/api.py", "--serve", store, str(port)],
         cwd=checkout,
@@ -112,8 +112,10 @@ def main() -> None:
         if subprocess.run(worktree, cwd=REPO).returncode != 0:
             raise SystemExit(f"cannot check out {args.base!r} (see git's message above)")
         ports = {"base": free_port(), "this": free_port()}
+        while ports["this"] == ports["base"]:  # each call may hand out the port just freed
+            ports["this"] = free_port()
         for name, checkout in (("base", base), ("this", REPO)):
-            servers[name] = _server(checkout, folder, ports[name])
+            servers[name] = _server(checkout, folder, name, ports[name])
         for name, port in ports.items():
             url = f"http://127.0.0.1:{port}"
             wait_ready(url, process=servers[name], name=f"the {name} server")
