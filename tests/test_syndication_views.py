@@ -216,5 +216,5 @@ def test_a_feed_or_a_sitemap_file_too_small_to_list_anything_is_refused() -> Non
     sizes would make the views' arithmetic (the feed's newest, the files' boundaries) wrong."""
     with pytest.raises(ValueError, match="at least one"):
         FeedsProjection(ArticlesProjection(), size=0)
-    with pytest.raises(ValueError, match="and more"):
+    with pytest.raises(ValueError, match="at least 2"):
         SitemapsProjection(ArticlesProjection(), per_file=1)

@@ -90,7 +90,7 @@ class FeedsProjection:
         newest. Articles newer than it are unaffected by its coming or going, so the list as
         it is now answers for both moments: fewer than `size` keys sort above the article's
         exactly when the `size`-th newest does not. One comparison, where counting the keys
-        above it took a binary search of the feed's whole list (each event of a replay asks two
-        to four times: two feeds, the places before and after)."""
+        above it took a binary search of the feed's whole list (an event of a replay asks up to
+        four times: two feeds, the places before and after)."""
         keys = self._articles.keys(PUBLISHED, feed)
         return len(keys) < self._size or keys[-self._size] <= placement.key

@@ -65,7 +65,8 @@ class SitemapsProjection:
     ) -> None:
         if per_file < 2:
             raise ValueError(
-                f"a sitemap file lists the home page or an article and more: {per_file}"
+                f"per_file must be at least 2 (the first file holds the home page and an "
+                f"article), not {per_file}"
             )
         self._articles = articles
         self._per_file = per_file
@@ -184,7 +185,8 @@ class SitemapsProjection:
         exactly when the key at index j * per_file - 2 of the published list sorts before its
         own. Those keys, one per file, are this view's boundaries: a binary search among a few
         of them, not among every published article's key. They change only when an article
-        comes or goes (`_mark`), and are worked out again on the next edit after that."""
+        comes, goes or moves (`_shift`) or a checkpoint is restored, and are worked out again on
+        the next edit after that."""
         if self._boundaries is None:
             keys = self._articles.keys(PUBLISHED)
             self._boundaries = keys[self._per_file - 2 :: self._per_file]

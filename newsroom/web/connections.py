@@ -7,7 +7,8 @@ and every other client would be refused by the kernel. With them:
 
 - a connection past `max_connections` in all, or past `max_connections_per_address` from one
   client (see addresses.py: loopback is exempt unless asked), is answered at once with a minimal
-  `503 Service Unavailable` (JSON error, `Retry-After`, `Connection: close`) and closed, so its
+  `503 Service Unavailable` (JSON error, `Retry-After`, `X-Request-Id`, `Connection: close`) and
+  closed, so its
   descriptor is free again before it ever reaches aiohttp's request handling (a client that
   already sent its request then sees a reset after the reply: the kernel resets a connection
   closed with bytes unread, and reading them first would hold the descriptor longer);

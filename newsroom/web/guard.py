@@ -1,4 +1,5 @@
-"""The one wrapper every route's handler runs in (`guard`, applied by `web/app.py`).
+"""The one wrapper every route's handler runs in (`guard`, applied by `web/app.py`, and by
+`web/unmatched.py` to what answers a request whose target is not a path).
 
 For each request it:
 - gives the request its id (the client's `X-Request-Id` if sane, else a new one: `observe.py`),
