@@ -45,6 +45,7 @@ async def test_sigterm_under_load_drains_and_exits_0(launch: Launch, tmp_path: P
     acknowledged: dict[str, int] = {}
     unanswered: list[str] = []  # sent, but the connection closed before any answer
     stopping = asyncio.Event()
+    busy = asyncio.Event()  # set once enough writes were answered: the load is in full swing
 
     async def writer(session: aiohttp.ClientSession, n: int) -> None:
         sent = 0
@@ -66,6 +67,8 @@ async def test_sigterm_under_load_drains_and_exits_0(launch: Launch, tmp_path: P
                 return
             assert reply.status == 200, body
             acknowledged[key] = body["data"]["createArticle"]["position"]
+            if len(acknowledged) >= 50:
+                busy.set()
 
     async def reader(session: aiohttp.ClientSession) -> None:
         while True:
@@ -95,7 +98,7 @@ async def test_sigterm_under_load_drains_and_exits_0(launch: Launch, tmp_path: P
         listening = asyncio.ensure_future(subscriber(session))
         tasks = [asyncio.ensure_future(writer(session, n)) for n in range(8)]
         tasks += [asyncio.ensure_future(reader(session)) for _ in range(4)]
-        await asyncio.sleep(1.5)
+        await asyncio.wait_for(busy.wait(), 30)
         assert acknowledged, "no write was answered before the stop"
         stopping.set()
         signalled = time.monotonic()

@@ -42,6 +42,15 @@ class Load:
         self.refused: list[str] = []  # keys answered 503: not acknowledged, to retry
         self.slowest = 0.0
         self.running = True
+        self._answered = asyncio.Event()  # set at each acknowledged write
+
+    async def acknowledged_more(self, count: int, within: float) -> None:
+        """Return once `count` more writes than now are acknowledged (the load is moving)."""
+        target = len(self.acknowledged) + count
+        async with asyncio.timeout(within):
+            while len(self.acknowledged) < target:
+                self._answered.clear()
+                await self._answered.wait()
 
     async def create(
         self, session: aiohttp.ClientSession, server: NewsroomProcess, key: str
@@ -80,6 +89,7 @@ class Load:
             position = await self.create(session, server, key)
             if position:
                 self.acknowledged[key] = position
+                self._answered.set()
             else:
                 self.refused.append(key)
                 await asyncio.sleep(0.05)  # a client backs off after a 503
@@ -114,7 +124,7 @@ async def test_database_restart_under_load_loses_nothing_and_recovers(
     load = Load(servers)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         writers = [asyncio.ensure_future(load.writer(session, n)) for n in range(WRITERS)]
-        await asyncio.sleep(1.0)
+        await load.acknowledged_more(20, within=30.0)  # the load runs when the fault comes
         before = len(load.acknowledged)
         if fault == "restart":
             down = asyncio.ensure_future(asyncio.to_thread(own_server.restart, 3.0))
@@ -125,7 +135,7 @@ async def test_database_restart_under_load_loses_nothing_and_recovers(
             assert await asyncio.to_thread(own_server.terminate_sessions, database.rsplit("/")[-1])
         for server in servers:
             await wait_ready(server, True, within=10.0)  # back by itself, no restart
-        await asyncio.sleep(1.0)
+        await load.acknowledged_more(20, within=10.0)  # and writes go on
         load.running = False
         await asyncio.gather(*writers)
         assert len(load.acknowledged) > before  # writes went on after the fault
