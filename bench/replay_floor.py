@@ -116,39 +116,31 @@ def fold(path: Path, stamps: Stamps | None) -> Timing:
     for position, version, type_name, data in rows(path, "position, version, type, data"):
         event = loads(data)
         count += 1
-        if type_name == "ArticleUpdated" or type_name == "ArticleDraftUpdated":
+        if type_name == "ArticleCreated" or type_name == "ArticleDraftCreated":
+            article = articles[event["article_id"]] = event
+            article["key"] = (parse(event["created_at"]).timestamp(), event["article_id"])
+            article["status"] = "PUBLISHED" if type_name == "ArticleCreated" else "DRAFT"
+            if stamps is not None and article["status"] == "PUBLISHED":
+                stamps.publish(article["key"], article["category"], position)
+        elif type_name == "ArticleUpdated" or type_name == "ArticleDraftUpdated":
             article = articles[event["article_id"]]
             article.update(event)
-            article["version"], article["position"] = version, position
             if stamps is not None and article["status"] == "PUBLISHED":
                 stamps.edit(article["key"], article["category"], position, event["updated_at"])
-        elif type_name == "ArticleCreated" or type_name == "ArticleDraftCreated":
-            event["version"], event["position"] = version, position
-            event["key"] = (parse(event["created_at"]).timestamp(), event["article_id"])
-            articles[event["article_id"]] = event
-            published = type_name == "ArticleCreated"
-            event["status"] = "PUBLISHED" if published else "DRAFT"
-            if stamps is not None and published:
-                stamps.publish(event["key"], event["category"], position)
         elif type_name == "ArticlePublished":
             article = articles[event["article_id"]]
-            article["status"], article["version"], article["position"] = (
-                "PUBLISHED",
-                version,
-                position,
-            )
+            article["status"] = "PUBLISHED"
             article["key"] = (parse(event["published_at"]).timestamp(), event["article_id"])
             if stamps is not None:
                 stamps.publish(article["key"], article["category"], position)
         elif type_name == "ArticleRetracted":
             article = articles[event["article_id"]]
-            article["status"], article["version"], article["position"] = (
-                "RETRACTED",
-                version,
-                position,
-            )
+            article["status"] = "RETRACTED"
             if stamps is not None:
                 stamps.retract(article["key"], article["category"])
+        else:
+            continue  # an event no view uses
+        article["version"], article["position"] = version, position
     name = "fold + stamps (feeds, sitemap files, news)" if stamps else "fold: one dict per article"
     return Timing(name, count, time.perf_counter() - started)
 
