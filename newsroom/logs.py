@@ -30,6 +30,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +48,32 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"m
 def mask_secrets(text: str) -> str:
     """`text` with the password of any URL in it (scheme://user:password@host) masked."""
     return _PASSWORD_IN_URL.sub(r"\1:***@", text) if "://" in text else text
+
+
+class LineBudget:
+    """How many lines of one kind a client can make newsroom write: `burst` at once, then one
+    every `every` seconds (a token bucket). A line held back is counted, and the next line
+    written says how many were (`take`). For lines that anonymous clients cause: without it,
+    one client in a loop could add a line per try, faster than any rate limit on requests."""
+
+    def __init__(
+        self, burst: int, every: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.burst, self.every, self._clock = burst, every, clock
+        self._tokens, self._at = float(burst), clock()
+        self.held_back = 0  # lines held back since the last one written
+
+    def take(self) -> int | None:
+        """None if this line must be held back; else how many were held back before it."""
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) / self.every)
+        self._at = now
+        if self._tokens < 1:
+            self.held_back += 1
+            return None
+        self._tokens -= 1
+        held_back, self.held_back = self.held_back, 0
+        return held_back
 
 
 class _RequestId(logging.Filter):

@@ -17,6 +17,7 @@ from newsroom import logs
 from newsroom.logs import (
     REQUEST_ID,
     JsonFormatter,
+    LineBudget,
     TextFormatter,
     _RequestId,
     access_lines,
@@ -174,3 +175,26 @@ def test_access_lines_past_the_waiting_bound_are_dropped_and_counted(
         logging.getLogger().removeHandler(logs._handler)  # leave pytest's logging as it was
         logs._handler.close()
         logs._handler = logs._access = None
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_line_budget_lets_a_burst_through_then_one_line_a_period_and_counts_the_rest() -> None:
+    clock = Clock()
+    budget = LineBudget(3, 2.0, clock)
+    assert [budget.take() for _ in range(5)] == [0, 0, 0, None, None]
+    clock.now += 1.0  # half a line's worth: still held back
+    assert budget.take() is None
+    clock.now += 1.0
+    assert budget.take() == 3  # the three held back since the last line written
+    assert budget.take() is None
+    clock.now += 60.0  # a long quiet time refills the burst, and no more than it
+    assert [budget.take() for _ in range(4)] == [1, 0, 0, None]

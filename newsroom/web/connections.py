@@ -53,7 +53,7 @@ from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_request import BaseRequest
 
 from newsroom.config import Settings
-from newsroom.logs import REQUEST_ID
+from newsroom.logs import REQUEST_ID, LineBudget
 from newsroom.web.addresses import client_key
 from newsroom.web.http import REQUEST_ID_HEADER
 from newsroom.web.observe import new_request_id
@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 RETRY_AFTER = 1  # seconds; a slot frees as soon as any connection closes
 DESCRIPTOR_RESERVE = 128  # descriptors kept for the store, its checkpoints, logs, the loop itself
 WARN_EVERY = 60.0  # seconds between warnings about refused connections
+UNREADABLE_LINES = (10, 1.0)  # lines about unreadable requests: 10 at once, then one a second
 
 
 def refusal(message: str, request_id: str) -> bytes:
@@ -108,8 +109,10 @@ class ConnectionGuard:
             f"too many connections from your address (at most {per_address} at once); "
             "close one or retry shortly"
         )
-        self._clock = clock
-        self._warned_at = -WARN_EVERY
+        # A flood must not flood the log: one warning a minute about refused connections, and
+        # a budget for the lines about requests aiohttp could not read (`GuardedConnection`).
+        self.warnings = LineBudget(1, WARN_EVERY, clock)
+        self.unreadable_lines = LineBudget(*UNREADABLE_LINES, clock=clock)
 
     def admit(self, key: str | None) -> bytes | None:
         """Count a new connection from `key` (None: no per-address limit); or, past a cap,
@@ -133,8 +136,7 @@ class ConnectionGuard:
 
     def _refuse(self, message: str, where: str) -> bytes:
         self.refused += 1
-        if (now := self._clock()) - self._warned_at >= WARN_EVERY:  # a flood must not flood logs
-            self._warned_at = now
+        if self.warnings.take() is not None:
             log.warning("refusing connections: too many open %s (%d so far)", where, self.refused)
         return refusal(message, new_request_id())
 
@@ -221,10 +223,11 @@ class GuardedConnection(web.RequestHandler):
     ) -> web.StreamResponse:
         """aiohttp's reply to a request it could not take. For a request that is not valid
         HTTP, a JSON 400 (for a line past its limit, a long `GET /graphql?query=...` or a huge
-        header, a 414 or 431 that says which and what to do), and at most one short log line
-        instead of aiohttp's ERROR traceback for each: one client sending malformed requests
-        must not fill the log. Either reply carries an `X-Request-Id`, as every reply does:
-        the request's own if its handling began (the guard set it), else a new one."""
+        header, a 414 or 431 that says which and what to do), and one short log line instead of
+        aiohttp's ERROR traceback, within a budget (`UNREADABLE_LINES`): one client sending
+        malformed requests must not fill the log. Either reply carries an `X-Request-Id`, as
+        every reply does: the request's own if its handling began (the guard set it), else a
+        new one."""
         rid = REQUEST_ID.get() or new_request_id()
         # aiohttp calls this in the request's own task (a copy of the context), so the id set
         # here is on its lines about the request too, and ends with it.
@@ -240,16 +243,23 @@ class GuardedConnection(web.RequestHandler):
                 said = f"the URL is longer than {limit} bytes; send long documents by POST"
             else:
                 status, said = 431, f"a header is longer than {limit} bytes"
-            log.info("refused a request from %s: %s", request.remote, said)
+            self._log_unreadable(logging.INFO, request, said)
         else:  # a NUL or control byte in a header, a raw byte in the URL, a bad request line
             status, said = 400, "the request is not valid HTTP/1.1"
-            log.debug("refused a malformed request from %s: %s", request.remote, exc)
+            self._log_unreadable(logging.DEBUG, request, f"malformed: {exc}")
         response = web.Response(
             status=status, body=orjson.dumps({"errors": [{"message": said}]}),
             content_type="application/json", charset="utf-8", headers={REQUEST_ID_HEADER: rid},
         )  # fmt: skip
         response.force_close()
         return response
+
+    def _log_unreadable(self, level: int, request: BaseRequest, what: str) -> None:
+        """One line about a request aiohttp could not read, within the guard's budget for them
+        (each such request costs its client a connection, which no request rate counts)."""
+        if log.isEnabledFor(level) and (held := self._guard.unreadable_lines.take()) is not None:
+            more = f" ({held} more since the last such line)" if held else ""
+            log.log(level, "refused a request from %s: %s%s", request.remote, what, more)
 
     def _head_overdue(self) -> None:
         self._head_deadline = None

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import contextvars
 import json
+import logging
 import socket
 import struct
 from collections.abc import AsyncIterator
@@ -14,10 +15,13 @@ from unittest import mock
 
 import pytest
 from aiohttp import ClientSession, WSMsgType, web
+from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.test_utils import make_mocked_request
 
 from newsroom.logs import REQUEST_ID
 from newsroom.web.connections import (
+    UNREADABLE_LINES,
+    WARN_EVERY,
     ConnectionGuard,
     GuardedConnection,
     GuardedSite,
@@ -358,3 +362,59 @@ async def test_aiohttps_own_error_reply_carries_the_id_its_log_line_has() -> Non
 
     sent, logged = contextvars.copy_context().run(fail)
     assert sane_id(sent) and logged == sent
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_refused_connections_are_warned_about_once_a_minute(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    guard = ConnectionGuard(total=10, per_address=1, clock=clock)
+    assert guard.admit("203.0.113.9") is None
+    with caplog.at_level(logging.WARNING, logger="newsroom.web.connections"):
+        for _ in range(50):
+            assert guard.admit("203.0.113.9") is not None
+        clock.now += WARN_EVERY
+        assert guard.admit("203.0.113.9") is not None
+    assert [r.getMessage() for r in caplog.records] == [
+        "refusing connections: too many open from 203.0.113.9 (1 so far)",
+        "refusing connections: too many open from 203.0.113.9 (51 so far)",
+    ]
+
+
+async def test_lines_about_unreadable_requests_stay_within_their_budget(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client sending requests aiohttp cannot read, one connection each, gets each its reply
+    but adds at most `UNREADABLE_LINES` lines to the log: a burst, then one a second, which
+    says how many were held back."""
+    clock = Clock()
+    server = web.Server(lambda request: None)  # type: ignore[arg-type,return-value]
+    connection = GuardedConnection(
+        server, ConnectionGuard(10, 10, clock=clock), 1.0, 1.0, 1.0, asyncio.get_running_loop()
+    )
+    request = make_mocked_request("GET", "/", writer=mock.Mock(output_size=0))
+    burst, every = UNREADABLE_LINES
+    too_long = LineTooLong(b"/" + b"a" * 9000, 8190, 9001)
+
+    def refuse(error: BadHttpMessage) -> int:
+        return contextvars.copy_context().run(connection.handle_error, request, 400, error).status
+
+    with caplog.at_level(logging.DEBUG, logger="newsroom.web.connections"):
+        assert {refuse(too_long) for _ in range(burst + 30)} == {414}
+        assert len(caplog.records) == burst
+        clock.now += every
+        assert refuse(BadHttpMessage("a NUL in a header")) == 400
+    assert len(caplog.records) == burst + 1
+    last = caplog.records[-1]
+    assert last.levelno == logging.DEBUG
+    assert last.getMessage().endswith("a NUL in a header (30 more since the last such line)")
