@@ -51,7 +51,8 @@ from newsroom.store import EventStore
 
 log = logging.getLogger(__name__)
 FORMAT = 2  # the layout of the files; bump when it changes
-VIEWS_SCHEMA = 1  # the shape of the views' `snapshot()`s; bump when any of them changes
+VIEWS_SCHEMA = 2  # the shape and meaning of the views' `snapshot()`s; bump when either changes
+# (2: the all-news feed is there before any event, so a draft no longer stamps it)
 MAGIC = b"newsroom view checkpoint\n"
 SLOTS = ("a", "b")
 LOCK_FILE = ".lock"  # held by the process that writes checkpoints here

@@ -35,7 +35,7 @@ import itertools
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from newsroom.errors import ProjectionFailed, StoreError, ViewTimeout
@@ -81,6 +81,11 @@ class Stamp(NamedTuple):
 
     position: int
     at: datetime
+
+
+BEFORE_ANY_EVENT = Stamp(0, datetime(1970, 1, 1, tzinfo=UTC))
+"""The stamp of a document that exists before the log has any event (the all-news feed, the
+first sitemap file): position 0, at the Unix epoch."""
 
 
 @dataclass(frozen=True, slots=True)

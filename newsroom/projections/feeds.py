@@ -1,6 +1,8 @@
 """The feeds read model: which articles each feed lists, and when each feed last changed.
 
-There is one feed for all news (category None) and one per category that any article has used.
+There is one feed for all news (category None), there from the start (empty, and stamped
+`BEFORE_ANY_EVENT` until an article is published), and one per category that any article has
+used.
 A feed lists the newest published articles (by the time they were published); the articles
 themselves come from the articles view, which this view reads: the dispatcher applies it first
 and hands over what each event changed there. What this view adds is the stamp of the last event
@@ -16,7 +18,7 @@ from typing import NamedTuple
 
 from newsroom.events import PUBLISHED
 from newsroom.projections.articles import ArticlesProjection, ArticleView, Change, Placement
-from newsroom.projections.base import Stamp
+from newsroom.projections.base import BEFORE_ANY_EVENT, Stamp
 from newsroom.store import Recorded
 
 FEED_ITEMS = 20  # the seed's number of items per feed
@@ -41,10 +43,11 @@ class FeedsProjection:
             raise ValueError(f"a feed lists at least one article, not {size}")
         self._articles = articles
         self._size = size
-        self._changed: dict[str | None, Stamp] = {}
+        self._changed: dict[str | None, Stamp] = {None: BEFORE_ANY_EVENT}
 
     def feed(self, category: str | None) -> Feed | None:
-        """The feed for `category` (None: all news), or None if no article ever used it."""
+        """The feed for `category` (None: all news, always there), or None if no article ever
+        used the category."""
         if category not in self._changed:
             return None
         items = self._articles.latest(PUBLISHED, category, self._size)
@@ -75,8 +78,7 @@ class FeedsProjection:
         if change is None:
             return
         stamp = Stamp(recorded.position, change.at)
-        for feed in (None, change.after.category):
-            self._changed.setdefault(feed, stamp)  # the feed exists from now on
+        self._changed.setdefault(change.after.category, stamp)  # the feed exists from now on
         before, after = change.before, change.after
         # An edit that leaves the article in place is one placement to check, not two.
         for placement in (after,) if before is after else (before, after):

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from newsroom.events import PUBLISHED
 from newsroom.projections.articles import ArticlesProjection, ArticleView, Change, Key
-from newsroom.projections.base import Stamp
+from newsroom.projections.base import BEFORE_ANY_EVENT, Stamp
 from newsroom.store import Recorded
 
 # https://www.sitemaps.org/protocol.html#index: "no more than 50,000 URLs" per sitemap file.
@@ -29,7 +29,6 @@ URLS_PER_FILE = 50_000
 NEWS_WINDOW = timedelta(hours=48)
 NEWS_SECONDS = NEWS_WINDOW.total_seconds()
 NEWS_URLS_PER_FILE = 1_000
-_EPOCH = Stamp(0, datetime(1970, 1, 1, tzinfo=UTC))
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +71,11 @@ class SitemapsProjection:
         self._per_file = per_file
         self._boundaries: Sequence[Key] | None = None  # see `_file_of`; None: to work out
         self._news_per_file = news_per_file
-        self._files: list[Stamp] = [_EPOCH]  # the first file always exists: it has the home page
-        self._news = _EPOCH
-        self._file_count_changed = _EPOCH  # the index changes when a file comes or goes
+        self._files: list[Stamp] = [
+            BEFORE_ANY_EVENT
+        ]  # the first file always exists: it has the home page
+        self._news = BEFORE_ANY_EVENT
+        self._file_count_changed = BEFORE_ANY_EVENT  # the index changes when a file comes or goes
 
     # --- queries -----------------------------------------------------------------------------
 

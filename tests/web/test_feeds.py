@@ -68,6 +68,29 @@ async def test_feeds_parse_cleanly_and_round_trip_hostile_text(site: Client, pat
     assert headers["Content-Type"] == f"{expected_type}; charset=utf-8"
 
 
+@pytest.mark.parametrize("path", ["/feed", "/feed.atom"])
+async def test_the_all_news_feed_is_there_before_any_article_is_published(
+    site: Client, path: str
+) -> None:
+    """A new site's home page links the all-news feed: before anything is published it is an
+    empty, valid feed (not a 404), and a draft leaves it as it was; a category that no
+    article used is still a 404."""
+    status, headers, raw = await fetch(site, path)
+    assert status == 200
+    parsed = feedparser.parse(raw)
+    assert (parsed.bozo, parsed.entries) == (0, []), parsed.get("bozo_exception")
+    etag = headers["ETag"]
+    await newsroom_of(site).commands.handle(create_draft(category="world"))
+    status, headers, _ = await fetch(site, path)
+    assert (status, headers["ETag"]) == (200, etag)  # nothing a reader sees changed
+    assert (await fetch(site, "/feed/sport"))[0] == 404
+    assert (await fetch(site, "/feed/world"))[0] == 200  # a category is there once used
+    await publish(site, title="First news")
+    status, headers, raw = await fetch(site, path)
+    assert headers["ETag"] != etag
+    assert [e.title for e in feedparser.parse(raw).entries] == ["First news"]
+
+
 async def test_rss_channel_and_items_follow_the_rss_profile(site: Client) -> None:
     """Channel: title, link, description, language, lastBuildDate, ttl, atom:link self; items:
     link to the page, a non-permalink guid, RFC 822 pubDate, summary, content, creator, category."""
