@@ -32,6 +32,10 @@ def backup_file(source: Path, destination: Path, progress: Progress | None = Non
         raise StoreUnrecognised(f"{source}: {'not a file' if source.exists() else 'no such file'}")
     if destination.exists():
         raise StoreUnrecognised(f"{destination}: already exists; give a new file to back up to")
+    if not destination.parent.is_dir():  # else SQLite's "unable to open" names no file
+        raise StoreUnrecognised(
+            f"{destination}: its folder {destination.parent} does not exist; create it first"
+        )
     check_existing(source, walk_wal=not in_use(source))
     partial = destination.with_name(destination.name + ".partial")
     partial.unlink(missing_ok=True)  # what an interrupted backup left

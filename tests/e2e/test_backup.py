@@ -3,6 +3,7 @@ of the log with no gap, and a server on it serves the views the original served 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from newsroom.app import open_store
 from tests.e2e.conftest import Launch, NewsroomProcess, store_url
 
 pytestmark = pytest.mark.e2e
@@ -95,10 +97,21 @@ def test_a_backup_under_writes_is_a_verified_prefix_that_serves_the_same_views(
     assert on_copy.fingerprints(at=head) == on_reference.fingerprints(at=head)
 
 
+async def _empty_log(path: Path) -> None:
+    store = await open_store(store_url(path))
+    await store.close()
+
+
 def test_backup_refuses_what_it_cannot_copy(tmp_path: Path) -> None:
     existing = tmp_path / "there.db"
     existing.write_bytes(b"")
+    log = tmp_path / "log.db"
+    asyncio.run(_empty_log(log))
     cases = [
+        (
+            ["--store", store_url(log), str(tmp_path / "backups" / "d.db")],
+            f"its folder {tmp_path / 'backups'} does not exist; create it first",
+        ),
         (["--store", store_url(tmp_path / "missing.db"), str(tmp_path / "a.db")], "no such file"),
         (["--store", "postgresql://ed:pw@db/news", str(tmp_path / "b.db")], "pg_dump"),
         (["--store", store_url(existing), str(tmp_path / "c.db")], "the file is empty"),
