@@ -63,8 +63,13 @@ class LineBudget:
         self._tokens, self._at = float(burst), clock()
         self.held_back = 0  # lines held back since the last one written
 
-    def take(self) -> int | None:
-        """None if this line must be held back; else how many were held back before it."""
+    def reset(self) -> None:
+        """Full again, with nothing held back (as each test starts)."""
+        self._tokens, self._at, self.held_back = float(self.burst), self._clock(), 0
+
+    def take(self) -> str | None:
+        """None if this line must be held back; else what the line should end with: how many
+        were held back before it (empty if none were)."""
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._at) / self.every)
         self._at = now
@@ -73,7 +78,13 @@ class LineBudget:
             return None
         self._tokens -= 1
         held_back, self.held_back = self.held_back, 0
-        return held_back
+        return f" ({held_back:,} more since the last such line)" if held_back else ""
+
+
+FAILURE_LINES = LineBudget(20, 1.0)
+"""The budget of the ERROR lines about requests that failed (a bug met, the store down): one
+client repeating a request that meets a bug, or every client while the store is down, must not
+fill the log. The metrics count every failure (status 500 or 503)."""
 
 
 class _RequestId(logging.Filter):

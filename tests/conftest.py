@@ -11,10 +11,18 @@ import pytest
 
 from newsroom.bus import Bus
 from newsroom.commands import CommandHandler
+from newsroom.logs import FAILURE_LINES
 from newsroom.store.memory import InMemoryEventStore
 from newsroom.store.sqlite import SQLiteEventStore
 from tests.factories import FakeClock
 from tests.postgres import Databases, PostgresServer, running_server
+
+
+@pytest.fixture(autouse=True)
+def full_failure_line_budget() -> None:
+    """Each test starts with the budget of lines about failed requests full (it is one for the
+    process, and a test that expects such a line must not find it spent by the tests before)."""
+    FAILURE_LINES.reset()
 
 
 @pytest.fixture

@@ -190,11 +190,12 @@ class Clock:
 def test_a_line_budget_lets_a_burst_through_then_one_line_a_period_and_counts_the_rest() -> None:
     clock = Clock()
     budget = LineBudget(3, 2.0, clock)
-    assert [budget.take() for _ in range(5)] == [0, 0, 0, None, None]
+    assert [budget.take() for _ in range(5)] == ["", "", "", None, None]
     clock.now += 1.0  # half a line's worth: still held back
     assert budget.take() is None
     clock.now += 1.0
-    assert budget.take() == 3  # the three held back since the last line written
+    # the line written says how many were held back since the last one
+    assert budget.take() == " (3 more since the last such line)"
     assert budget.take() is None
     clock.now += 60.0  # a long quiet time refills the burst, and no more than it
-    assert [budget.take() for _ in range(4)] == [1, 0, 0, None]
+    assert [budget.take() for _ in range(4)] == [" (1 more since the last such line)", "", "", None]

@@ -257,8 +257,7 @@ class GuardedConnection(web.RequestHandler):
     def _log_unreadable(self, level: int, request: BaseRequest, what: str) -> None:
         """One line about a request aiohttp could not read, within the guard's budget for them
         (each such request costs its client a connection, which no request rate counts)."""
-        if log.isEnabledFor(level) and (held := self._guard.unreadable_lines.take()) is not None:
-            more = f" ({held} more since the last such line)" if held else ""
+        if log.isEnabledFor(level) and (more := self._guard.unreadable_lines.take()) is not None:
             log.log(level, "refused a request from %s: %s%s", request.remote, what, more)
 
     def _head_overdue(self) -> None:

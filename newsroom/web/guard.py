@@ -29,7 +29,7 @@ from aiohttp import HttpVersion11, hdrs, web
 from aiohttp.typedefs import Handler
 
 from newsroom.errors import NewsroomError, StoreError
-from newsroom.logs import REQUEST_ID
+from newsroom.logs import FAILURE_LINES, REQUEST_ID
 from newsroom.web.http import REQUEST_ID_HEADER, REQUEST_RATE, json_error, refusal
 from newsroom.web.observe import BATCH, OBSERVER, new_request_id, sane_id
 from newsroom.web.rates import RequestRate
@@ -99,11 +99,13 @@ def failure(request: web.Request, error: Exception) -> web.Response:
     a line break (`%0A`) and forge a log line, and a query may carry search text."""
     path = request.rel_url.raw_path
     if not isinstance(error, NewsroomError):
-        log.error("%s %s failed unexpectedly", request.method, path, exc_info=error)
+        if (more := FAILURE_LINES.take()) is not None:
+            log.error("%s %s failed unexpectedly%s", request.method, path, more, exc_info=error)
         return json_error(500, "internal error")
     if (refused := refusal(error)) is not None:
         return json_error(refused.status, refused.message, **refused.headers)
-    log.error("%s %s failed: %s", request.method, path, error)
+    if (more := FAILURE_LINES.take()) is not None:
+        log.error("%s %s failed: %s%s", request.method, path, error, more)
     if isinstance(error, StoreError):  # its message names files: for the log, not the client
         return json_error(503, error.public, **{"Retry-After": "1"})
     return json_error(503, str(error))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,6 +47,9 @@ REQUEST_RATE = web.AppKey("request rate", RequestRate)
 POSITION_HEADER = istr("Newsroom-Position")
 MIN_POSITION_HEADER = istr("Newsroom-Min-Position")
 REQUEST_ID_HEADER = istr("X-Request-Id")  # the guard's (guard.py) and a WebSocket handshake's
+NUMBER_TOO_LONG = f"a number in it has more than {sys.get_int_max_str_digits():,} digits"
+"""What JSON with an integer longer than Python reads gets told (Python's own message names a
+function of Python's, which is nothing a client can use)."""
 UTF_8 = frozenset(("utf-8", "utf8"))  # the charset a JSON body may name (RFC 8259 section 8.1)
 
 
@@ -206,8 +210,8 @@ async def read_json_object(
         raise _bad_request(
             media, f"the body is not valid JSON: {e.msg} at line {e.lineno}"
         ) from None
-    except ValueError as e:  # e.g. an integer with more digits than Python converts
-        raise _bad_request(media, f"the body is not usable JSON: {e}") from None
+    except ValueError:
+        raise _bad_request(media, f"the body is not usable JSON: {NUMBER_TOO_LONG}") from None
     except RecursionError:  # the stdlib parser recurses once per level of nesting
         raise _bad_request(
             media, "the body's JSON nests too deeply to be a GraphQL request"

@@ -389,7 +389,7 @@ HOSTILE_QUERY_STRINGS = {
     "variables a string": ("query=%7B__typename%7D&variables=%22x%22", "'variables' must be a JSON object"),
     "variables nested 2,500 deep": ("query=%7B__typename%7D&variables=" + "%5B" * 2500, "nests too deeply"),
     "variables with a 5,000-digit number": ("query=%7B__typename%7D&variables=%7B%22a%22%3A" + "1" * 5000 + "%7D",
-                                            "'variables' is not usable JSON"),
+                                            "'variables' is not usable JSON: a number in it has more than 4,300 digits"),
     "extensions not JSON": ("query=%7B__typename%7D&extensions=nope", "'extensions' is not valid JSON"),
     "extensions a number": ("query=%7B__typename%7D&extensions=7", "'extensions' must be a JSON object"),
 }  # fmt: skip
@@ -434,3 +434,38 @@ async def test_a_get_read_waits_for_its_min_position(client: Client) -> None:
     )
     assert response.status == 503
     assert "did not reach 99" in (await response.json())["errors"][0]["message"]
+
+
+LONG_NUMBERS = {
+    "an Int of 4,301 digits": "{ articles(count: " + "9" * 4301 + ") { id } }",
+    "a negative Int of 50 digits": "{ articles(count: -" + "9" * 50 + ") { id } }",
+    "a Float of 5,000 digits": '{ search(query: "x", first: ' + "9" * 5000 + ".5) { total } }",
+    "a number in a subscription": "subscription { articleEvents(after: " + "9" * 4301 + ") { type } }",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("document", LONG_NUMBERS.values(), ids=LONG_NUMBERS.keys())
+async def test_a_number_too_long_to_read_is_an_error_that_names_the_limit(
+    client: Client, document: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Python reads no integer past 4,300 digits, an error graphql-core does not expect (it
+    was an internal error and an ERROR line per request); shorter, graphql-core's error echoed
+    the whole number. A number of more than 40 characters is refused before parsing."""
+    response = await client.post("/graphql", json={"query": document})
+    body = await response.json()
+    assert response.status == 200 and "data" not in body, body
+    (error,) = body["errors"]
+    assert "the limit is 40" in error["message"] and len(error["message"]) < 200, error
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_a_body_with_a_number_python_cannot_read_is_a_400_in_our_words(
+    client: Client,
+) -> None:
+    raw = '{"query": "{ articles { id } }", "variables": {"n": ' + "1" * 5000 + "}}"
+    response = await client.post(
+        "/graphql", data=raw, headers={"Content-Type": JSON, "Accept": JSON}
+    )
+    message = (await response.json())["errors"][0]["message"]
+    assert response.status == 400
+    assert message == "the body is not usable JSON: a number in it has more than 4,300 digits"

@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 from lxml import html
 from yarl import URL
 
+from newsroom.logs import FAILURE_LINES
 from newsroom.web.app import NEWSROOM
 
 Client = TestClient[web.Request, web.Application]
@@ -108,6 +109,31 @@ async def test_an_unexpected_error_is_a_json_500_without_internals(
     failures = [r.getMessage() for r in caplog.records if "failed unexpectedly" in r.getMessage()]
     assert "GET /feed/x%0Aforged%20line failed unexpectedly" in failures
     assert (await client.get("/healthz")).status == 200  # and the server goes on answering
+
+
+async def test_lines_about_failed_requests_stay_within_their_budget(
+    client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client repeating a request that meets a bug gets its 500 every time, but the log gets
+    at most the budget's burst of ERROR lines (with the traceback), then one a second saying
+    how many were held back; GraphQL's unexpected errors share the budget."""
+    newsroom = client.app[NEWSROOM]
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(newsroom.views.feeds, "changed", broken)
+    monkeypatch.setattr(newsroom.views.articles, "latest", broken)
+    statuses = {(await client.get("/feed")).status for _ in range(FAILURE_LINES.burst + 15)}
+    reply = await client.post("/graphql", json={"query": "{ articles { id } }"})
+    assert statuses == {500}
+    assert (await reply.json())["errors"][0]["extensions"]["code"] == "INTERNAL"
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == FAILURE_LINES.burst and all(r.exc_info for r in errors)
+    FAILURE_LINES._at -= FAILURE_LINES.every  # a second later, one line more
+    assert (await client.get("/feed")).status == 500
+    last = [r for r in caplog.records if r.levelname == "ERROR"][-1].getMessage()
+    assert last == "GET /feed failed unexpectedly (16 more since the last such line)"
 
 
 async def test_an_unknown_graphiql_asset_is_a_404_that_names_nothing(client: Client) -> None:

@@ -118,6 +118,21 @@ async def test_errors_in_a_subscribe_are_error_messages(client: Client) -> None:
     await ws.close()
 
 
+async def test_a_number_too_long_to_read_in_a_subscribe_is_an_error_message(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Over the socket too, a number Python cannot read is an `error` naming the limit, with
+    no ERROR line (one per subscribe, 16 at a time, filled the log at 4 MB/s)."""
+    ws = await _connect(client)
+    document = "subscription { articleEvents(after: " + "9" * 4301 + ") { type } }"
+    for n in range(3):
+        await ws.send_json({"id": str(n), "type": "subscribe", "payload": {"query": document}})
+        error = await ws.receive_json(timeout=5)
+        assert error["type"] == "error" and "the limit is 40" in error["payload"][0]["message"]
+    await ws.close()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 async def test_a_missing_init_times_out_with_4408(client: Client) -> None:
     """A client that never sends connection_init is closed with 4408 after the init timeout."""
     ws = await client.ws_connect("/graphql", protocols=(PROTOCOL,))

@@ -103,16 +103,32 @@ _TOKEN = re.compile(
 )
 
 
-def too_many_tokens(text: str, limits: GraphQLLimits) -> GraphQLError | None:
-    """An error if `text` has more lexical tokens than the limit, counted by one regular
-    expression: about a tenth of what graphql-core's lexer takes to reach its own limit, so a
-    document far past the limit costs its turn little."""
+NUMBER_MAX = 40
+"""Characters in a number of a document: an Int is 32 bits (11 characters), and a Float's digits
+past the 17th change nothing. Python refuses to read an integer of more than 4,300 digits, an
+error graphql-core does not expect; short of that, it would echo the number in its error."""
+
+
+def lexical_refusal(text: str, limits: GraphQLLimits) -> GraphQLError | None:
+    """An error if `text` has more lexical tokens than the limit, or a number longer than
+    `NUMBER_MAX`. The tokens are found by one regular expression: about a tenth of what
+    graphql-core's lexer takes to reach its own limit, so a document far past the limit costs
+    its turn little."""
     found = _TOKEN.findall(text)
     if len(found) - found.count("") > limits.max_tokens:
         return GraphQLError(
             f"Document contains more than {limits.max_tokens} tokens. Parsing aborted."
         )
+    for token in found:
+        if len(token) > NUMBER_MAX and token[0] in _NUMBER_START:
+            return GraphQLError(
+                f"a number in the document has {len(token):,} characters; the limit is "
+                f"{NUMBER_MAX} (an Int is 32 bits)"
+            )
     return None
+
+
+_NUMBER_START = frozenset("-0123456789")
 
 
 def check_shape(document: DocumentNode, limits: GraphQLLimits) -> Shape | GraphQLError:

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from multidict import MultiMapping
 
-from newsroom.web.http import LONE_SURROGATE, lone_surrogate
+from newsroom.web.http import LONE_SURROGATE, NUMBER_TOO_LONG, lone_surrogate
 
 _NAMES = ("query", "operationName", "variables", "extensions")
 
@@ -78,8 +78,8 @@ def _json(text: str | None, name: str) -> Any:
         value = json.loads(text)
     except json.JSONDecodeError as e:
         raise Malformed(f"'{name}' is not valid JSON: {e.msg} at character {e.pos}") from None
-    except ValueError as e:  # e.g. an integer with more digits than Python converts
-        raise Malformed(f"'{name}' is not usable JSON: {e}") from None
+    except ValueError:
+        raise Malformed(f"'{name}' is not usable JSON: {NUMBER_TOO_LONG}") from None
     except RecursionError:
         raise Malformed(f"'{name}' nests too deeply") from None
     if lone_surrogate(value):

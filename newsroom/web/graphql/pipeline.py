@@ -51,7 +51,7 @@ from newsroom.web.graphql.cache import (
     errors_footprint,
 )
 from newsroom.web.graphql.context import Context
-from newsroom.web.graphql.limits import COST_MAP, check_shape, fragments_of, too_many_tokens
+from newsroom.web.graphql.limits import COST_MAP, check_shape, fragments_of, lexical_refusal
 from newsroom.web.graphql.replies import Errors, Reply, formatted
 from newsroom.web.graphql.schema import schema
 
@@ -180,9 +180,9 @@ class Operations:
         kinds: frozenset[OperationType],
     ) -> tuple[Parsed | Errors, Outcome]:
         """Parse a new document and prepare its operation (on a worker thread: what it builds
-        is shared with nothing until it is returned); one far past the token limit is refused
-        by a quick count first."""
-        if len(text) <= self.limits.max_length and (refusal := too_many_tokens(text, self.limits)):
+        is shared with nothing until it is returned); one far past the token limit, or with a
+        number too long to read, is refused by a quick look at its tokens first."""
+        if len(text) <= self.limits.max_length and (refusal := lexical_refusal(text, self.limits)):
             return [refusal], [refusal]
         found = self._parse(text)
         return found, self.operation(found, name, variables, kinds)

@@ -11,6 +11,7 @@ from ariadne import format_error
 from graphql import GraphQLError
 
 from newsroom.errors import Busy, NewsroomError, StoreCorrupted, StoreError
+from newsroom.logs import FAILURE_LINES
 
 log = logging.getLogger(__name__)
 Errors = list[GraphQLError]
@@ -42,5 +43,6 @@ def _format(error: GraphQLError) -> dict[str, Any]:
         if isinstance(original, StoreError):  # its message names files: for the server only
             shown["message"] = original.public  # (a failed append is logged where it failed)
         return shown
-    log.error("unexpected error in a resolver at %s", error.path, exc_info=original)
+    if (more := FAILURE_LINES.take()) is not None:
+        log.error("unexpected error in a resolver at %s%s", error.path, more, exc_info=original)
     return {"message": "internal error", "path": error.path, "extensions": {"code": "INTERNAL"}}
