@@ -75,14 +75,17 @@ async def run(
         if article is None or article.status is not PUBLISHED:
             continue
         snippet = hit.snippet
-        if views.search.changed_while_held(hit.article_id):
-            snippet = html.escape(article.body[:HELD_EXCERPT])
+        if not snippet or views.search.changed_while_held(hit.article_id):
+            snippet = html.escape(article.body[:EXCERPT])
         cursor = inputs.encode_cursor(hit.key)
         hits.append({"article": article, "score": hit.score, "snippet": snippet, "cursor": cursor})
     return results, hits
 
 
-HELD_EXCERPT = 160  # characters of a corrected article's body shown while the index is held
+# Characters of the body's start shown for a hit that has no snippet: its match lies past the
+# part snippets are made from, the page's snippets ran out of time, or the index was held while
+# the article was corrected.
+EXCERPT = 160
 JSON, HTML = "application/json", "text/html"
 OFFERS = (JSON, HTML)
 """What /search answers in, its default first: JSON for API clients and */*."""

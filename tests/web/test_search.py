@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import sqlite3
 import threading
 from pathlib import Path
@@ -17,6 +18,7 @@ from newsroom.config import Settings
 from newsroom.projections import search_fts5
 from newsroom.projections.search_fts5 import Fts5Index
 from newsroom.web.app import create_app
+from newsroom.web.search import EXCERPT
 from tests.factories import FakeClock, create_article
 from tests.web.conftest import SITE, Client, newsroom_of, refusal
 
@@ -61,6 +63,21 @@ async def test_get_search_returns_hits_facets_and_a_next_cursor(site: Client) ->
         body = await (await site.get("/search", params=params)).json()
         seen += [h["id"] for h in body["hits"]]
     assert sorted(seen) == list(range(1, 13))
+
+
+async def test_a_hit_without_a_snippet_shows_the_start_of_its_body(
+    site: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Snippets out of time (or a match past the text snippets are made from): the hits are
+    answered all the same, each with its body's start, escaped, where the snippet would be."""
+    commands = newsroom_of(site).commands
+    for n in range(3):
+        await commands.handle(create_article(title=f"Storm {n}", body="<b>Rates</b> rose. " * 20))
+    monkeypatch.setattr(search_fts5, "SNIPPET_BUDGET", -1.0)
+    body = await (await site.get("/search", params={"q": "storm"})).json()
+    assert len(body["hits"]) == 3
+    start = html.escape(("<b>Rates</b> rose. " * 20)[:EXCERPT])
+    assert [hit["snippet"] for hit in body["hits"]] == [start] * 3
 
 
 async def test_graphql_search_pages_with_the_same_results(site: Client) -> None:
