@@ -15,6 +15,10 @@ gets one answer per connection per second instead of thousands, so refusing it c
 timer, not the CPU that every other client needs. At most `max_held` refusals are held at once
 (a client that hangs up at once leaves its refusal held without a connection); past that they
 are sent at once.
+
+A WebSocket's messages draw on the same bucket as its address's requests, but are paced rather
+than refused (`pace`): past the rate, the next message is read only once a token is there. A
+client in a loop of `ping`s gets its `pong`s at the rate, and costs the server no more.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ class RequestRate:
         self.hold_refusals, self.max_held = hold_refusals, max_held
         self.holding = 0  # refusals being held now
         self.refused = 0  # requests refused so far (for tests, and metrics later)
+        self.paced = 0  # times a message waited for its token (`pace`)
 
     @staticmethod
     def retry_after(wait: float) -> int:
@@ -93,6 +98,18 @@ class RequestRate:
     def wait(self, host: str | None) -> float:
         """Take a token for a request from `host`: 0.0 if it may go ahead, else the seconds until
         it may."""
+        if wait := self._take(host):
+            self.refused += 1
+        return wait
+
+    async def pace(self, host: str | None) -> None:
+        """Take a token for a message from `host`, waiting for one if there is none yet."""
+        while wait := self._take(host):
+            self.paced += 1
+            await asyncio.sleep(wait)
+
+    def _take(self, host: str | None) -> float:
+        """A token from `host`'s bucket: 0.0 if it had one, else the seconds until it will."""
         if not self.rate:
             return 0.0
         key = client_key(host, self.limit_loopback)
@@ -103,7 +120,6 @@ class RequestRate:
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             return 0.0
-        self.refused += 1
         return (1 - bucket.tokens) / self.rate
 
     def _bucket(self, key: str, now: float) -> _Bucket:

@@ -167,3 +167,45 @@ async def test_past_max_held_a_refusal_is_sent_at_once() -> None:
     first.cancel()
     await asyncio.gather(first, return_exceptions=True)
     assert rate.holding == 0 and rate.hold(1.0) == 1
+
+
+async def test_pace_waits_for_each_token_past_the_burst_and_refuses_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stream of messages goes at once up to the burst, then one per 1/rate s, each waiting
+    for its own token (never two messages for one)."""
+    clock, waits = Monotonic(), []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock.now += seconds
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    rate = RequestRate(rate=4, burst=2, clock=clock)
+    for _ in range(5):
+        await rate.pace(ALICE)
+    assert waits == pytest.approx([0.25, 0.25, 0.25])
+    assert (rate.paced, rate.refused) == (3, 0)
+    await rate.pace(BOB)  # another address has its own bucket
+    assert rate.paced == 3
+
+
+async def test_websocket_messages_are_paced_at_the_address_rate(tmp_path: Path) -> None:
+    """A client's WebSocket messages draw on its address's bucket: past the burst each waits
+    for a token before it is read, so a loop of pings is answered at the rate, never refused."""
+    settings = Settings(
+        store=f"sqlite:///{tmp_path}/db", rate_limit=50, rate_burst=3, limit_loopback=True
+    )
+    app = create_app(settings, clock=FakeClock())
+    async with TestClient(TestServer(app)) as client:
+        ws = await client.ws_connect("/graphql", protocols=("graphql-transport-ws",))
+        await ws.send_json({"type": "connection_init"})  # the first token
+        assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+        for _ in range(8):
+            await ws.send_json({"type": "ping"})
+        assert [(await ws.receive_json(timeout=5))["type"] for _ in range(8)] == ["pong"] * 8
+        await ws.close()
+    rate = app[REQUEST_RATE]
+    # Ten tokens taken (the handshake's request, the init, eight pings) from a burst of three:
+    # most messages waited for theirs (one may find one refilled meanwhile), none was refused.
+    assert rate.paced >= 5 and rate.refused == 0

@@ -8,7 +8,8 @@ with the spec's 44xx codes; a client that stops reading is closed with 1008 inst
 buffered for without bound. Queries and mutations are refused here: they go over POST (mutations
 with their token). Bounds: `max_websockets` connections, `max_websockets_per_address` of one
 client (web/addresses.py; more get 503 before the upgrade), MAX_OPERATIONS operations per
-connection and `max_subscriptions` over all of them (more get an `error` message, code BUSY).
+connection and `max_subscriptions` over all of them (more get an `error` message, code BUSY),
+and messages at the client address's request rate (web/rates.py: paced, not refused).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from newsroom.web.graphql.replies import Reply, formatted
 from newsroom.web.http import (
     LONE_SURROGATE,
     REQUEST_ID_HEADER,
+    REQUEST_RATE,
     SETTINGS,
     json_error,
     lone_surrogate,
@@ -146,6 +148,9 @@ class _Session:
     async def on_message(self, message: Any) -> None:
         if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
             return
+        # Each message takes a token of its address's request rate, waiting for one if need
+        # be: the next is read only then (rates.py).
+        await self.request.app[REQUEST_RATE].pace(self.request.remote)
         if message.type != WSMsgType.TEXT:
             raise _Close(4400, "Messages must be JSON text")
         try:
