@@ -68,6 +68,38 @@ async def test_a_reply_past_the_cap_is_one_error_without_data(small: Client) -> 
     assert "65,536 bytes" in error["message"]
 
 
+async def test_a_mutation_past_the_cap_keeps_every_outcome_and_nulls_the_text(
+    small: Client,
+) -> None:
+    """Writes past the cap are done all the same (mutations run one after the other), so the
+    reply keeps each one's outcome, id and position: only the articles past the cap are null,
+    each with the error. (Without data, a client could not tell what was written, and a retry
+    without idempotency keys would write it twice.)"""
+    creates = " ".join(
+        f"c{n}: createArticle(article: $a) {{ id status position article {{ body }} }}"
+        for n in range(8)
+    )
+    article = {"title": "New", "body": BODY, "category": "x", "author_id": 1, "author_name": "A"}
+    head = await newsroom_of(small).store.head()
+    response = await small.post(
+        "/graphql",
+        json={
+            "query": f"mutation($a: ArticleCreatedInput!) {{ {creates} }}",
+            "variables": {"a": article},
+        },
+    )
+    status, body = response.status, await response.json()
+    assert status == 200
+    outcomes = [body["data"][f"c{n}"] for n in range(8)]
+    assert [o["status"] for o in outcomes] == ["ACCEPTED"] * 8
+    assert [o["position"] for o in outcomes] == list(range(head + 1, head + 9))
+    assert await newsroom_of(small).store.head() == head + 8
+    kept = [o["article"] for o in outcomes if o["article"] is not None]
+    assert kept == [{"body": BODY}] * 5  # 5 x 11.2 KB fit in 64 KiB, the sixth does not
+    codes = {(e["path"][0], e["extensions"]["code"]) for e in body["errors"]}
+    assert codes == {(f"c{n}", "REPLY_TOO_LARGE") for n in range(5, 8)}
+
+
 async def test_event_data_counts_against_the_cap(small: Client) -> None:
     """The log's `data` counts too: twenty events with 11 KB bodies are refused."""
     _, body = await _post(small, "{ events(count: 20) { position data } }")

@@ -340,7 +340,7 @@ async def execute(prepared: Prepared, request: web.Request) -> Reply:
         if inspect.isawaitable(result):
             result = await result
         assert isinstance(result, ExecutionResult)  # never incremental: no @defer, no @stream
-        return reply(result)
+        return reply(result, wrote=prepared.operation.operation is OperationType.MUTATION)
     finally:
         # The executor hands resolvers helpers that are its own bound methods: a reference
         # cycle. Until the cyclic GC came by, it kept alive everything the request had built
@@ -395,13 +395,16 @@ async def _replies(stream: AsyncIterator[ExecutionResult]) -> AsyncIterator[Repl
             await aclose()
 
 
-def reply(result: ExecutionResult) -> Reply:
+def reply(result: ExecutionResult, wrote: bool = False) -> Reply:
     """An execution result as the GraphQL response shape (errors formatted for clients).
 
-    A reply that grew past its size cap is only the error that says so: no partial data, and
-    not the error repeated for every field that came after the cap."""
+    A query's reply that grew past its size cap is only the error that says so: no partial
+    data, and not the error repeated for every field that came after the cap. A mutation's
+    (`wrote`) keeps its data: its writes are done, and each one's outcome (id, status, position)
+    is the client's only record of them; only the articles past the cap are null, each with
+    the error."""
     errors = result.errors or []
-    for error in errors:
+    for error in errors if not wrote else ():
         if isinstance(error.original_error, ReplyTooLarge):
             return {"data": None, "errors": formatted([error])}
     body: Reply = {"data": result.data}

@@ -3,8 +3,9 @@
 The cost limit (limits.py) bounds how many items a query may ask for, but not how large they
 are: an article body or an event's data may hold 100 KB. So the fields that carry article
 text charge their size, in UTF-8 bytes, to the operation's `ReplyBudget` as they resolve; the
-first field past `max_reply_bytes` raises `ReplyTooLarge`, and the reply becomes that one
-error, without data. The reply is refused before it is serialised, and while it is built it
+first field past `max_reply_bytes` raises `ReplyTooLarge`, and a query's reply becomes that one
+error, without data (a mutation's keeps each write's outcome, its text past the cap null:
+`pipeline.reply`). The reply is refused before it is serialised, and while it is built it
 holds at most the cap (plus the small fields around the text).
 """
 
