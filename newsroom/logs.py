@@ -30,6 +30,7 @@ import re
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -54,18 +55,17 @@ class LineBudget:
     """How many lines of one kind a client can make newsroom write: `burst` at once, then one
     every `every` seconds (a token bucket). A line held back is counted, and the next line
     written says how many were (`take`). For lines that anonymous clients cause: without it,
-    one client in a loop could add a line per try, faster than any rate limit on requests."""
+    one client in a loop could add a line per try, faster than any rate limit on requests.
+    The metrics show how many lines each kind held back (`lines_held_back`)."""
 
     def __init__(
-        self, burst: int, every: float, clock: Callable[[], float] = time.monotonic
+        self, kind: str, burst: int, every: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.burst, self.every, self._clock = burst, every, clock
+        self.kind, self.burst, self.every, self._clock = kind, burst, every, clock
         self._tokens, self._at = float(burst), clock()
         self.held_back = 0  # lines held back since the last one written
-
-    def reset(self) -> None:
-        """Full again, with nothing held back (as each test starts)."""
-        self._tokens, self._at, self.held_back = float(self.burst), self._clock(), 0
+        self.held_back_total = 0  # lines held back in all
+        _BUDGETS.add(self)
 
     def take(self) -> str | None:
         """None if this line must be held back; else what the line should end with: how many
@@ -75,16 +75,55 @@ class LineBudget:
         self._at = now
         if self._tokens < 1:
             self.held_back += 1
+            self.held_back_total += 1
             return None
         self._tokens -= 1
         held_back, self.held_back = self.held_back, 0
         return f" ({held_back:,} more since the last such line)" if held_back else ""
 
 
-FAILURE_LINES = LineBudget(20, 1.0)
-"""The budget of the ERROR lines about requests that failed (a bug met, the store down): one
-client repeating a request that meets a bug, or every client while the store is down, must not
-fill the log. The metrics count every failure (status 500 or 503)."""
+class LineBudgets:
+    """A `LineBudget` for each key (e.g. each type of error), made when first needed: one
+    failure repeated does not spend the budget of another, whose first lines an operator needs.
+    At most `KEYS_MAX` keys; those past it share one budget."""
+
+    KEYS_MAX = 100
+
+    def __init__(
+        self, kind: str, burst: int, every: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.kind, self.burst, self.every, self.clock = kind, burst, every, clock
+        self._budgets: dict[str, LineBudget] = {}
+
+    def take(self, key: str) -> str | None:
+        """`LineBudget.take` for the line's key."""
+        if (budget := self._budgets.get(key)) is None:
+            if len(self._budgets) >= self.KEYS_MAX:
+                key = "(others)"
+            budget = self._budgets.get(key)
+            if budget is None:
+                budget = LineBudget(self.kind, self.burst, self.every, self.clock)
+                self._budgets[key] = budget
+        return budget.take()
+
+    def reset(self) -> None:
+        """Start afresh: every key's budget full, nothing held back."""
+        self._budgets.clear()
+
+
+_BUDGETS: weakref.WeakSet[LineBudget] = weakref.WeakSet()
+FAILURE_LINES = LineBudgets("failed_request", 20, 1.0)
+"""The budget of the ERROR lines about requests that failed (a bug met, the store down), per
+type of error: one client repeating a request that meets a bug, or every client while the store
+is down, must not fill the log."""
+
+
+def lines_held_back() -> dict[str, int]:
+    """How many lines each kind of budget has held back so far (for the metrics)."""
+    totals: dict[str, int] = {}
+    for budget in list(_BUDGETS):
+        totals[budget.kind] = totals.get(budget.kind, 0) + budget.held_back_total
+    return totals
 
 
 class _RequestId(logging.Filter):

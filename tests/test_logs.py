@@ -18,9 +18,11 @@ from newsroom.logs import (
     REQUEST_ID,
     JsonFormatter,
     LineBudget,
+    LineBudgets,
     TextFormatter,
     _RequestId,
     access_lines,
+    lines_held_back,
     mask_secrets,
 )
 
@@ -189,7 +191,7 @@ class Clock:
 
 def test_a_line_budget_lets_a_burst_through_then_one_line_a_period_and_counts_the_rest() -> None:
     clock = Clock()
-    budget = LineBudget(3, 2.0, clock)
+    budget = LineBudget("test", 3, 2.0, clock)
     assert [budget.take() for _ in range(5)] == ["", "", "", None, None]
     clock.now += 1.0  # half a line's worth: still held back
     assert budget.take() is None
@@ -199,3 +201,18 @@ def test_a_line_budget_lets_a_burst_through_then_one_line_a_period_and_counts_th
     assert budget.take() is None
     clock.now += 60.0  # a long quiet time refills the burst, and no more than it
     assert [budget.take() for _ in range(4)] == [" (1 more since the last such line)", "", "", None]
+
+
+def test_each_key_has_a_budget_of_its_own_and_the_held_back_lines_are_counted() -> None:
+    """One failure repeated (a key: its type of error) spends only its own budget, so another's
+    first lines are still written; what was held back is counted for the metrics by kind."""
+    clock = Clock()
+    budgets = LineBudgets("test_keys", 2, 1.0, clock)
+    before = lines_held_back().get("test_keys", 0)
+    assert [budgets.take("RuntimeError") for _ in range(5)] == ["", "", None, None, None]
+    assert budgets.take("KeyError") == ""  # another kind of failure: its own budget
+    assert lines_held_back()["test_keys"] == before + 3
+    for n in range(LineBudgets.KEYS_MAX - 2):  # up to the bound, each key its own budget
+        assert budgets.take(f"Error{n}") == ""
+    # keys past the bound share one budget
+    assert [budgets.take(f"Late{n}") for n in range(3)] == ["", "", None]

@@ -257,18 +257,48 @@ def test_snippets_out_of_time_leave_the_hits_without_them(
 
 
 def test_a_snippet_is_made_from_the_start_of_a_long_body() -> None:
-    """A snippet costs the square of the matches in its text (a dense 60,000-character body
-    took 286 ms), so it is made from the title and the body's first SNIPPET_TEXT bytes, cut
-    where a character starts; a match only past them gets no snippet."""
+    """A snippet costs the square of the matches in its text (a dense 10,000-byte body took
+    110 ms), so it is made from the title and the body's first SNIPPET_TEXT bytes, cut after
+    the last word in them, or where a character starts if no word ends near there; a match
+    only past them gets no snippet."""
     cut = search_fts5.SNIPPET_TEXT
-    early = "storm " + "é" * cut  # two bytes a character: the cut falls inside one
+    words = "storm " + "catastrophe " * cut  # the cut falls inside a word
+    glyphs = "storms " + "é" * cut  # 7 bytes, then two a character: the cut splits one
     late = "calm " * (cut // 5) + "tempest"
-    searcher = Searcher(story(1, title="One", body=early), story(2, title="Two", body=late))
+    searcher = Searcher(
+        story(1, title="One", body=words), story(2, title="Two", body=glyphs),
+        story(3, title="Three", body=late),
+    )  # fmt: skip
     title, text = searcher.view.index._snippet_text(1)
-    assert title == b"One" and len(text) <= cut and text.decode().startswith("storm é")
-    assert searcher("storm").hits[0].snippet.startswith("<mark>storm</mark>")
+    assert title == b"One" and len(text) <= cut and text.endswith(b" catastrophe")
+    _, text = searcher.view.index._snippet_text(2)
+    assert len(text) == cut - 1 and text.decode().startswith("storms é")
+    snippets = {hit.article_id: hit.snippet for hit in searcher("storm").hits}
+    assert snippets[1].startswith("<mark>storm</mark> catastrophe")
+    assert snippets[2].startswith("<mark>storms</mark> ééé")
     (hit,) = searcher("tempest").hits
-    assert (hit.article_id, hit.snippet) == (2, "")
+    assert (hit.article_id, hit.snippet) == (3, "")
+
+
+def test_snippets_go_to_the_best_hits_first_while_their_time_lasts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Snippets are made one hit at a time in rank order, the time checked before each: when
+    it runs out, the best hits have theirs and every snippet made is kept."""
+    searcher = Searcher(*[story(n, title=f"Storm {n}", body="Storm news.") for n in range(1, 6)])
+    ranked = [hit.article_id for hit in searcher("storm").hits]
+
+    class Clock:  # 30 ms pass at each reading: the deadline, then a check before each hit
+        now = 0.0
+
+        @classmethod
+        def perf_counter(cls) -> float:
+            cls.now += 0.03
+            return cls.now
+
+    monkeypatch.setattr(search_fts5, "time", Clock)
+    made = searcher.view.index._snippets(fts5_expression(parse("storm")), ranked)
+    assert list(made) == ranked[:1]  # 30 ms in: the first; 60 ms: past the 50 ms budget
 
 
 def test_after_a_bulk_load_a_commit_that_fails_leaves_the_index_sound() -> None:

@@ -41,7 +41,9 @@ class Hit:
     score: float
     """Higher is more relevant (BM25, title weighted above body)."""
     snippet: str
-    """Text around the matches with each match in <mark>; everything else HTML-escaped."""
+    """Text around the matches with each match in <mark>, everything else HTML-escaped; empty
+    if there is none (the match lies past the text snippets are made from, or the page's time
+    for snippets ran out)."""
     key: SortKey
 
 

@@ -28,12 +28,14 @@ from newsroom.projections.search_query import Query, Term
 log = logging.getLogger(__name__)
 TITLE_WEIGHT, BODY_WEIGHT = 10.0, 1.0
 SNIPPET_TOKENS = 24
-# What FTS5's snippet() costs grows with the square of the matches in the text: 286 ms for one
-# 60,000-character body dense with four prefixes' matches, 7.5 ms for its first 10,000
-# characters. A snippet is made from the title and the body's first SNIPPET_TEXT characters
-# (most articles whole; a match further on gets the body's start instead), and the page's
-# snippets stop after SNIPPET_BUDGET seconds: the hits left get the body's start.
-SNIPPET_TEXT = 10_000
+# What FTS5's snippet() costs grows with the square of the matches in its text: one body of
+# 10,000 bytes dense with 16 one-letter words' matches took 110 ms, its first 5,000 bytes 27 ms
+# (one call, which SQLite cannot interrupt). So a snippet is made from the title and the body's
+# first SNIPPET_TEXT bytes (cut after a word; the whole of most articles), one hit at a time in
+# rank order until SNIPPET_BUDGET seconds have passed: a search holds the loop for at most that
+# and one snippet more. A hit without one (its match lies further on, or time ran out) shows
+# its body's start instead (web/search.py).
+SNIPPET_TEXT = 5_000
 SNIPPET_BUDGET = 0.05
 # Private-use characters mark matches inside snippets; they are removed from indexed text, so a
 # marker in a snippet is always ours and the rest can be escaped before the marks become <mark>.
@@ -277,36 +279,42 @@ class Fts5Index:
             self._db.set_progress_handler(None, 0)
 
     def _snippets(self, expression: str, ids: list[int]) -> dict[int, str]:
-        """Snippets of the page's hits, from a table of just those articles (each cut to
-        `SNIPPET_TEXT`), filled and emptied (rolled back) in one transaction: a snippet depends
-        only on its own article's text. Those made within `SNIPPET_BUDGET`; the rest get none."""
+        """Snippets of the page's hits (`ids`, best first), from a table of just those articles,
+        filled and emptied (rolled back) in one transaction: a snippet depends only on its own
+        article's text. One hit at a time, while `SNIPPET_BUDGET` lasts; the rest get none, as
+        do all if the table fails (a snippet is worth no error)."""
         if not ids:
             return {}
         deadline = time.perf_counter() + SNIPPET_BUDGET
         snippets: dict[int, str] = {}
-        self._page.execute("BEGIN")
         try:
+            self._page.execute("BEGIN")
             page = [(article_id, *self._snippet_text(article_id)) for article_id in ids]
             self._page.executemany(_INSERT_TEXT.format(table="page"), page)
-            rows = self._page.execute(
-                f"SELECT rowid, snippet(page, -1, ?, ?, '…', {SNIPPET_TOKENS}) FROM page"
-                " WHERE page MATCH ?",
-                (_OPEN, _CLOSE, expression),
-            )
-            # Each row's snippet is made as the row is read (one call, which SQLite could not
-            # interrupt), so the budget is checked between rows: at most one is made past it.
-            for article_id, text in rows:
+            for article_id in ids:
                 if time.perf_counter() > deadline:
                     break
-                snippets[article_id] = _marked(text)
+                found = self._page.execute(_SNIPPET, (_OPEN, _CLOSE, expression, article_id))
+                if (row := found.fetchone()) is not None:
+                    snippets[article_id] = _marked(row[0])
+        except sqlite3.Error as e:  # out of memory, say: the hits stand without their snippets
+            log.error("search snippets could not be made: %s", e)
         finally:
-            self._page.execute("ROLLBACK")
+            if self._page.in_transaction:
+                self._page.execute("ROLLBACK")
         return snippets
 
     def _snippet_text(self, article_id: int) -> Text:
+        """The article's title and the start of its body that a snippet is made from: up to
+        `SNIPPET_TEXT` bytes, cut after the last whole word in them (or where a character
+        starts, if none ends near there), so no match is made on part of a word."""
         title, body = self._texts[article_id]
-        if len(body) > SNIPPET_TEXT:  # cut where a character starts, not inside one
-            body = body[:SNIPPET_TEXT].decode(errors="ignore").encode()
+        if len(body) > SNIPPET_TEXT:
+            space = body.rfind(b" ", SNIPPET_TEXT - _WORD_MAX, SNIPPET_TEXT + 1)
+            if space >= 0:
+                body = body[:space]
+            else:  # a character cut in two is left out
+                body = body[:SNIPPET_TEXT].decode(errors="ignore").encode()
         return title, body
 
     def fingerprint(self) -> str:
@@ -367,6 +375,11 @@ _DELETE_TEXT = (  # FTS5's command to remove a row from a contentless table: its
     "INSERT INTO docs (docs, rowid, title, body)"
     " VALUES ('delete', ?, CAST(? AS TEXT), CAST(? AS TEXT))"
 )
+_SNIPPET = (
+    f"SELECT snippet(page, -1, ?, ?, '…', {SNIPPET_TOKENS}) FROM page"
+    " WHERE page MATCH ? AND rowid = ?"
+)
+_WORD_MAX = 200  # bytes back from a snippet text's end where a space is looked for
 Text = tuple[bytes, bytes]
 """An indexed article's title and body, UTF-8."""
 _INSERT_META = "INSERT INTO meta (id, category, newest) VALUES (?, ?, ?)"

@@ -71,9 +71,8 @@ class SitemapsProjection:
         self._per_file = per_file
         self._boundaries: Sequence[Key] | None = None  # see `_file_of`; None: to work out
         self._news_per_file = news_per_file
-        self._files: list[Stamp] = [
-            BEFORE_ANY_EVENT
-        ]  # the first file always exists: it has the home page
+        # The first file always exists: it has the home page.
+        self._files: list[Stamp] = [BEFORE_ANY_EVENT]
         self._news = BEFORE_ANY_EVENT
         self._file_count_changed = BEFORE_ANY_EVENT  # the index changes when a file comes or goes
 

@@ -111,8 +111,8 @@ class ConnectionGuard:
         )
         # A flood must not flood the log: one warning a minute about refused connections, and
         # a budget for the lines about requests aiohttp could not read (`GuardedConnection`).
-        self.warnings = LineBudget(1, WARN_EVERY, clock)
-        self.unreadable_lines = LineBudget(*UNREADABLE_LINES, clock=clock)
+        self.warnings = LineBudget("refused_connections", 1, WARN_EVERY, clock)
+        self.unreadable_lines = LineBudget("unreadable_request", *UNREADABLE_LINES, clock=clock)
 
     def admit(self, key: str | None) -> bytes | None:
         """Count a new connection from `key` (None: no per-address limit); or, past a cap,

@@ -99,12 +99,12 @@ def failure(request: web.Request, error: Exception) -> web.Response:
     a line break (`%0A`) and forge a log line, and a query may carry search text."""
     path = request.rel_url.raw_path
     if not isinstance(error, NewsroomError):
-        if (more := FAILURE_LINES.take()) is not None:
+        if (more := FAILURE_LINES.take(type(error).__qualname__)) is not None:
             log.error("%s %s failed unexpectedly%s", request.method, path, more, exc_info=error)
         return json_error(500, "internal error")
     if (refused := refusal(error)) is not None:
         return json_error(refused.status, refused.message, **refused.headers)
-    if (more := FAILURE_LINES.take()) is not None:
+    if (more := FAILURE_LINES.take(type(error).__qualname__)) is not None:
         log.error("%s %s failed: %s%s", request.method, path, error, more)
     if isinstance(error, StoreError):  # its message names files: for the log, not the client
         return json_error(503, error.public, **{"Retry-After": "1"})

@@ -42,6 +42,7 @@ from newsroom.commands import CommandHandler
 from newsroom.logs import AccessEntry
 from newsroom.projections.views import Views
 from newsroom.store import EventStore, SharedEventStore
+from newsroom.web.graphql.replies import INTERNAL_ERRORS
 from newsroom.web.graphql.websocket import SOCKETS, SUBSCRIPTIONS
 from newsroom.web.http import HEALTH, SETTINGS, unauthorized
 
@@ -222,6 +223,17 @@ class NewsroomCollector(Collector):
         yield _counter("newsroom_access_lines_dropped", "Access log lines dropped because the "
                        "log could not be written as fast as requests came",
                        sink.dropped if sink else 0)  # fmt: skip
+        held_back = CounterMetricFamily(
+            "newsroom_log_lines_held_back", "Log lines not written because their kind's budget "
+            "was spent: failed_request (ERROR lines about failed requests, per type of error), "
+            "unreadable_request, refused_connections", labels=["kind"],
+        )  # fmt: skip
+        for kind, lines in sorted(logs.lines_held_back().items()):
+            held_back.add_metric([kind], lines)
+        yield held_back
+        yield _counter("newsroom_graphql_internal_errors", "GraphQL errors that were a bug met "
+                       "(answered as 'internal error', in a reply whose status is 200)",
+                       INTERNAL_ERRORS.count)  # fmt: skip
         store = watched.store
         reconnects = store.reconnects if isinstance(store, SharedEventStore) else 0
         yield _counter("newsroom_store_reconnects", "Times the store's database connection "

@@ -60,7 +60,6 @@ class RequestRate:
     ) -> None:
         self.rate, self.burst, self.limit_loopback = rate, burst, limit_loopback
         self.max_clients = max_clients
-        self._full_after = burst / rate if rate else 0.0  # seconds an empty bucket takes to refill
         self._clock = clock
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
         self.hold_refusals, self.max_held = hold_refusals, max_held
@@ -103,13 +102,16 @@ class RequestRate:
         return wait
 
     async def pace(self, host: str | None) -> None:
-        """Take a token for a message from `host`, waiting for one if there is none yet."""
-        while wait := self._take(host):
+        """Take a token for a message from `host`, and wait until it is there if it is not yet:
+        the token is owed (the bucket goes below zero), so messages waiting on one address's
+        connections go first come, first served, and a request from it waits behind them."""
+        if wait := self._take(host, owe=True):
             self.paced += 1
             await asyncio.sleep(wait)
 
-    def _take(self, host: str | None) -> float:
-        """A token from `host`'s bucket: 0.0 if it had one, else the seconds until it will."""
+    def _take(self, host: str | None, owe: bool = False) -> float:
+        """A token from `host`'s bucket: 0.0 if it had one, else the seconds until it will
+        (taken all the same if `owe`)."""
         if not self.rate:
             return 0.0
         key = client_key(host, self.limit_loopback)
@@ -120,7 +122,10 @@ class RequestRate:
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             return 0.0
-        return (1 - bucket.tokens) / self.rate
+        wait = (1 - bucket.tokens) / self.rate
+        if owe:
+            bucket.tokens -= 1
+        return wait
 
     def _bucket(self, key: str, now: float) -> _Bucket:
         """`key`'s bucket, refilled up to `now` and moved to the back of the table."""
@@ -138,9 +143,10 @@ class RequestRate:
         return bucket
 
     def _drop_idle(self, now: float) -> None:
-        """Drop buckets at the front that have refilled completely (they are the oldest used)."""
+        """Drop buckets at the front that have refilled completely (they are the oldest used;
+        one that owes tokens, `pace`, takes longer)."""
         for _ in range(DROPS_PER_REQUEST):
             oldest = next(iter(self._buckets.values()), None)
-            if oldest is None or now - oldest.updated < self._full_after:
+            if oldest is None or oldest.tokens + (now - oldest.updated) * self.rate < self.burst:
                 return
             self._buckets.popitem(last=False)

@@ -6,8 +6,9 @@ clients whose Accept prefers text/html, as browsers' does; either reply says `Va
 
 The reader's input is checked by the rules of `web/inputs.py` (GraphQL checks its arguments by
 the same rules), the search view answers, and each hit gets its article from the articles view,
-which the dispatcher keeps at the same position. A search runs on the event loop (FTS5 in
-memory, at most the index's TIME_BUDGET), so searches take turns, as new GraphQL documents do:
+which the dispatcher keeps at the same position. A search runs on the event loop (at most the
+index's TIME_BUDGET to match and rank, and its SNIPPET_BUDGET and one snippet more to make the
+snippets), so searches take turns, as new GraphQL documents do:
 one at a time, each after letting the loop answer what arrived meanwhile; a search that gets no
 turn within SEARCH_WAIT seconds is `Busy` (503 with `Retry-After`).
 """

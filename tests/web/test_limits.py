@@ -13,8 +13,8 @@ from graphql import GraphQLError, get_introspection_query, parse
 from graphql.language import Lexer, Source, TokenKind
 
 from newsroom.config import GraphQLLimits
-from newsroom.web.graphql.limits import _TOKEN, Shape, check_shape
-from newsroom.web.graphql.pipeline import Operations, Prepared
+from newsroom.web.graphql.limits import _TOKEN, Shape, check_shape, lexical_refusal
+from newsroom.web.graphql.pipeline import Operations, Prepared, parse_document
 
 LIMITS = GraphQLLimits()
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -180,6 +180,18 @@ COUNTED = {
         "query($v: Boolean!) { articles(count: 2) { ...F @include(if: $v) } }"
         " fragment F on Article { id, title, history { type } }"
     ),
+    "a backslash at a block string's line end": (
+        'query { search(query: """a \\\n' + "1" * 50 + ' \\""" done""", first: 3) { total } }'
+    ),
+}
+DIGITS = "1" * 50  # past the 40 characters a number may have
+VALID_WITH_LONG_DIGITS = {
+    "in a string": f'{{ search(query: "{DIGITS}", first: 3) {{ total }} }}',
+    "in a block string after a backslash at a line end": (
+        f'{{ search(query: """a \\\n{DIGITS}""", first: 3) {{ total }} }}'
+    ),
+    "in a comment": f"# {DIGITS}\n{{ articles(count: 2) {{ id }} }}",
+    "in an alias": f"{{ a{DIGITS}: articles(count: 2) {{ id }} }}",
 }
 
 
@@ -192,6 +204,22 @@ def test_the_quick_token_count_is_the_lexers(text: str) -> None:
         lexed += 1
     found = _TOKEN.findall(text)
     assert len(found) - found.count("") == lexed
+
+
+@pytest.mark.parametrize("text", VALID_WITH_LONG_DIGITS.values(), ids=VALID_WITH_LONG_DIGITS.keys())
+def test_long_runs_of_digits_that_are_not_numbers_pass(text: str) -> None:
+    """Only a number token is held to 40 characters; digits in a string, a block string, a
+    comment or a name are not numbers (each document here parses)."""
+    parse_document(text, LIMITS)
+    assert lexical_refusal(text, LIMITS) is None
+    assert lexical_refusal(text.replace(DIGITS, "1.5e10"), LIMITS) is None
+
+
+def test_a_number_past_40_characters_is_refused_naming_the_limit() -> None:
+    for number in ("1" * 41, "-" + "9" * 40, "1." + "5" * 39, "1e" + "0" * 39):
+        error = lexical_refusal(f"{{ articles(count: {number}) {{ id }} }}", LIMITS)
+        assert error is not None and "the limit is 40" in error.message, number
+    assert lexical_refusal("{ articles(count: " + "1" * 40 + ") { id } }", LIMITS) is None
 
 
 async def test_a_document_far_past_the_token_limit_is_refused_without_parsing() -> None:

@@ -404,9 +404,10 @@ def reply(result: ExecutionResult, wrote: bool = False) -> Reply:
     is the client's only record of them; only the articles past the cap are null, each with
     the error."""
     errors = result.errors or []
-    for error in errors if not wrote else ():
-        if isinstance(error.original_error, ReplyTooLarge):
-            return {"data": None, "errors": formatted([error])}
+    if not wrote:
+        for error in errors:
+            if isinstance(error.original_error, ReplyTooLarge):
+                return {"data": None, "errors": formatted([error])}
     body: Reply = {"data": result.data}
     if errors:
         body["errors"] = formatted(errors)

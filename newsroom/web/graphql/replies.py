@@ -5,6 +5,7 @@ answers 503 then)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from ariadne import format_error
@@ -28,6 +29,16 @@ def store_failed(reply: Reply) -> bool:
     )
 
 
+@dataclass(slots=True)
+class Tally:
+    count: int = 0
+
+
+INTERNAL_ERRORS = Tally()
+"""GraphQL errors that were no newsroom error (a bug met), each answered as "internal error":
+in a 200 reply, which no HTTP status in the metrics counts, so they are counted here."""
+
+
 def formatted(errors: Errors) -> list[dict[str, Any]]:
     """Errors as clients see them: our own errors' messages; anything unexpected hidden behind
     a generic one (and logged)."""
@@ -43,6 +54,7 @@ def _format(error: GraphQLError) -> dict[str, Any]:
         if isinstance(original, StoreError):  # its message names files: for the server only
             shown["message"] = original.public  # (a failed append is logged where it failed)
         return shown
-    if (more := FAILURE_LINES.take()) is not None:
+    INTERNAL_ERRORS.count += 1
+    if (more := FAILURE_LINES.take(type(original).__qualname__)) is not None:
         log.error("unexpected error in a resolver at %s%s", error.path, more, exc_info=original)
     return {"message": "internal error", "path": error.path, "extensions": {"code": "INTERNAL"}}
