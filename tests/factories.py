@@ -32,6 +32,17 @@ class FakeClock:
         return self.now
 
 
+class Monotonic:
+    """A monotonic clock (seconds, as `time.monotonic`) that moves only when the test sets
+    `now`."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def article_fields(**overrides: Any) -> dict[str, Any]:
     fields = {
         "title": "Rates rise again",

@@ -25,6 +25,7 @@ from newsroom.logs import (
     lines_held_back,
     mask_secrets,
 )
+from tests.factories import Monotonic
 
 
 def record(message: str, **fields: object) -> logging.LogRecord:
@@ -179,18 +180,8 @@ def test_access_lines_past_the_waiting_bound_are_dropped_and_counted(
         logs._handler = logs._access = None
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_line_budget_lets_a_burst_through_then_one_line_a_period_and_counts_the_rest() -> None:
-    clock = Clock()
+    clock = Monotonic()
     budget = LineBudget("test", 3, 2.0, clock)
     assert [budget.take() for _ in range(5)] == ["", "", "", None, None]
     clock.now += 1.0  # half a line's worth: still held back
@@ -206,7 +197,7 @@ def test_a_line_budget_lets_a_burst_through_then_one_line_a_period_and_counts_th
 def test_each_key_has_a_budget_of_its_own_and_the_held_back_lines_are_counted() -> None:
     """One failure repeated (a key: its type of error) spends only its own budget, so another's
     first lines are still written; what was held back is counted for the metrics by kind."""
-    clock = Clock()
+    clock = Monotonic()
     budgets = LineBudgets("test_keys", 2, 1.0, clock)
     before = lines_held_back().get("test_keys", 0)
     assert [budgets.take("RuntimeError") for _ in range(5)] == ["", "", None, None, None]

@@ -29,6 +29,7 @@ from newsroom.web.connections import (
     refusal,
 )
 from newsroom.web.observe import sane_id
+from tests.factories import Monotonic
 
 LONG = 30.0  # seconds: a timeout the test must not meet
 SAFETY = 10.0  # seconds after which a wait for the server has surely failed
@@ -364,20 +365,10 @@ async def test_aiohttps_own_error_reply_carries_the_id_its_log_line_has() -> Non
     assert sane_id(sent) and logged == sent
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_refused_connections_are_warned_about_once_a_minute(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    clock = Clock()
+    clock = Monotonic()
     guard = ConnectionGuard(total=10, per_address=1, clock=clock)
     assert guard.admit("203.0.113.9") is None
     with caplog.at_level(logging.WARNING, logger="newsroom.web.connections"):
@@ -397,7 +388,7 @@ async def test_lines_about_unreadable_requests_stay_within_their_budget(
     """A client sending requests aiohttp cannot read, one connection each, gets each its reply
     but adds at most `UNREADABLE_LINES` lines to the log: a burst, then one a second, which
     says how many were held back."""
-    clock = Clock()
+    clock = Monotonic()
     server = web.Server(lambda request: None)  # type: ignore[arg-type,return-value]
     connection = GuardedConnection(
         server, ConnectionGuard(10, 10, clock=clock), 1.0, 1.0, 1.0, asyncio.get_running_loop()

@@ -12,6 +12,7 @@ from yarl import URL
 
 from newsroom.logs import FAILURE_LINES
 from newsroom.web.app import NEWSROOM
+from tests.factories import Monotonic
 
 Client = TestClient[web.Request, web.Application]
 
@@ -109,15 +110,6 @@ async def test_an_unexpected_error_is_a_json_500_without_internals(
     failures = [r.getMessage() for r in caplog.records if "failed unexpectedly" in r.getMessage()]
     assert "GET /feed/x%0Aforged%20line failed unexpectedly" in failures
     assert (await client.get("/healthz")).status == 200  # and the server goes on answering
-
-
-class Monotonic:
-    """A clock that moves only when the test says so."""
-
-    now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_lines_about_failed_requests_stay_within_their_budget(

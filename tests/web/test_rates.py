@@ -14,20 +14,10 @@ from newsroom.config import Settings
 from newsroom.web.app import create_app
 from newsroom.web.http import REQUEST_RATE
 from newsroom.web.rates import RequestRate
-from tests.factories import FakeClock
+from tests.factories import FakeClock, Monotonic
 
 Client = TestClient[web.Request, web.Application]
 ALICE, BOB = "203.0.113.1", "203.0.113.2"
-
-
-class Monotonic:
-    """A monotonic clock that moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_burst_passes_then_requests_wait_for_the_rate() -> None:
