@@ -280,6 +280,36 @@ def test_a_snippet_is_made_from_the_start_of_a_long_body() -> None:
     assert (hit.article_id, hit.snippet) == (3, "")
 
 
+def test_a_snippet_is_a_window_of_words_with_its_marks_in_pairs() -> None:
+    """The window around the first match: SNIPPET_TOKENS words from a few before it, '…' where
+    text was left out, and a marked phrase cut by the window still closed (or opened)."""
+    o, c = "\ue000", "\ue001"
+    words = [f"w{n}" for n in range(100)]
+    text = " ".join([*words[:50], f"{o}hit", *words[50:53], f"here{c}", *words[53:]])
+    window = search_fts5._window(text)
+    shown = window.removeprefix("…").removesuffix("…").split()
+    assert window.startswith("…") and window.endswith("…")
+    assert len(shown) == search_fts5.SNIPPET_TOKENS and shown[search_fts5._LEAD] == f"{o}hit"
+    long_phrase = " ".join([*words[:5], o + " ".join(words[5:95]) + c])
+    window = search_fts5._window(long_phrase)
+    assert window.count(o) == window.count(c) == 1 and window.index(o) < window.index(c)
+    assert search_fts5._window(" ".join(words)) == ""  # no match
+    assert search_fts5._window("x" * 5_000 + o + "hit" + c + "y" * 5_000) == ""  # one huge word
+    assert search_fts5._best_window(["no match", f"a {o}b{c} {o}c{c}"]) == f"a {o}b{c} {o}c{c}"
+    assert search_fts5._best_window([f"{o}t{c}", f"{o}b{c}"]) == f"{o}t{c}"  # a tie: the title
+
+
+def test_a_query_repeating_a_word_over_a_body_of_that_word_gets_its_snippet() -> None:
+    """16 times the same word over 5,000 bytes of it: FTS5's snippet() took 8 s on this (the
+    square of the matches times the square of the terms, in one call); the window is cut from
+    highlight(), whose work grows with the text."""
+    searcher = Searcher(story(1, title="a " * 10, body="a " * 2_600))
+    (hit,) = searcher(" ".join(["a"] * 16)).hits
+    shown = hit.snippet.removesuffix("…").split()
+    assert len(shown) == search_fts5.SNIPPET_TOKENS
+    assert all(word == "<mark>a</mark>" for word in shown)
+
+
 def test_snippets_go_to_the_best_hits_first_while_their_time_lasts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -13,6 +13,7 @@ import hashlib
 import html
 import logging
 import os
+import re
 import sqlite3
 import time
 from bisect import bisect_left, bisect_right
@@ -28,13 +29,14 @@ from newsroom.projections.search_query import Query, Term
 log = logging.getLogger(__name__)
 TITLE_WEIGHT, BODY_WEIGHT = 10.0, 1.0
 SNIPPET_TOKENS = 24
-# What FTS5's snippet() costs grows with the square of the matches in its text: one body of
-# 10,000 bytes dense with 16 one-letter words' matches took 110 ms, its first 5,000 bytes 27 ms
-# (one call, which SQLite cannot interrupt). So a snippet is made from the title and the body's
-# first SNIPPET_TEXT bytes (cut after a word; the whole of most articles), one hit at a time in
-# rank order until SNIPPET_BUDGET seconds have passed: a search holds the loop for at most that
-# and one snippet more. A hit without one (its match lies further on, or time ran out) shows
-# its body's start instead (web/search.py).
+# A snippet is the SNIPPET_TOKENS words around the first match in the title or the body (the one
+# with more matches in its window), cut out here from FTS5's highlight() of each. FTS5's own
+# snippet() costs the square of the matches in its text times the square of the query's terms,
+# in one call SQLite cannot interrupt: 8 s for 16 terms over a 5,000-byte body of one word
+# repeated, where highlight() took 4 ms (docs/benchmarks.md, §7). The body is highlighted up to
+# its first SNIPPET_TEXT bytes (cut after a word; the whole of most articles), one hit at a
+# time in rank order until SNIPPET_BUDGET seconds have passed. A hit without a snippet (its
+# match lies further on, or the time ran out) shows its body's start instead (web/search.py).
 SNIPPET_TEXT = 5_000
 SNIPPET_BUDGET = 0.05
 # Private-use characters mark matches inside snippets; they are removed from indexed text, so a
@@ -67,6 +69,7 @@ WINDOW = 1_000
 # A search runs on the event loop: one that takes longer than this is stopped and refused, so
 # a few broad searches cannot stall every other reader.
 TIME_BUDGET = 0.1  # seconds a search may hold the event loop (matching and ranking)
+PROGRESS_STEPS = 100  # steps of SQLite's machine between two looks at the time
 SAVE_STEP = 256  # pages (of 4 KiB) a checkpoint's copy takes at a time; a search waits for one
 FLUSH_STEPS = 1  # steps between two flushes of the copy to disk
 STEP_REST = 0.001  # seconds the copy rests after each step (a step takes about as long)
@@ -261,10 +264,11 @@ class Fts5Index:
 
     @contextmanager
     def _time_budget(self) -> Iterator[None]:
-        """Matching and ranking, stopped and refused past `TIME_BUDGET` (SQLite checks the
-        time every 1,000 steps of its machine)."""
+        """Matching and ranking, stopped and refused past `TIME_BUDGET`. SQLite checks the time
+        every `PROGRESS_STEPS` steps of its machine: one step may be a whole row of a match,
+        and a row of a query of long phrases over a text dense with them took 6 ms."""
         deadline = time.perf_counter() + TIME_BUDGET
-        self._db.set_progress_handler(lambda: time.perf_counter() > deadline, 1_000)
+        self._db.set_progress_handler(lambda: time.perf_counter() > deadline, PROGRESS_STEPS)
         try:
             yield
         except sqlite3.Error as e:
@@ -294,9 +298,9 @@ class Fts5Index:
             for article_id in ids:
                 if time.perf_counter() > deadline:
                     break
-                found = self._page.execute(_SNIPPET, (_OPEN, _CLOSE, expression, article_id))
-                if (row := found.fetchone()) is not None:
-                    snippets[article_id] = _marked(row[0])
+                found = self._page.execute(_HIGHLIGHT, (*_MARKS, *_MARKS, expression, article_id))
+                if (row := found.fetchone()) is not None and (best := _best_window(row)):
+                    snippets[article_id] = _marked(best)
         except sqlite3.Error as e:  # out of memory, say: the hits stand without their snippets
             log.error("search snippets could not be made: %s", e)
         finally:
@@ -375,10 +379,14 @@ _DELETE_TEXT = (  # FTS5's command to remove a row from a contentless table: its
     "INSERT INTO docs (docs, rowid, title, body)"
     " VALUES ('delete', ?, CAST(? AS TEXT), CAST(? AS TEXT))"
 )
-_SNIPPET = (
-    f"SELECT snippet(page, -1, ?, ?, '…', {SNIPPET_TOKENS}) FROM page"
+_HIGHLIGHT = (
+    "SELECT highlight(page, 0, ?, ?), highlight(page, 1, ?, ?) FROM page"
     " WHERE page MATCH ? AND rowid = ?"
 )
+_MARKS = (_OPEN, _CLOSE)
+_WORD = re.compile(r"\S+")
+_LEAD = SNIPPET_TOKENS // 4  # words shown before the first match
+_REACH = 40 * SNIPPET_TOKENS  # characters looked at around the first match for the window
 _WORD_MAX = 200  # bytes back from a snippet text's end where a space is looked for
 Text = tuple[bytes, bytes]
 """An indexed article's title and body, UTF-8."""
@@ -415,6 +423,47 @@ def _quoted(term: Term) -> str:
     """A term as an FTS5 string (quotes doubled inside), which FTS5 never parses as syntax."""
     quoted = '"' + term.text.replace('"', '""') + '"'
     return quoted + "*" if term.prefix else quoted
+
+
+def _best_window(highlighted: Sequence[str]) -> str:
+    """The window (`_window`) of the column with the most matches in it, the first on a tie;
+    empty if no column has a match."""
+    shown, best = 0, ""
+    for text in highlighted:
+        window = _window(text)
+        if (matches := window.count(_OPEN)) > shown:
+            shown, best = matches, window
+    return best
+
+
+def _window(text: str) -> str:
+    """`SNIPPET_TOKENS` words of a highlighted text, from a few before its first match, cut
+    where words start and end, with '…' where text was left out and the marks kept in pairs.
+    The work is bounded: only `_REACH` characters around the first match are looked at."""
+    at = text.find(_OPEN)
+    if at < 0:
+        return ""
+    low, high = max(0, at - _REACH), at + 4 * _REACH
+    spans = [word.span() for word in _WORD.finditer(text, low, high)]
+    if low > 0:
+        spans = spans[1:]  # it may begin inside a word
+    if high < len(text):
+        spans = spans[:-1]  # it may end inside one
+    first = next((n for n, (_, end) in enumerate(spans) if end > at), None)
+    if first is None:  # the match is inside a word longer than the characters looked at
+        return ""
+    begin = max(0, first - _LEAD)
+    end = min(len(spans), begin + SNIPPET_TOKENS)
+    start, stop = spans[begin][0], spans[end - 1][1]
+    window = text[start:stop]
+    opened, closed = window.find(_OPEN), window.find(_CLOSE)
+    if closed >= 0 and (opened < 0 or closed < opened):  # it begins inside a marked phrase
+        window = _OPEN + window
+    if window.rfind(_OPEN) > window.rfind(_CLOSE):  # it ends inside one
+        window += _CLOSE
+    before = "…" if text[:start].strip() else ""
+    after = "…" if text[stop:].strip() else ""
+    return f"{before}{window}{after}"
 
 
 def _marked(snippet: str) -> str:
