@@ -104,7 +104,8 @@ class RequestRate:
     async def pace(self, host: str | None) -> None:
         """Take a token for a message from `host`, and wait until it is there if it is not yet:
         the token is owed (the bucket goes below zero), so messages waiting on one address's
-        connections go first come, first served, and a request from it waits behind them."""
+        connections go first come, first served, and a request from it is refused (429) until
+        they are paid for."""
         if wait := self._take(host, owe=True):
             self.paced += 1
             await asyncio.sleep(wait)

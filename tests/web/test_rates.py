@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
+from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from newsroom.config import Settings
@@ -225,3 +225,30 @@ async def test_websocket_messages_are_paced_at_the_address_rate(tmp_path: Path) 
     # Ten tokens (the handshake's request, the init, eight pings) from a burst of three: the
     # other seven came at 50 a second. A slow machine only makes this longer.
     assert took >= 7 / 50 * 0.99
+
+
+async def test_websocket_ping_frames_are_answered_at_the_address_rate(tmp_path: Path) -> None:
+    """Ping frames (the WebSocket's own, not the protocol's `ping` message) are answered by the
+    session, paced as messages are: aiohttp's own answer to them took no token (a flood of
+    them took a core)."""
+    settings = Settings(
+        store=f"sqlite:///{tmp_path}/db", rate_limit=50, rate_burst=3, limit_loopback=True
+    )
+    app = create_app(settings, clock=FakeClock())
+    async with TestClient(TestServer(app)) as client:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        ws = await client.ws_connect(
+            "/graphql", protocols=("graphql-transport-ws",), autoping=False
+        )
+        await ws.send_json({"type": "connection_init"})
+        assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+        for n in range(8):
+            await ws.ping(str(n).encode())
+        answers = [await ws.receive(timeout=5) for _ in range(8)]
+        took = loop.time() - began
+        await ws.close()
+    assert [(a.type, a.data) for a in answers] == [
+        (WSMsgType.PONG, str(n).encode()) for n in range(8)
+    ]
+    assert app[REQUEST_RATE].paced > 0 and took >= 7 / 50 * 0.99

@@ -133,6 +133,18 @@ async def test_a_number_too_long_to_read_in_a_subscribe_is_an_error_message(
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
 
+async def test_a_close_reason_that_repeats_a_long_type_is_cut_to_the_frame_limit(
+    client: Client,
+) -> None:
+    """The close frame's reason names the client's message type; a 300-character type is cut
+    so the reason stays within the 123 bytes a close frame may carry (RFC 6455, 5.5)."""
+    ws = await _connect(client)
+    await ws.send_json({"type": "é" * 300})
+    closed = await ws.receive(timeout=5)
+    assert (closed.type, closed.data) == (WSMsgType.CLOSE, 4400)
+    assert 0 < len(closed.extra.encode()) <= 123, closed.extra
+
+
 async def test_a_missing_init_times_out_with_4408(client: Client) -> None:
     """A client that never sends connection_init is closed with 4408 after the init timeout."""
     ws = await client.ws_connect("/graphql", protocols=(PROTOCOL,))

@@ -48,6 +48,7 @@ SEND_TIMEOUT = 5.0  # seconds a message may wait for a client that stopped readi
 CLOSE_GRACE = 10.0  # seconds a closed client gets to read what was queued before its close frame
 MESSAGE_MAX = 64 * 1024  # bytes per incoming message
 MAX_OPERATIONS = 16  # subscriptions running at once on one connection
+CLOSE_REASON_MAX = 123  # bytes of a close frame's reason (RFC 6455, section 5.5)
 SUBSCRIPTION_ONLY = frozenset((OperationType.SUBSCRIPTION,))  # queries and mutations: by HTTP
 
 
@@ -77,7 +78,9 @@ async def handle_websocket(request: web.Request) -> web.StreamResponse:
         return _refused(
             f"this address has {settings.max_websockets_per_address} WebSocket connections open"
         )
-    ws = web.WebSocketResponse(protocols=(PROTOCOL,), max_msg_size=MESSAGE_MAX, autoping=True)
+    # autoping off: aiohttp would answer the client's ping frames itself, unpaced (a flood of
+    # them took a core); the session answers them, each at the client's rate (`on_message`).
+    ws = web.WebSocketResponse(protocols=(PROTOCOL,), max_msg_size=MESSAGE_MAX, autoping=False)
     if (rid := REQUEST_ID.get()) is not None:  # the guard's id, which it cannot add once the
         ws.headers[REQUEST_ID_HEADER] = rid  # handshake's reply is sent, as other replies have
     if key is not None:
@@ -149,8 +152,13 @@ class _Session:
         if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
             return
         # Each message takes a token of its address's request rate, waiting for one if need
-        # be: the next is read only then (rates.py).
+        # be: the next is read only then (rates.py). Ping and pong frames too.
         await self.request.app[REQUEST_RATE].pace(self.request.remote)
+        if message.type == WSMsgType.PING:  # a WebSocket ping frame, not the protocol's ping
+            await self.pong(message.data)
+            return
+        if message.type == WSMsgType.PONG:
+            return
         if message.type != WSMsgType.TEXT:
             raise _Close(4400, "Messages must be JSON text")
         try:
@@ -257,9 +265,22 @@ class _Session:
             except ConnectionResetError:
                 raise _Close(1006, "Connection lost") from None
 
+    async def pong(self, data: bytes) -> None:
+        """Answer a ping frame, as `send` sends a message."""
+        async with self.send_lock:
+            try:
+                await asyncio.wait_for(self.ws.pong(data), SEND_TIMEOUT)
+            except TimeoutError:
+                raise _Close(1008, "Client too slow: it stopped reading messages") from None
+            except ConnectionResetError:
+                raise _Close(1006, "Connection lost") from None
+
     async def close(self, code: int, reason: str) -> None:
+        # A close frame's reason has at most 123 bytes (RFC 6455, 5.5): one that repeats a
+        # client's long message type or id is cut, where a character starts.
+        said = reason.encode()[:CLOSE_REASON_MAX].decode(errors="ignore").encode()
         with contextlib.suppress(TimeoutError, ConnectionResetError):
-            await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()), 1.0)
+            await asyncio.wait_for(self.ws.close(code=code, message=said), 1.0)
         transport = self.request.transport
         if transport is None:
             return
