@@ -183,6 +183,9 @@ COUNTED = {
     "a backslash at a block string's line end": (
         'query { search(query: """a \\\n' + "1" * 50 + ' \\""" done""", first: 3) { total } }'
     ),
+    "two backslashes before a block string's triple quote": (
+        'query { search(query: """a\\\\""" 1111 """, first: 3) { total } }'
+    ),
 }
 DIGITS = "1" * 50  # past the 40 characters a number may have
 VALID_WITH_LONG_DIGITS = {
@@ -192,6 +195,9 @@ VALID_WITH_LONG_DIGITS = {
     ),
     "in a comment": f"# {DIGITS}\n{{ articles(count: 2) {{ id }} }}",
     "in an alias": f"{{ a{DIGITS}: articles(count: 2) {{ id }} }}",
+    "in a block string after an escaped triple quote": (
+        f'{{ search(query: """a\\\\""" {DIGITS} """, first: 3) {{ total }} }}'
+    ),
 }
 
 
@@ -220,6 +226,10 @@ def test_a_number_past_40_characters_is_refused_naming_the_limit() -> None:
         error = lexical_refusal(f"{{ articles(count: {number}) {{ id }} }}", LIMITS)
         assert error is not None and "the limit is 40" in error.message, number
     assert lexical_refusal("{ articles(count: " + "1" * 40 + ") { id } }", LIMITS) is None
+    # the string goes on past the escaped triple quote, so the number after it is a number
+    hidden = '{ search(query: """\\\\""" x """, first: ' + "5" * 5000 + ') { total } } # """'
+    error = lexical_refusal(hidden, LIMITS)
+    assert error is not None and "5,000 characters" in error.message
 
 
 async def test_a_document_far_past_the_token_limit_is_refused_without_parsing() -> None:

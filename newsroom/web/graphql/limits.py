@@ -98,9 +98,9 @@ class Shape(NamedTuple):
 # GraphQL's lexical tokens, as graphql-core's lexer reads them (spec: Lexical Tokens), with
 # comments matched (and not captured) so that a `#` inside a string is not taken for one.
 _TOKEN = re.compile(
-    r'#[^\n\r]*|("""(?:[^"\\]|\\(?s:.)|"(?!""))*"""|"(?:[^"\\\n]|\\.)*"|\.\.\.'
+    r'#[^\n\r]*|("""(?:\\"""|[^"]|"(?!""))*"""|"(?:[^"\\\n]|\\.)*"|\.\.\.'
     r"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|[_A-Za-z][_0-9A-Za-z]*|[!$&()\[\]{}:=@|])"
-)  # a block string may hold a backslash at the end of a line: `(?s:.)` takes the line break
+)  # In a block string a backslash escapes nothing but `\"""`, and it may end a line.
 
 
 NUMBER_MAX = 40
