@@ -45,7 +45,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import Any, cast
 
 import orjson
 from aiohttp import web
@@ -53,7 +53,7 @@ from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_request import BaseRequest
 
 from newsroom.config import Settings
-from newsroom.logs import REQUEST_ID, LineBudget
+from newsroom.logs import FAILURE_LINES, REQUEST_ID, LineBudget
 from newsroom.web.addresses import client_key
 from newsroom.web.http import REQUEST_ID_HEADER
 from newsroom.web.observe import new_request_id
@@ -253,6 +253,16 @@ class GuardedConnection(web.RequestHandler):
         )  # fmt: skip
         response.force_close()
         return response
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """aiohttp's own ERROR lines (with a traceback) about a request it could not handle or
+        an exception outside every handler (a body that ends too soon or will not decode), within
+        the failed requests' budget per type of error: a client repeating such a request must
+        not fill the log with tracebacks."""
+        error = kw.get("exc_info")
+        kind = type(error).__qualname__ if isinstance(error, BaseException) else str(args[0])
+        if (more := FAILURE_LINES.take(f"aiohttp {kind}")) is not None:
+            super().log_exception(f"{args[0]}{more}", *args[1:], **kw)
 
     def _log_unreadable(self, level: int, request: BaseRequest, what: str) -> None:
         """One line about a request aiohttp could not read, within the guard's budget for them

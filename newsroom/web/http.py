@@ -197,6 +197,11 @@ async def read_json_object(
             raw = await request.read()  # aiohttp: 413 past the size cap
         else:
             raw = await asyncio.wait_for(request.read(), timeout)
+    except web.RequestPayloadError:  # its Content-Encoding does not decode, or it was cut short
+        raise _bad_request(
+            media, "the body could not be read as its headers describe it (Content-Encoding, "
+            "Content-Length)",
+        ) from None  # fmt: skip
     except TimeoutError:
         raise web.HTTPRequestTimeout(
             text=_error_text(f"the request body did not arrive within {timeout:g} s"),

@@ -18,7 +18,7 @@ from aiohttp import ClientSession, WSMsgType, web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.test_utils import make_mocked_request
 
-from newsroom.logs import REQUEST_ID
+from newsroom.logs import FAILURE_LINES, REQUEST_ID
 from newsroom.web.connections import (
     UNREADABLE_LINES,
     WARN_EVERY,
@@ -409,3 +409,27 @@ async def test_lines_about_unreadable_requests_stay_within_their_budget(
     last = caplog.records[-1]
     assert last.levelno == logging.DEBUG
     assert last.getMessage().endswith("a NUL in a header (30 more since the last such line)")
+
+
+async def test_aiohttps_own_error_lines_stay_within_the_failure_budget(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiohttp's ERROR lines with a traceback (an exception outside every handler, a body that
+    will not decode) go through the failed requests' budget: a client repeating the request
+    gets a burst of them, not one each time."""
+    clock = Monotonic()
+    monkeypatch.setattr(FAILURE_LINES, "clock", clock)
+    server = web.Server(lambda request: None)  # type: ignore[arg-type,return-value]
+    connection = GuardedConnection(
+        server, ConnectionGuard(10, 10), 1.0, 1.0, 1.0, asyncio.get_running_loop()
+    )
+    with caplog.at_level(logging.ERROR, logger="aiohttp.server"):
+        for _ in range(FAILURE_LINES.burst + 5):
+            connection.log_exception("Unhandled exception", exc_info=ValueError("bad gzip"))
+        assert len(caplog.records) == FAILURE_LINES.burst
+        assert all(r.exc_info for r in caplog.records)
+        clock.now += FAILURE_LINES.every
+        connection.log_exception("Unhandled exception", exc_info=ValueError("bad gzip"))
+    assert caplog.records[-1].getMessage() == (
+        "Unhandled exception (5 more since the last such line)"
+    )

@@ -469,3 +469,16 @@ async def test_a_body_with_a_number_python_cannot_read_is_a_400_in_our_words(
     message = (await response.json())["errors"][0]["message"]
     assert response.status == 400
     assert message == "the body is not usable JSON: a number in it has more than 4,300 digits"
+
+
+async def test_a_body_that_will_not_decode_is_a_400_not_a_500(client: Client) -> None:
+    """A body whose Content-Encoding does not decode (gzip that is not gzip) is the client's
+    error: a 400 that says so, where it was a 500 "internal error"."""
+    response = await client.post(
+        "/graphql",
+        data=b"0123456789",
+        headers={"Content-Encoding": "gzip", "Content-Type": JSON, "Accept": JSON},
+    )
+    assert response.status == 400
+    message = (await response.json())["errors"][0]["message"]
+    assert "could not be read as its headers describe it" in message
