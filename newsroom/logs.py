@@ -15,6 +15,10 @@ SIGHUP reopens, and no secret in any line.
   Where newsroom did not set up the output (tests, an embedding program), they go to the
   `newsroom.access` logger instead.
 
+- Lines that clients can cause (about unreadable or failed requests) have budgets
+  (`LineBudget`, `LineBudgets`): a burst, then one a period, each line saying how many were
+  held back, so no client can fill the disk through them; the metrics count what was held.
+
 newsroom never puts its token or a store password in a message (the PostgreSQL store names its
 database without the password); as a safety net, anything shaped like `scheme://user:secret@`
 in a line is masked before it is written.
