@@ -361,3 +361,27 @@ def test_a_very_broad_search_covers_the_newest_matches_and_says_so(
     monkeypatch.setattr(search_fts5, "WINDOW", 20)
     results = search("storm", first=50)
     assert (results.total, results.exact) == (20, True)
+
+
+def test_a_snippet_table_that_fails_leaves_the_hits_without_snippets(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Out of memory, say, in the snippets' table: the search still answers its hits, without
+    snippets (the reply shows each body's start), and the failure is logged; never a 500."""
+    searcher = Searcher(*[story(n, title=f"Storm {n}") for n in range(1, 4)])
+
+    class Failing:  # a connection whose every write fails; no transaction is ever open
+        in_transaction = False
+
+        def execute(self, sql: str, *args: object) -> object:
+            if sql == "BEGIN":
+                return None
+            raise sqlite3.OperationalError("out of memory")
+
+        def executemany(self, sql: str, rows: object) -> object:
+            raise sqlite3.OperationalError("out of memory")
+
+    searcher.view.index._page = Failing()  # type: ignore[assignment]
+    results = searcher("storm")
+    assert len(results.hits) == 3 and all(hit.snippet == "" for hit in results.hits)
+    assert "search snippets could not be made: out of memory" in caplog.text
