@@ -7,16 +7,19 @@ import json
 import logging
 import re
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from newsroom.config import Settings
 from newsroom.logs import REQUEST_ID, JsonFormatter
 from newsroom.web.app import create_app
+from newsroom.web.metrics import LATENCY_BUCKETS, METHODS, Metrics
 from newsroom.web.observe import BATCH, OBSERVER
 from tests.factories import FakeClock
 from tests.web.conftest import Client, Query
@@ -196,3 +199,48 @@ async def test_noted_requests_are_logged_in_batches_and_soon_when_few(
             break
         await asyncio.sleep(0.05)
     assert logged() == BATCH + 1 and observer.notes == []
+
+
+def test_a_batch_is_counted_as_one_request_at_a_time_would_be() -> None:
+    """Runs of alike requests, routes and statuses taking turns, a method outside the known
+    ones, and durations exactly on a bucket's bound or past the last: every count and bucket
+    is what counting the requests one by one gives."""
+    ms = 1_000_000  # the notes' times are nanoseconds
+    requests = [
+        *[("GET", "/feed", 200, 3 * ms)] * 5,  # a run
+        ("GET", "/feed", 304, 1 * ms),  # on the 1 ms bound
+        ("GET", "/feed", 200, 1 * ms + 1),  # just past it
+        ("POST", "/graphql", 200, 25 * ms),  # on the 25 ms bound
+        ("GET", "/feed", 200, 11_000 * ms),  # past the last bound
+        ("BREW", "/feed", 405, 2 * ms),
+        *[("GET", "/article/{slug}", 404, ms // 2)] * 3,
+        ("GET", "/feed", 200, 3 * ms),  # the first run's again
+    ]
+    batch = [
+        (10**9, 10**9 + took, method, route, status, 100, f"id-{n}")
+        for n, (method, route, status, took) in enumerate(requests)
+    ]
+    metrics = Metrics()
+    metrics.count_requests(batch)
+    samples = {}
+    for family in text_string_to_metric_families(generate_latest(metrics.registry).decode()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+
+    counted = Counter(
+        (route, method if method in METHODS else "OTHER", str(status))
+        for method, route, status, _ in requests
+    )
+    for (route, method, status), count in counted.items():
+        labels = (("method", method), ("route", route), ("status", status))
+        assert samples[("newsroom_http_requests_total", labels)] == count
+    assert sum(counted.values()) == len(requests)
+    for route in {route for _, route, _, _ in requests}:
+        took = [t for _, r, _, t in requests if r == route]
+        for bound in (*LATENCY_BUCKETS, float("inf")):
+            le = "+Inf" if bound == float("inf") else str(bound)
+            within = sum(t <= bound * 1e9 for t in took)
+            labels = (("le", le), ("route", route))
+            assert samples[("newsroom_http_request_duration_seconds_bucket", labels)] == within
+        total = samples[("newsroom_http_request_duration_seconds_sum", (("route", route),))]
+        assert total == pytest.approx(sum(took) / 1e9)
