@@ -203,25 +203,29 @@ async def test_noted_requests_are_logged_in_batches_and_soon_when_few(
 
 def test_a_batch_is_counted_as_one_request_at_a_time_would_be() -> None:
     """Runs of alike requests, routes and statuses taking turns, a method outside the known
-    ones, and durations exactly on a bucket's bound or past the last: every count and bucket
-    is what counting the requests one by one gives."""
+    ones, durations exactly on a bucket's bound or past the last, and two batches with a run
+    across them: every count and bucket is what counting the requests one by one gives, added
+    to what earlier batches counted, and no other series appears."""
     ms = 1_000_000  # the notes' times are nanoseconds
     requests = [
         *[("GET", "/feed", 200, 3 * ms)] * 5,  # a run
         ("GET", "/feed", 304, 1 * ms),  # on the 1 ms bound
         ("GET", "/feed", 200, 1 * ms + 1),  # just past it
         ("POST", "/graphql", 200, 25 * ms),  # on the 25 ms bound
+        ("POST", "/graphql", 200, 250 * ms),  # on the 0.25 s bound (not exact as a float)
         ("GET", "/feed", 200, 11_000 * ms),  # past the last bound
         ("BREW", "/feed", 405, 2 * ms),
         *[("GET", "/article/{slug}", 404, ms // 2)] * 3,
-        ("GET", "/feed", 200, 3 * ms),  # the first run's again
+        ("GET", "/feed", 200, 1_000 * ms),  # on the 1 s bound
+        ("GET", "/feed", 200, 3 * ms),
     ]
-    batch = [
+    notes = [
         (10**9, 10**9 + took, method, route, status, 100, f"id-{n}")
         for n, (method, route, status, took) in enumerate(requests)
     ]
     metrics = Metrics()
-    metrics.count_requests(batch)
+    metrics.count_requests(notes[:3])  # the first run goes on in the second batch
+    metrics.count_requests(notes[3:])
     samples = {}
     for family in text_string_to_metric_families(generate_latest(metrics.registry).decode()):
         for sample in family.samples:
@@ -231,16 +235,21 @@ def test_a_batch_is_counted_as_one_request_at_a_time_would_be() -> None:
         (route, method if method in METHODS else "OTHER", str(status))
         for method, route, status, _ in requests
     )
-    for (route, method, status), count in counted.items():
-        labels = (("method", method), ("route", route), ("status", status))
-        assert samples[("newsroom_http_requests_total", labels)] == count
-    assert sum(counted.values()) == len(requests)
+    series = {
+        labels: count
+        for (name, labels), count in samples.items()
+        if name == "newsroom_http_requests_total"
+    }
+    assert series == {
+        (("method", method), ("route", route), ("status", status)): count
+        for (route, method, status), count in counted.items()
+    }
     for route in {route for _, route, _, _ in requests}:
         took = [t for _, r, _, t in requests if r == route]
-        for bound in (*LATENCY_BUCKETS, float("inf")):
-            le = "+Inf" if bound == float("inf") else str(bound)
-            within = sum(t <= bound * 1e9 for t in took)
-            labels = (("le", le), ("route", route))
+        for bound in LATENCY_BUCKETS:  # a bucket counts the durations up to its bound
+            within = sum(t <= round(bound * 1e9) for t in took)
+            labels = (("le", str(bound)), ("route", route))
             assert samples[("newsroom_http_request_duration_seconds_bucket", labels)] == within
-        total = samples[("newsroom_http_request_duration_seconds_sum", (("route", route),))]
-        assert total == pytest.approx(sum(took) / 1e9)
+        every = (("le", "+Inf"), ("route", route))
+        assert samples[("newsroom_http_request_duration_seconds_bucket", every)] == len(took)
+        assert metrics.routes[route].latency.total == sum(took)  # whole nanoseconds
