@@ -3,15 +3,17 @@
 `bench/checkpoint.py` measures `createArticle` over HTTP, with its client on the same two cores;
 this probe takes the client and HTTP away, to tell what the checkpoint itself does to the write
 path. One newsroom (`Newsroom.start`, as `python -m newsroom` runs it) on a copy of the log,
-started from a checkpoint of it (made first, by a full replay and a clean stop), handles
-`CreateArticle` commands at `--rate` a second from one coroutine, each timed from the call to
-its durable reply, while a second coroutine measures the event loop's lag (a 1 ms sleep, and how
-late it wakes):
+started from a checkpoint of it (made first, by a full replay and a clean stop), is sent one
+`CreateArticle` command every 1/`--rate` s, each in a task of its own (an open loop: a stall
+delays every write due meanwhile, as it would clients' requests), each timed from when it was
+due to its durable reply; beside them, a coroutine measures the event loop's lag (a 1 ms sleep,
+and how late it wakes):
 1. `--seconds` quiet: no checkpoint;
 2. `--checkpoints` checkpoints written back to back, paced as a running server paces them.
 Printed: the writes' p50/p90/p99/max, the loop's lag, and what the checkpoints took.
-`--folder` puts the copy (and its checkpoints) elsewhere, e.g. on tmpfs (`/dev/shm`), to take
-the disk out of it.
+`--folder` puts the copy, its checkpoints and the search index's temporary file (through
+`SQLITE_TMPDIR`) elsewhere, e.g. on tmpfs (`/dev/shm`, which then holds them in memory), to
+take the disk out of it.
 
 Run from the repo root:
     python bench/checkpoint_probe.py [--log bench/data/replay-1000000-200000.db] [--folder DIR]
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import tempfile
@@ -35,70 +38,109 @@ from newsroom.config import Settings
 
 
 def settings(log: Path) -> Settings:
+    """The log's settings, with no checkpoint written but those the probe asks for."""
     return Settings(
         store=f"sqlite:///{log}", demo=False, checkpoint_every_events=0, checkpoint_every_minutes=0
     )
 
 
-def summary(name: str, seconds: list[float]) -> str:
+def row(name: str, seconds: list[float]) -> str:
+    """A table row: how many, then p50, p90, p99 and the largest, in milliseconds."""
     ms = sorted(s * 1000 for s in seconds)
     q = statistics.quantiles(ms, n=100)
     return f"| {name} | {len(ms):,} | {q[49]:.2f} | {q[89]:.2f} | {q[98]:.2f} | {ms[-1]:.1f} |"
 
 
-async def probe(log: Path, rate: float, seconds: float, checkpoints: int) -> None:
-    newsroom = await Newsroom.start(settings(log))
-    writes: list[float] = []
-    lags: list[float] = []
-    running = True
+class Probe:
+    """Writes due at a steady rate, and the event loop's lag, noted in whichever phase runs."""
 
-    async def write() -> None:
-        n = 0
-        while running:
+    def __init__(self, newsroom: Newsroom, rate: float) -> None:
+        self.newsroom, self.rate = newsroom, rate
+        self.writes: list[float] = []
+        self.lags: list[float] = []
+        self.running = True
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def send(self) -> None:
+        """One write due every 1/rate s, each in a task of its own, so none waits for another."""
+        started, n = time.perf_counter(), 0
+        while self.running:
             n += 1
-            started = time.perf_counter()
-            await newsroom.commands.handle(
-                CreateArticle(
-                    title=f"Probe {n}", body="A short body.", category="news", author_id=1,
-                    author_name="Probe",
-                )
-            )  # fmt: skip
-            writes.append(time.perf_counter() - started)
-            await asyncio.sleep(max(0.0, 1 / rate - (time.perf_counter() - started)))
+            due = started + n / self.rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            task = asyncio.create_task(self.write(n, due))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+        await asyncio.gather(*self._pending)
 
-    async def lag() -> None:
-        while running:
+    async def write(self, n: int, due: float) -> None:
+        await self.newsroom.commands.handle(
+            CreateArticle(
+                title=f"Probe {n}", body="A short body.", category="news", author_id=1,
+                author_name="Probe",
+            )
+        )  # fmt: skip
+        self.writes.append(time.perf_counter() - due)
+
+    async def watch_the_loop(self) -> None:
+        while self.running:
             started = time.perf_counter()
             await asyncio.sleep(0.001)
-            lags.append(time.perf_counter() - started - 0.001)
+            self.lags.append(time.perf_counter() - started - 0.001)
 
-    tasks = [asyncio.create_task(write()), asyncio.create_task(lag())]
-    await asyncio.sleep(1)  # warm up
-    writes.clear(), lags.clear()
-    await asyncio.sleep(seconds)
-    quiet = (list(writes), list(lags))
-    writes.clear(), lags.clear()
-    started = time.perf_counter()
-    for _ in range(checkpoints):  # back to back: a write or more comes in during each
-        await newsroom.checkpointer.save(newsroom.views)
-    took = time.perf_counter() - started
-    running = False
-    await asyncio.gather(*tasks)
+    def phase(self) -> tuple[list[float], list[float]]:
+        """What was noted since the last phase ended (and start noting afresh)."""
+        writes, lags = self.writes, self.lags
+        self.writes, self.lags = [], []
+        return writes, lags
+
+
+async def probe(log: Path, rate: float, seconds: float, checkpoints: int) -> None:
+    newsroom = await Newsroom.start(settings(log))
+    try:
+        checkpointer = newsroom.checkpointer
+        assert checkpointer.loaded is not None, "the probe's start did not load the checkpoint"
+        probe = Probe(newsroom, rate)
+        tasks = [asyncio.create_task(probe.send()), asyncio.create_task(probe.watch_the_loop())]
+        await asyncio.sleep(1)  # warm up
+        probe.phase()
+        await asyncio.sleep(seconds)
+        quiet_writes, quiet_lags = probe.phase()
+        took: list[str] = []
+        for _ in range(checkpoints):  # back to back: writes come in during each
+            before = checkpointer.written
+            await checkpointer.save(newsroom.views)
+            if checkpointer.written == before:
+                raise SystemExit(
+                    f"a checkpoint was not written: {checkpointer.failed or 'skipped'}"
+                )
+            took.append(
+                f"{checkpointer.last['seconds']:.1f} s ({checkpointer.last['loop_held_ms']} ms)"
+            )
+        busy_writes, busy_lags = probe.phase()
+        probe.running = False
+        await asyncio.gather(*tasks)
+    finally:
+        await newsroom.stop()
     print("| while | writes | p50 ms | p90 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|")
-    print(summary("quiet", quiet[0]))
-    print(summary("checkpointing", writes))
+    print(row("quiet", quiet_writes))
+    print(row("checkpointing", busy_writes))
     print("\n| while | loop ticks | p50 lag ms | p90 | p99 | max |\n|---|---:|---:|---:|---:|---:|")
-    print(summary("quiet", quiet[1]))
-    print(summary("checkpointing", lags))
-    print(f"\n{checkpoints} checkpoints written back to back in {took:.1f} s")
-    await newsroom.stop()
+    print(row("quiet", quiet_lags))
+    print(row("checkpointing", busy_lags))
+    print(
+        "\ncheckpoints written back to back (each: seconds, longest hold of the loop):",
+        ", ".join(took),
+    )
 
 
 async def checkpointed(log: Path) -> None:
     """A full replay and a clean stop, which writes the checkpoint the probe starts from."""
     newsroom = await Newsroom.start(settings(log))
-    await newsroom.search_built()
-    await newsroom.stop()
+    try:
+        await newsroom.search_built()
+    finally:
+        await newsroom.stop()
 
 
 def main() -> None:
@@ -110,10 +152,14 @@ def main() -> None:
     parser.add_argument("--checkpoints", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.folder or args.log.parent) as folder:
+        if args.folder is not None:
+            os.environ["SQLITE_TMPDIR"] = folder  # the search index's temporary file too
         log = Path(folder) / "log.db"
-        shutil.copy(args.log, log)
+        shutil.copy(args.log, log)  # the bench logs are written whole, with an empty WAL
+        with log.open("rb+") as copy:  # else the log's first flush writes the whole copy out,
+            os.fsync(copy.fileno())  # and holds up the first writes measured for that long
         asyncio.run(checkpointed(log))
-        print(f"log: {args.log.name}, copy in {folder}; {args.rate:.0f} writes a second\n")
+        print(f"log: {args.log.name}, copy in {folder}; a write due every {1 / args.rate:.4f} s\n")
         asyncio.run(probe(log, args.rate, args.seconds, args.checkpoints))
 
 
