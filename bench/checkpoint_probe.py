@@ -2,12 +2,13 @@
 
 `bench/checkpoint.py` measures `createArticle` over HTTP, with its client on the same two cores;
 this probe takes the client and HTTP away, to tell what the checkpoint itself does to the write
-path. One newsroom (`Newsroom.start`, as `python -m newsroom` runs it) on a copy of the log,
-started from a checkpoint of it (made first, by a full replay and a clean stop), is sent one
-`CreateArticle` command every 1/`--rate` s, each in a task of its own (an open loop: a stall
-delays every write due meanwhile, as it would clients' requests), each timed from when it was
-due to its durable reply; beside them, a coroutine measures the event loop's lag (a 1 ms sleep,
-and how late it wakes):
+path. One newsroom (`Newsroom.start`, run as `python -m newsroom` runs it: on uvloop, with its
+collector and interpreter settings) on a copy of the log, started from a checkpoint of it (made
+first, by a full replay and a clean stop), is sent one `CreateArticle` command every
+1/`--rate` s, each in a task of its own (an open loop: a stall delays every write due
+meanwhile, as it would clients' requests), each timed from when it was due to its durable
+reply; beside them, a coroutine measures the event loop's lag (a 1 ms sleep, and how late it
+wakes):
 1. `--seconds` quiet: no checkpoint;
 2. `--checkpoints` checkpoints written back to back, paced as a running server paces them.
 Printed: the writes' p50/p90/p99/max, the loop's lag, and what the checkpoints took.
@@ -35,6 +36,7 @@ from machine import DATA
 from newsroom.app import Newsroom
 from newsroom.articles import CreateArticle
 from newsroom.config import Settings
+from newsroom.runtime import new_event_loop, share_the_interpreter, tune_collector
 
 
 def settings(log: Path) -> Settings:
@@ -97,6 +99,8 @@ class Probe:
 
 async def probe(log: Path, rate: float, seconds: float, checkpoints: int) -> None:
     newsroom = await Newsroom.start(settings(log))
+    tune_collector()  # as `python -m newsroom` does once started
+    share_the_interpreter()
     try:
         checkpointer = newsroom.checkpointer
         assert checkpointer.loaded is not None, "the probe's start did not load the checkpoint"
@@ -158,9 +162,11 @@ def main() -> None:
         shutil.copy(args.log, log)  # the bench logs are written whole, with an empty WAL
         with log.open("rb+") as copy:  # else the log's first flush writes the whole copy out,
             os.fsync(copy.fileno())  # and holds up the first writes measured for that long
-        asyncio.run(checkpointed(log))
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:  # uvloop, as the server
+            runner.run(checkpointed(log))
         print(f"log: {args.log.name}, copy in {folder}; a write due every {1 / args.rate:.4f} s\n")
-        asyncio.run(probe(log, args.rate, args.seconds, args.checkpoints))
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runner.run(probe(log, args.rate, args.seconds, args.checkpoints))
 
 
 if __name__ == "__main__":
