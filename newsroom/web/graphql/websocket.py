@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -257,19 +257,17 @@ class _Session:
 
     async def send(self, message: dict[str, Any]) -> None:
         """Send one message; a client that does not take it in time is closed (1008)."""
-        async with self.send_lock:
-            try:
-                await asyncio.wait_for(self.ws.send_str(json.dumps(message)), SEND_TIMEOUT)
-            except TimeoutError:
-                raise _Close(1008, "Client too slow: it stopped reading messages") from None
-            except ConnectionResetError:
-                raise _Close(1006, "Connection lost") from None
+        await self._write(self.ws.send_str, json.dumps(message))
 
     async def pong(self, data: bytes) -> None:
         """Answer a ping frame, as `send` sends a message."""
+        await self._write(self.ws.pong, data)
+
+    async def _write(self, frame: Callable[[Any], Awaitable[None]], data: Any) -> None:
+        """Write one frame, one at a time, within `SEND_TIMEOUT`."""
         async with self.send_lock:
             try:
-                await asyncio.wait_for(self.ws.pong(data), SEND_TIMEOUT)
+                await asyncio.wait_for(frame(data), SEND_TIMEOUT)
             except TimeoutError:
                 raise _Close(1008, "Client too slow: it stopped reading messages") from None
             except ConnectionResetError:
