@@ -124,7 +124,7 @@ async def mutate(url: str, clients: int, count: int, rate: float = 0) -> list[fl
 def written(server: Server) -> list[tuple[float, float]]:
     """(seconds, loop held ms) of each checkpoint the server wrote, from its log lines."""
     found = re.findall(
-        r"view checkpoint at position [\d,]+ in ([\d.]+) s \(event loop held ([\d.]+) ms at most\)",
+        r"view checkpoint at position [\d,]+ in ([\d.]+) s \(event loop held ([\d.]+) ms at most",
         server.text(),
     )
     return [(float(s), float(ms)) for s, ms in found]

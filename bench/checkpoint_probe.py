@@ -10,7 +10,9 @@ meanwhile, as it would clients' requests), each timed from when it was due to it
 reply; beside them, a coroutine measures the event loop's lag (a 1 ms sleep, and how late it
 wakes):
 1. `--seconds` quiet: no checkpoint;
-2. `--checkpoints` checkpoints written back to back, paced as a running server paces them.
+2. checkpoints written one after another, paced as a running server paces them, `--gap`
+   seconds apart (0: back to back), `--checkpoints` at least, until the writes due while one
+   was being written are at least as many as in the quiet phase.
 Printed: the writes' p50/p90/p99/max, the loop's lag, and what the checkpoints took.
 `--folder` puts the copy, its checkpoints and the search index's temporary file (through
 `SQLITE_TMPDIR`) elsewhere, e.g. on tmpfs (`/dev/shm`, which then holds them in memory), to
@@ -59,6 +61,7 @@ class Probe:
     def __init__(self, newsroom: Newsroom, rate: float) -> None:
         self.newsroom, self.rate = newsroom, rate
         self.writes: list[float] = []
+        self.due: list[float] = []  # when each of `writes` was due
         self.lags: list[float] = []
         self.running = True
         self._pending: set[asyncio.Task[None]] = set()
@@ -83,6 +86,7 @@ class Probe:
             )
         )  # fmt: skip
         self.writes.append(time.perf_counter() - due)
+        self.due.append(due)
 
     async def watch_the_loop(self) -> None:
         while self.running:
@@ -93,11 +97,18 @@ class Probe:
     def phase(self) -> tuple[list[float], list[float]]:
         """What was noted since the last phase ended (and start noting afresh)."""
         writes, lags = self.writes, self.lags
-        self.writes, self.lags = [], []
+        self.writes, self.lags, self.due = [], [], []
         return writes, lags
 
+    def during(self, spans: list[tuple[float, float]]) -> list[float]:
+        """The writes noted since the last phase that were due while one of `spans` ran."""
+        return [
+            latency for latency, due in zip(self.writes, self.due, strict=True)
+            if any(start <= due <= end for start, end in spans)
+        ]  # fmt: skip
 
-async def probe(log: Path, rate: float, seconds: float, checkpoints: int) -> None:
+
+async def probe(log: Path, rate: float, seconds: float, checkpoints: int, gap: float) -> None:
     newsroom = await Newsroom.start(settings(log))
     tune_collector()  # as `python -m newsroom` does once started
     share_the_interpreter()
@@ -111,17 +122,23 @@ async def probe(log: Path, rate: float, seconds: float, checkpoints: int) -> Non
         await asyncio.sleep(seconds)
         quiet_writes, quiet_lags = probe.phase()
         took: list[str] = []
-        for _ in range(checkpoints):  # back to back: writes come in during each
+        spans: list[tuple[float, float]] = []
+        while len(took) < checkpoints or len(probe.during(spans)) < len(quiet_writes):
+            if took:
+                await asyncio.sleep(gap)
             before = checkpointer.written
+            started = time.perf_counter()
             await checkpointer.save(newsroom.views)
             if checkpointer.written == before:
                 raise SystemExit(
                     f"a checkpoint was not written: {checkpointer.failed or 'skipped'}"
                 )
+            spans.append((started, time.perf_counter()))
             took.append(
                 f"{checkpointer.last['seconds']:.1f} s ({checkpointer.last['loop_held_ms']} ms)"
             )
-        busy_writes, busy_lags = probe.phase()
+        busy_writes = probe.during(spans)
+        _, busy_lags = probe.phase()
         probe.running = False
         await asyncio.gather(*tasks)
     finally:
@@ -131,11 +148,12 @@ async def probe(log: Path, rate: float, seconds: float, checkpoints: int) -> Non
     print(row("checkpointing", busy_writes))
     print("\n| while | loop ticks | p50 lag ms | p90 | p99 | max |\n|---|---:|---:|---:|---:|---:|")
     print(row("quiet", quiet_lags))
-    print(row("checkpointing", busy_lags))
+    print(row("checkpointing" + (", gaps too" if gap else ""), busy_lags))
+    apart = f"{gap:g} s apart" if gap else "back to back"
     print(
-        "\ncheckpoints written back to back (each: seconds, longest hold of the loop):",
-        ", ".join(took),
-    )
+        f"\n{len(took)} checkpoints written {apart} (each: seconds, longest hold of the loop; "
+        "the writes due while one ran are counted):", ", ".join(took),
+    )  # fmt: skip
 
 
 async def checkpointed(log: Path) -> None:
@@ -154,6 +172,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--checkpoints", type=int, default=3)
+    parser.add_argument("--gap", type=float, default=0, help="seconds between checkpoints")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.folder or args.log.parent) as folder:
         if args.folder is not None:
@@ -166,7 +185,7 @@ def main() -> None:
             runner.run(checkpointed(log))
         print(f"log: {args.log.name}, copy in {folder}; a write due every {1 / args.rate:.4f} s\n")
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
-            runner.run(probe(log, args.rate, args.seconds, args.checkpoints))
+            runner.run(probe(log, args.rate, args.seconds, args.checkpoints, args.gap))
 
 
 if __name__ == "__main__":

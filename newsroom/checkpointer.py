@@ -3,12 +3,14 @@ every N events or M minutes, and once more at a clean shutdown; what `/healthz` 
 
 Writing one holds the event loop only in short stretches, each followed by ten times as long
 left to requests (a request takes several turns of the loop, and would otherwise meet a stretch
-at each): the articles pickled five hundred at a time, then the views' state taken
-(`checkpoints.snapshot`: those packed articles, again the ones changed meanwhile, copies of the
-lists), then the search index caught up a few articles at a time. The copying of the search
-index, the pickling of the rest, the checksums and the file I/O run on a low-priority worker
-thread. No write's reply waits for it: appends and the views go on meanwhile; only the search
-index is held still (and caught up after), so that its copy is of the same position as the rest.
+at each): the parts of the articles that changed since the last checkpoint pickled one part (a
+hundred articles) at a time (the others are copied from the last checkpoint's file), then the
+views' state taken (`checkpoints.snapshot`: those packed parts, again the ones changed
+meanwhile, copies of the lists), then the search index caught up a few articles at a time.
+The copying of the search index, the pickling of the rest, the checksums and the file I/O run
+on a low-priority worker thread. No write's reply waits for it: appends and the views go on
+meanwhile; only the search index is held still (and caught up after), so that its copy is of
+the same position as the rest.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ from newsroom.store import EventStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-COPY_STEP = 100  # articles copied (pickled) per turn of the loop: about 0.2 ms
 RELEASE_STEP = 5  # articles the search index catches up on per turn of the loop
 REST = 10.0  # after each stretch on the loop, the loop is left to the rest for 10 times as long
 
@@ -55,6 +56,9 @@ class Checkpointer:
         self._every_minutes = every_minutes
         self._written = 0  # the position of the newest checkpoint on disk (or loaded)
         self._slot: str | None = None  # its slot: the next write goes to the other one
+        # Where its parts of the articles are, for the next write to copy the unchanged ones
+        # from; None after a failed write, whose snapshot the views counted changes from.
+        self._parts: checkpoints.Parts | None = None
         self._writing = asyncio.Lock()  # one write at a time
         self._lock: IO[bytes] | None = None  # the directory's lock file, held while running
         self.loaded: Checkpoint | None = None
@@ -90,6 +94,7 @@ class Checkpointer:
             log.info("no view checkpoint in %s: replaying the whole log", self.directory)
             return False
         self.loaded, self._written, self._slot = found, found.position, found.slot
+        self._parts = found.parts
         self.loaded_age = (datetime.now(UTC) - found.created).total_seconds()
         log.info(
             "loaded the view checkpoint at position %s (%.0f s old)",
@@ -145,6 +150,7 @@ class Checkpointer:
             try:
                 self.last = await self._write(views, self.directory, REST if paced else 0.0)
             except Exception as e:  # a cache: whatever went wrong (a full disk, say), serve on
+                self._parts = None  # the views count changes from the snapshot that failed
                 self.failures += 1
                 self.failed = f"{type(e).__name__}: {e}"
                 log.warning("could not write a view checkpoint in %s: %s", self.directory,
@@ -158,19 +164,21 @@ class Checkpointer:
             self._written, self._slot = self.last["position"], self.last["slot"]
             log.info(
                 "wrote the view checkpoint at position %s in %.2f s "
-                "(event loop held %.1f ms at most)",
+                "(event loop held %.1f ms at most; %s of %s parts of the articles packed anew)",
                 f"{self._written:,}", self.last["seconds"], self.last["loop_held_ms"],
+                f"{self.last['parts_packed']:,}", f"{self.last['parts']:,}",
             )  # fmt: skip
 
     async def _write(self, views: Views, directory: Path, rest: float) -> dict[str, Any]:
         started, hold = time.perf_counter(), _Hold(rest)
         slot = await self._in_background(checkpoints.begin, directory, self._slot)
         hold.resume()
-        for _ in views.articles.copy_in_steps(COPY_STEP):
+        reusable = self._parts
+        for _ in views.articles.copy_in_steps(len(reusable.frames) if reusable else 0):
             await hold.pause()  # let requests and events in between steps
         views.search.flush()  # pending index writes, in a stretch of their own
         await hold.pause()
-        taken = checkpoints.snapshot(views)
+        taken = checkpoints.snapshot(views, reusable)
         try:
             await hold.pause()
             anchor = await self._store.anchor(taken.position)
@@ -187,10 +195,14 @@ class Checkpointer:
         await hold.pause()
         if anchor is None:
             raise OSError(f"the log has no event at position {taken.position}")
-        written = await self._in_background(checkpoints.write, slot, taken, search, anchor)
+        write = checkpoints.write
+        written = await self._in_background(write, slot, taken, search, anchor, reusable)
+        self._parts = written.parts
         return {
             "position": written.position,
             "slot": written.slot,
+            "parts": len(written.parts.frames),
+            "parts_packed": written.copied,
             "created": written.created.isoformat(),
             "seconds": round(time.perf_counter() - started, 3),
             "loop_held_ms": round(hold.longest * 1000, 1),

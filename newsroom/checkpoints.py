@@ -6,10 +6,13 @@ Checkpoints live in a directory (by default beside the SQLite log: `<log file>.v
 slots, `a` and `b`, written in turn; each slot is two files:
 - `views-<slot>.ckpt`: a magic line, the header (JSON, with its length before it and its CRC-32
   after) in the first 4 KiB, then the body: the articles, feeds and sitemaps views' snapshots, in
-  parts, pickled one after another (with its size and CRC-32 in the header). Pickle is safe
-  here because the file is our own, written by this program beside the log, and its checksum
-  is verified before anything is unpickled (whoever can write that directory can write the
-  log itself).
+  parts, pickled one after another (with its size and CRC-32 in the header). The articles come
+  first, in parts of the same articles from one checkpoint to the next (`PART_ARTICLES`, in the
+  order they came): a write copies the parts no event changed since the last checkpoint from
+  that checkpoint's file (once its body passed its checksum again) instead of packing them
+  anew, which is most of the work on a large log. Pickle is safe here because the file is
+  our own, written by this program beside the log, and its checksum is verified before
+  anything is unpickled (whoever can write that directory can write the log itself).
 - `search-<slot>.db`: the search index at that position, an SQLite file that SQLite's backup
   API copies out of (and back into) the index. The header names it with its size and checksum.
 
@@ -43,14 +46,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, BinaryIO, NamedTuple
+from typing import IO, Any, BinaryIO, NamedTuple, cast
 
-from newsroom.projections.articles import ArticlesState
+from newsroom.projections.articles import ArticlesState, Part
 from newsroom.projections.views import Views
 from newsroom.store import EventStore
 
 log = logging.getLogger(__name__)
-FORMAT = 2  # the layout of the files; bump when it changes
+FORMAT = 3  # the layout of the files; bump when it changes
+# (3: the articles in parts of the same articles from one checkpoint to the next)
 VIEWS_SCHEMA = 2  # the shape and meaning of the views' `snapshot()`s; bump when either changes
 # (2: the all-news feed is there before any event, so a draft no longer stamps it)
 MAGIC = b"newsroom view checkpoint\n"
@@ -78,7 +82,8 @@ class Wiped(Refused):
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """The views' state at one position, taken on the event loop; the search index is held
-    (not written to) until `Views.search.release` caught up, so its copy is of this position."""
+    (not written to) until `Views.search.release` caught up, so its copy is of this position.
+    A part of the articles that is None is the last checkpoint's (see `ArticlesState`)."""
 
     position: int
     articles: ArticlesState
@@ -94,12 +99,28 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class Parts:
+    """Where a checkpoint's parts of the articles are in its views file, for the next write to
+    copy those unchanged since: the file, its body's size and checksum, and each part's frame
+    (its offset in the body, and its size)."""
+
+    path: Path
+    body_size: int
+    body_crc: int
+    frames: list[tuple[int, int]]
+
+
+@dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """A checkpoint on disk: the position it reflects, when it was written, and its slot."""
+    """A checkpoint on disk: the position it reflects, when it was written, its slot, and
+    where its parts of the articles are; `copied` of them were packed anew when it was written
+    (the others taken from the checkpoint before)."""
 
     position: int
     created: datetime
     slot: str
+    parts: Parts
+    copied: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +151,14 @@ class Written(NamedTuple):
         return position
 
 
-def snapshot(views: Views) -> Snapshot:
+def snapshot(views: Views, reusable: Parts | None = None) -> Snapshot:
     """Take the views' state at their position and hold the search index; on the event loop,
-    between two events, so every view is at the same position."""
+    between two events, so every view is at the same position. The parts of the articles
+    that `reusable` (the last checkpoint's) holds and no event changed since are left out:
+    `write` takes them from there."""
     articles, feeds, sitemaps = views.articles, views.feeds, views.sitemaps
-    taken = Snapshot(views.position, articles.snapshot(), feeds.snapshot(), sitemaps.snapshot())
+    kept = articles.snapshot(len(reusable.frames) if reusable else 0)
+    taken = Snapshot(views.position, kept, feeds.snapshot(), sitemaps.snapshot())
     views.search.hold()
     return taken
 
@@ -214,13 +238,21 @@ def save_search(views: Views, slot: Slot) -> Path:
     return slot.search
 
 
-def write(slot: Slot, taken: Snapshot, search: Path, anchor: tuple[str, int]) -> Checkpoint:
-    """Write the slot's views file for `taken`, its header last (on a worker thread)."""
+def write(
+    slot: Slot,
+    taken: Snapshot,
+    search: Path,
+    anchor: tuple[str, int],
+    reusable: Parts | None = None,
+) -> Checkpoint:
+    """Write the slot's views file for `taken`, its header last (on a worker thread); the
+    parts of the articles `taken` left out are copied from `reusable`, the last checkpoint
+    (`OSError` if that file changed since it was written)."""
     created = datetime.now(UTC)
     fd = os.open(slot.views, os.O_RDWR | os.O_CREAT, 0o644)
-    with os.fdopen(fd, "r+b") as f:
+    with os.fdopen(fd, "r+b") as f, _Reused(reusable, taken) as reused:
         f.seek(HEADER_SLOT)
-        size, crc = _write_body(f, taken)
+        size, crc, frames = _write_body(f, taken, reused)
         f.truncate()
         f.flush()
         os.fdatasync(f.fileno())  # the body is on disk before a header can name it
@@ -233,6 +265,7 @@ def write(slot: Slot, taken: Snapshot, search: Path, anchor: tuple[str, int]) ->
             "created": created.isoformat(),
             "body_size": size,
             "body_crc": crc,
+            "article_part_size": taken.articles.part_size,
             "search_file": search.name,
             "search_size": search.stat().st_size,
             "search_crc": _file_crc(search),
@@ -244,27 +277,112 @@ def write(slot: Slot, taken: Snapshot, search: Path, anchor: tuple[str, int]) ->
         f.flush()
         os.fsync(f.fileno())
     _flush(slot.directory)
-    return Checkpoint(taken.position, created, slot.name)
+    parts = Parts(slot.views, size, crc, frames)
+    copied = sum(packed is not None for packed in taken.articles.articles)
+    return Checkpoint(taken.position, created, slot.name, parts, copied)
 
 
-def _write_body(f: BinaryIO, taken: Snapshot) -> tuple[int, int]:
-    """Write the parts one pickle after another; return the body's size and CRC-32. Written
-    data goes to disk every few megabytes, so a final fsync never has a large backlog to
-    write while the log's own commits wait behind it."""
-    size = crc = unflushed = 0
-    for part in taken.parts():
+class _Reused:
+    """The last checkpoint's views file, open for `write` to copy parts of the articles from,
+    once its body passed its checksum again; nothing is opened if no part is to be copied."""
+
+    def __init__(self, parts: Parts | None, taken: Snapshot) -> None:
+        self._parts = parts
+        self._needed = any(packed is None for packed in taken.articles.articles)
+        self._file: BinaryIO | None = None
+
+    def __enter__(self) -> _Reused:
+        if not self._needed:
+            return self
+        if self._parts is None:
+            raise ValueError("a snapshot that reuses parts needs the checkpoint they are in")
+        self._file = self._parts.path.open("rb")
+        try:
+            self._verify(self._file, self._parts)
+        except BaseException:
+            self._file.close()
+            raise
+        return self
+
+    @staticmethod
+    def _verify(f: BinaryIO, parts: Parts) -> None:
+        """`OSError` unless the body in `f` is still the one `parts` was written with."""
+        f.seek(HEADER_SLOT)
+        crc, left = 0, parts.body_size
+        while left and (chunk := f.read(min(CHUNK, left))):
+            crc, left = zlib.crc32(chunk, crc), left - len(chunk)
+        if left or crc != parts.body_crc:
+            raise OSError(f"the last checkpoint {parts.path.name} changed since it was "
+                          "written: its parts cannot be copied")  # fmt: skip
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def copy(self, first: int, count: int, body: _Body) -> list[tuple[int, int]]:
+        """Copy the frames of the articles' parts `first` to `first + count - 1` from the last
+        checkpoint (where they lie one after another) into `body`, a megabyte at a time (a
+        few calls that let go of the interpreter, not a few per part); return where they are
+        in `body`."""
+        assert self._file is not None and self._parts is not None
+        run = self._parts.frames[first : first + count]
+        start = run[0][0]
+        end = run[-1][0] + run[-1][1]
+        moved = [(body.size + offset - start, size) for offset, size in run]
+        self._file.seek(HEADER_SLOT + start)
+        while start < end:
+            chunk = _exactly(self._file, min(FLUSH_EVERY, end - start))
+            body.add(chunk)
+            start += len(chunk)
+        return moved
+
+
+class _Body:
+    """A body as it is written: its size and CRC-32 so far. What is written goes to disk every
+    megabyte or so, so a final fsync never has a large backlog to write while the log's own
+    commits wait behind it."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self.size = self.crc = self._unflushed = 0
+
+    def add(self, data: bytes) -> None:
+        self._f.write(data)
+        self.size, self.crc = self.size + len(data), zlib.crc32(data, self.crc)
+        self._unflushed += len(data)
+        if self._unflushed >= FLUSH_EVERY:
+            self._f.flush()
+            os.fdatasync(self._f.fileno())
+            self._unflushed = 0
+
+
+def _write_body(
+    f: BinaryIO, taken: Snapshot, reused: _Reused
+) -> tuple[int, int, list[tuple[int, int]]]:
+    """Write the parts one pickle after another, and for each run of the articles' parts that
+    `taken` left out, the frames the last checkpoint holds; return the body's size and CRC-32,
+    and where the articles' parts are in it."""
+    body = _Body(f)
+    frames: list[tuple[int, int]] = []
+    unchanged = 0  # parts left out just before this one, to copy in one run
+    for view, part in taken.parts():
+        if view == "articles" and part == ("rows", None):  # unchanged since the last checkpoint
+            unchanged += 1
+            continue
+        if unchanged:
+            frames += reused.copy(len(frames), unchanged, body)
+            unchanged = 0
         started = time.perf_counter()
-        frame = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
-        # Pickling holds the interpreter, which the event loop then waits for: rest as long
-        # as it took, so the loop finds the interpreter free at least half of the time.
+        frame = pickle.dumps((view, part), protocol=pickle.HIGHEST_PROTOCOL)
+        # Pickling holds the interpreter, which the event loop then waits for: rest as long as
+        # it took, so the loop finds the interpreter free at least half of the time.
         time.sleep(time.perf_counter() - started)
-        f.write(frame)
-        size, crc, unflushed = size + len(frame), zlib.crc32(frame, crc), unflushed + len(frame)
-        if unflushed >= FLUSH_EVERY:
-            f.flush()
-            os.fdatasync(f.fileno())
-            unflushed = 0
-    return size, crc
+        if view == "articles" and cast(Part, part)[0] == "rows":
+            frames.append((body.size, len(frame)))
+        body.add(frame)
+    if unchanged:
+        frames += reused.copy(len(frames), unchanged, body)
+    return body.size, body.crc, frames
 
 
 async def load(views: Views, directory: Path, store: EventStore) -> Checkpoint | None:
@@ -297,7 +415,14 @@ async def load(views: Views, directory: Path, store: EventStore) -> Checkpoint |
         asyncio.to_thread(_read_body, slot.views, header),
         asyncio.to_thread(_load_search, views, search, header),
     )
-    _restore(views, body)
+    size = header.get("article_part_size")
+    if not isinstance(size, int) or size < 1:
+        raise Refused("its header names no size for the parts of its articles")
+    views.articles.part_size = size
+    try:
+        frames = _restore(views, body)
+    except ValueError as e:
+        raise Refused(str(e)) from e
     del body
     try:  # the index keeps no text of its own: it takes the restored articles view's
         views.search.index.relink(views.articles.published_text)
@@ -306,7 +431,8 @@ async def load(views: Views, directory: Path, store: EventStore) -> Checkpoint |
     position = header["position"]
     for projector in views.projectors:
         projector.position = position
-    return Checkpoint(position, datetime.fromisoformat(header["created"]), slot.name)
+    parts = Parts(slot.views, header["body_size"], header["body_crc"], frames)
+    return Checkpoint(position, datetime.fromisoformat(header["created"]), slot.name, parts)
 
 
 async def _belongs(header: dict[str, Any], store: EventStore) -> None:
@@ -378,16 +504,20 @@ def _read_body(path: Path, header: dict[str, Any]) -> bytes:
     return body
 
 
-def _restore(views: Views, body: bytes) -> None:
+def _restore(views: Views, body: bytes) -> list[tuple[int, int]]:
     """Fill the views from a verified body, one part at a time: each part is let go as soon as
     it is restored, so the body's pieces are never all held beside the views they fill (they
-    would leave as much memory again in holes the allocator keeps)."""
+    would leave as much memory again in holes the allocator keeps). Returns where the parts of
+    the articles are in the body (offset and size), for the next write to copy from."""
     frames = io.BytesIO(body)
     feeds: list[Any] = []
     sitemaps: list[Any] = []
-    while frames.tell() < len(body):
+    rows: list[tuple[int, int]] = []
+    while (start := frames.tell()) < len(body):
         view, part = pickle.load(frames)  # our own file, its checksum verified
         if view == "articles":
+            if part[0] == "rows":
+                rows.append((start, frames.tell() - start))
             views.articles.restore((part,))
         elif view in ("feeds", "sitemaps"):
             (feeds if view == "feeds" else sitemaps).append(part)
@@ -396,6 +526,7 @@ def _restore(views: Views, body: bytes) -> None:
         del part
     views.feeds.restore(feeds)
     views.sitemaps.restore(sitemaps)
+    return rows
 
 
 def _load_search(views: Views, path: Path, header: dict[str, Any]) -> None:

@@ -148,14 +148,14 @@ def _rewrite_header(directory: Path, **changes: Any) -> None:
     size = int.from_bytes(data[at : at + 4], "big")
     header = json.loads(data[at + 4 : at + 4 + size]) | changes
     encoded = json.dumps(header).encode()
-    body = data[at + 4 + size + 4 :]
-    path.write_bytes(
+    framed = (
         checkpoints.MAGIC
         + len(encoded).to_bytes(4, "big")
         + encoded
         + zlib.crc32(encoded).to_bytes(4, "big")
-        + body
     )
+    body = data[checkpoints.HEADER_SLOT :]
+    path.write_bytes(framed.ljust(checkpoints.HEADER_SLOT, b"\0") + body)
 
 
 def _as_format_1(directory: Path) -> None:
@@ -190,6 +190,8 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     "older format": (lambda d: _rewrite_header(d, format=0), "format 0"),
     "format 1's files": (lambda d: _as_format_1(d), "format 1 (views.ckpt)"),
     "other views schema": (lambda d: _rewrite_header(d, views_schema=0), "schema 0"),
+    "no part size": (lambda d: _rewrite_header(d, article_part_size=None), "names no size"),
+    "other part size": (lambda d: _rewrite_header(d, article_part_size=1), "not in parts of 1"),
 }
 
 
@@ -515,3 +517,91 @@ async def test_a_slot_file_made_and_killed_before_its_wipe_is_passed_over_silent
         assert await _fingerprints(newsroom) == before
     finally:
         await newsroom.stop()
+
+
+async def _edit(newsroom: Newsroom, article_id: int) -> None:
+    await newsroom.commands.handle(UpdateArticle(article_id, title=f"Edited {article_id}"))
+
+
+async def test_a_checkpoint_copies_the_parts_no_event_changed_from_the_last_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Articles go into checkpoints in parts (two here) of the same articles each time: a
+    write packs anew only the parts an event changed since the last checkpoint (written, or
+    loaded at start) and copies the rest from its file; what it writes loads into the views a
+    full replay builds."""
+    monkeypatch.setattr("newsroom.projections.articles.PART_ARTICLES", 2)
+    log = tmp_path / "newsroom.db"
+    newsroom = await _start(log)
+    await _write(newsroom, 10)  # articles 1 to 10: parts 0 to 4
+    await newsroom.checkpointer.save(newsroom.views)
+    last = newsroom.checkpointer.last
+    assert last is not None and (last["parts"], last["parts_packed"]) == (5, 5)
+    await _edit(newsroom, 4)  # part 1
+    await newsroom.commands.handle(create_article(title="Eleventh"))  # part 5, new
+    await newsroom.checkpointer.save(newsroom.views)
+    last = newsroom.checkpointer.last
+    assert (last["parts"], last["parts_packed"]) == (6, 2)
+    await newsroom.stop()
+    again = await _start(log)
+    try:
+        assert await _fingerprints(again) == await _replayed_in_full(log)
+        await _edit(again, 9)  # part 4, after the checkpoint loaded at start
+        await again.checkpointer.save(again.views)
+        last = again.checkpointer.last
+        assert (last["parts"], last["parts_packed"]) == (6, 1)
+    finally:
+        await again.stop()
+    final = await _start(log)
+    try:
+        assert (await final.health.report())["checkpoint"]["replayed_after"] == 0
+        assert await _fingerprints(final) == await _replayed_in_full(log)
+    finally:
+        await final.stop()
+
+
+CHANGED_ON_DISK: dict[str, Callable[[Path], None]] = {
+    "bit-flipped": lambda path: _flip(path, -1),
+    "truncated": _truncate,
+    "deleted": lambda path: path.unlink(),
+}
+
+
+@pytest.mark.parametrize("change", CHANGED_ON_DISK, ids=str)
+async def test_a_last_checkpoint_changed_on_disk_is_not_copied_from(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    change: str,
+) -> None:
+    """If the last checkpoint's file changed after it was written, the next write does not
+    copy from it: it fails, saying why (logged and in /healthz), and the one after packs every
+    part anew; what that writes loads into the views a full replay builds."""
+    monkeypatch.setattr("newsroom.projections.articles.PART_ARTICLES", 2)
+    log = tmp_path / "newsroom.db"
+    newsroom = await _start(log)
+    try:
+        await _write(newsroom, 6)
+        await newsroom.checkpointer.save(newsroom.views)
+        CHANGED_ON_DISK[change](_views_file(_views_dir(log)))
+        await _edit(newsroom, 1)
+        with caplog.at_level(logging.WARNING, logger="newsroom.checkpointer"):
+            await newsroom.checkpointer.save(newsroom.views)
+        failed = (await newsroom.health.report())["checkpoint"]["last_failed"]
+        if change == "deleted":
+            assert failed.startswith("FileNotFoundError"), failed
+        else:
+            assert "changed since it was written" in failed, failed
+        assert [r for r in caplog.records if "could not write" in r.getMessage()]
+        await _edit(newsroom, 3)
+        await newsroom.checkpointer.save(newsroom.views)
+        last = newsroom.checkpointer.last
+        assert last is not None and (last["parts"], last["parts_packed"]) == (3, 3)
+    finally:
+        await newsroom.stop()
+    again = await _start(log)
+    try:
+        assert (await again.health.report())["checkpoint"]["replayed_after"] == 0
+        assert await _fingerprints(again) == await _replayed_in_full(log)
+    finally:
+        await again.stop()
