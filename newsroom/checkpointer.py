@@ -159,6 +159,9 @@ class Checkpointer:
                 # checkpoint names) must not fill the disk the log needs.
                 await self._in_background(checkpoints.tidy, self.directory)
                 return
+            except BaseException:  # cancelled: the views count changes from its snapshot too
+                self._parts = None
+                raise
             self.failed = None
             self.written += 1
             self._written, self._slot = self.last["position"], self.last["slot"]

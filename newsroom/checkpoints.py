@@ -250,7 +250,7 @@ def write(
     (`OSError` if that file changed since it was written)."""
     created = datetime.now(UTC)
     fd = os.open(slot.views, os.O_RDWR | os.O_CREAT, 0o644)
-    with os.fdopen(fd, "r+b") as f, _Reused(reusable, taken) as reused:
+    with os.fdopen(fd, "r+b") as f, _Reused(reusable, taken, slot.views) as reused:
         f.seek(HEADER_SLOT)
         size, crc, frames = _write_body(f, taken, reused)
         f.truncate()
@@ -286,8 +286,8 @@ class _Reused:
     """The last checkpoint's views file, open for `write` to copy parts of the articles from,
     once its body passed its checksum again; nothing is opened if no part is to be copied."""
 
-    def __init__(self, parts: Parts | None, taken: Snapshot) -> None:
-        self._parts = parts
+    def __init__(self, parts: Parts | None, taken: Snapshot, target: Path) -> None:
+        self._parts, self._target = parts, target
         self._needed = any(packed is None for packed in taken.articles.articles)
         self._file: BinaryIO | None = None
 
@@ -298,6 +298,8 @@ class _Reused:
             raise ValueError("a snapshot that reuses parts needs the checkpoint they are in")
         self._file = self._parts.path.open("rb")
         try:
+            if os.path.samefile(self._file.fileno(), self._target):  # the slots linked as one
+                raise OSError(f"{self._target.name} is the last checkpoint's own file")
             self._verify(self._file, self._parts)
         except BaseException:
             self._file.close()

@@ -4,6 +4,7 @@ foreign, old, ahead of the log, or of a rewritten log) is ignored with one log l
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import shutil
@@ -602,6 +603,71 @@ async def test_a_last_checkpoint_changed_on_disk_is_not_copied_from(
     again = await _start(log)
     try:
         assert (await again.health.report())["checkpoint"]["replayed_after"] == 0
+        assert await _fingerprints(again) == await _replayed_in_full(log)
+    finally:
+        await again.stop()
+
+
+async def test_slots_linked_as_one_file_are_never_copied_onto_themselves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If an operator makes the two slots' views files one file (a hard link), a write would
+    copy the last checkpoint's parts out of the file it overwrites: it fails instead, saying
+    why, and the next start serves what a full replay serves."""
+    monkeypatch.setattr("newsroom.projections.articles.PART_ARTICLES", 2)
+    log = tmp_path / "newsroom.db"
+    newsroom = await _start(log)
+    try:
+        await _write(newsroom, 6)
+        await newsroom.checkpointer.save(newsroom.views)
+        directory = _views_dir(log)
+        (directory / "views-b.ckpt").unlink(missing_ok=True)
+        (directory / "views-b.ckpt").hardlink_to(directory / "views-a.ckpt")
+        await _edit(newsroom, 1)
+        await newsroom.checkpointer.save(newsroom.views)
+        failed = (await newsroom.health.report())["checkpoint"]["last_failed"]
+        assert "the last checkpoint's own file" in failed, failed
+    finally:
+        await newsroom.stop()
+    again = await _start(log)
+    try:
+        assert await _fingerprints(again) == await _replayed_in_full(log)
+    finally:
+        await again.stop()
+
+
+async def test_a_write_cancelled_after_its_snapshot_leaves_the_next_packing_every_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The snapshot starts the count of changed parts afresh; a write cancelled after it
+    (never the checkpointer's own, which lets a write finish) must not leave the next one
+    copying parts from the checkpoint before, which lacks the changes in between."""
+    monkeypatch.setattr("newsroom.projections.articles.PART_ARTICLES", 2)
+    log = tmp_path / "newsroom.db"
+    newsroom = await _start(log)
+    try:
+        await _write(newsroom, 6)
+        await newsroom.checkpointer.save(newsroom.views)
+        await _edit(newsroom, 1)
+        snapshot, taken = checkpoints.snapshot, asyncio.Event()
+
+        def noted(*args: Any) -> checkpoints.Snapshot:
+            taken.set()
+            return snapshot(*args)
+
+        monkeypatch.setattr(checkpoints, "snapshot", noted)
+        writing = asyncio.create_task(newsroom.checkpointer.save(newsroom.views))
+        await taken.wait()
+        writing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await writing
+        await newsroom.checkpointer.save(newsroom.views)
+        last = newsroom.checkpointer.last
+        assert last is not None and (last["parts"], last["parts_packed"]) == (3, 3)
+    finally:
+        await newsroom.stop()
+    again = await _start(log)
+    try:
         assert await _fingerprints(again) == await _replayed_in_full(log)
     finally:
         await again.stop()
