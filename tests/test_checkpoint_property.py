@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import tempfile
 from pathlib import Path
+from unittest.mock import patch
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,6 +16,7 @@ from newsroom.articles import Command
 from newsroom.bus import Bus
 from newsroom.commands import CommandHandler
 from newsroom.errors import NewsroomError
+from newsroom.projections import articles as articles_module
 from newsroom.projections.base import Dispatcher
 from newsroom.projections.views import Views
 from newsroom.store import Recorded
@@ -41,15 +43,17 @@ async def _checkpoint(
     last: checkpoints.Checkpoint | None = None,
 ) -> checkpoints.Checkpoint:
     """Write a checkpoint of `views` as the checkpointer does, while `events` go on: the
-    first batch after the first part is copied, the second while the search index is held.
-    Parts of the articles unchanged since `last` are taken from its file."""
+    first batch one event after each step of the copy (a part of the articles, or a key of a
+    list), the rest after it; the second while the search index is held. Parts of the
+    articles unchanged since `last` are taken from its file."""
     during_copy, while_held, after = events
     reusable = last.parts if last else None
-    steps = views.articles.copy_in_steps(len(reusable.frames) if reusable else 0)
-    next(steps, None)  # one part copied; events go on before the next steps
-    _dispatch(views, during_copy)
-    for _ in steps:
-        pass
+    done = 0
+    with patch.object(articles_module, "LIST_STEP", 1):  # lists copied a key at a time
+        for _ in views.articles.copy_in_steps(len(reusable.frames) if reusable else 0):
+            _dispatch(views, during_copy[done : done + 1])  # events go on between the steps
+            done += 1
+    _dispatch(views, during_copy[done:])
     taken = checkpoints.snapshot(views, reusable)
     _dispatch(views, while_held)  # events go on while the search index is copied
     slot = checkpoints.begin(directory, last.slot if last else None)

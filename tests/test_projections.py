@@ -360,3 +360,32 @@ def test_views_refuses_a_view_that_stopped_and_those_that_read_it() -> None:
     for name in ("feeds", "sitemaps", "search"):
         with pytest.raises(ProjectionFailed, match=f"the {name} view stopped at position 3"):
             getattr(views, name)
+
+
+@pytest.mark.parametrize("during", [0, 1, 5, 20], ids=lambda n: f"after {n} steps")
+def test_a_snapshot_copied_in_steps_holds_the_lists_as_they_are_when_it_is_taken(
+    monkeypatch: pytest.MonkeyPatch, during: int
+) -> None:
+    """A checkpoint copies the lists a key at a time here, then takes only their new ends at
+    the snapshot; an event that moves an article into the middle of a list, or takes one out,
+    while or after its list is copied, makes the snapshot copy that list whole."""
+    monkeypatch.setattr("newsroom.projections.articles.LIST_STEP", 1)
+    log = recorded_log(
+        article_created(1, at(1), category="world"),
+        article_created(2, at(2), category="world"),
+        article_created(3, at(3), category="world"),
+        article_created(4, at(4), category="sport"),
+        updated(1, at(5), category="sport"),  # into sport's list, before article 4
+        retracted(3, at(6)),  # out of world's and the all-news list
+        article_created(5, at(7), category="world"),  # onto the end of them
+    )
+    view = projection_of(*log[:4])
+    steps = view.copy_in_steps(0)
+    for _ in range(during):
+        next(steps, None)
+    for record in log[4:]:
+        view.apply(record)
+        next(steps, None)
+    for _ in steps:
+        pass
+    assert view.snapshot().lists == projection_of(*log).snapshot().lists
