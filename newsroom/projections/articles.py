@@ -231,6 +231,9 @@ class ArticlesProjection:
         self._list_copies: dict[tuple[str | None, StatusName], list[Key]] = {}
         self._lists_reordered: set[tuple[str | None, StatusName]] = set()
         self._newest_part = 0  # one int object for the rows of a part, not one each
+        # Changes are noted from the first checkpoint on (its copy, or a restore): during the
+        # full replay before it there is nothing to note them against.
+        self._noting = False
 
     # --- queries -----------------------------------------------------------------------------
 
@@ -295,7 +298,7 @@ class ArticlesProjection:
         `reusable` parts (those the last checkpoint holds), only the ones changed since its
         snapshot are copied. A part changed meanwhile is copied again, in a second and a third
         pass, so that `snapshot` has only a few left to copy."""
-        self._copies = {}
+        self._copies, self._noting = {}, True
         for sweep in range(3):
             todo = [k for k in self._to_copy(reusable) if k not in self._copies]
             if sweep and len(todo) <= 1:
@@ -338,7 +341,7 @@ class ArticlesProjection:
             else:  # only added to at its end since: the copy is the start of it
                 copy += keys[len(copy) :]
                 lists[key] = copy
-        self._copies, self._dirty = {}, set()
+        self._copies, self._dirty, self._noting = {}, set(), True
         self._list_copies, self._lists_reordered = {}, set()
         return ArticlesState(articles, lists, self.part_size)
 
@@ -383,7 +386,7 @@ class ArticlesProjection:
             row._view, row.part = None, part
             rows[row.id] = row
         self._order.extend(cast(list[int], columns[0]))
-        self._newest_part = part
+        self._newest_part, self._noting = part, True
         if len(rows) != len(self._order):
             raise ValueError("an article is in two of its parts")
 
@@ -398,7 +401,8 @@ class ArticlesProjection:
                     self._newest_part = len(self._order) // self.part_size
                 row.part = self._newest_part
                 self._order.append(row.id)
-                self._changed(row)
+                if self._noting:
+                    self._changed(row)
                 self._index(row)
                 return Change(row.id, None, row.placement(), e.created_at)
             case ArticleDraftUpdated() | ArticleUpdated() as e:
@@ -412,7 +416,8 @@ class ArticlesProjection:
                         setattr(row, name, value)
                 if not moves:  # the usual edit: the article stays where it was
                     row.touched(recorded, e.updated_at)
-                    self._changed(row)
+                    if self._noting:
+                        self._changed(row)
                     return Change(row.id, before, before, e.updated_at)
                 self._index(row)
                 return self._touched(row, before, recorded, e.updated_at)
@@ -435,7 +440,8 @@ class ArticlesProjection:
 
     def _touched(self, row: _Row, before: Placement, recorded: Recorded, at: datetime) -> Change:
         row.touched(recorded, at)
-        self._changed(row)
+        if self._noting:
+            self._changed(row)
         return Change(row.id, before, row.placement(), at)
 
     def _changed(self, row: _Row) -> None:
@@ -451,13 +457,15 @@ class ArticlesProjection:
                 keys.append(key)  # the usual case: the newest goes last
             else:
                 insort(keys, key)
-                self._lists_reordered.add(list_key)
+                if self._noting:
+                    self._lists_reordered.add(list_key)
 
     def _unindex(self, row: _Row) -> None:
         key = row.key()
         for list_key in ((row.category, row.status), (None, row.status)):
             keys = self._lists[list_key]
             del keys[bisect_left(keys, key)]
-            self._lists_reordered.add(list_key)
+            if self._noting:
+                self._lists_reordered.add(list_key)
             if not keys:
                 del self._lists[list_key]
