@@ -297,7 +297,7 @@ class ArticlesProjection:
         at a time, yielding between parts so that requests and events go on. Of the first
         `reusable` parts (those the last checkpoint holds), only the ones changed since its
         snapshot are copied. A part changed meanwhile is copied again, in a second and a third
-        pass, so that `snapshot` has only a few left to copy."""
+        pass, so that `snapshot` has only a few left to copy. Then the lists, in steps too."""
         self._copies, self._noting = {}, True
         for sweep in range(3):
             todo = [k for k in self._to_copy(reusable) if k not in self._copies]
