@@ -9,10 +9,11 @@ slots, `a` and `b`, written in turn; each slot is two files:
   parts, pickled one after another (with its size and CRC-32 in the header). The articles come
   first, in parts of the same articles from one checkpoint to the next (`PART_ARTICLES`, in the
   order they came): a write copies the parts no event changed since the last checkpoint from
-  that checkpoint's file (once its body passed its checksum again) instead of packing them
-  anew, which is most of the work on a large log. Pickle is safe here because the file is
-  our own, written by this program beside the log, and its checksum is verified before
-  anything is unpickled (whoever can write that directory can write the log itself).
+  that checkpoint's file (whose body's checksum is checked on the same reading, before the new
+  header is written) instead of packing them anew, which is most of the work on a large log.
+  Pickle is safe here because the file is our own, written by this program beside the log,
+  and its checksum is verified before anything is unpickled (whoever can write that directory
+  can write the log itself).
 - `search-<slot>.db`: the search index at that position, an SQLite file that SQLite's backup
   API copies out of (and back into) the index. The header names it with its size and checksum.
 
@@ -283,13 +284,16 @@ def write(
 
 
 class _Reused:
-    """The last checkpoint's views file, open for `write` to copy parts of the articles from,
-    once its body passed its checksum again; nothing is opened if no part is to be copied."""
+    """The last checkpoint's views file, for `write` to copy parts of the articles from. Its
+    body is read once, from start to end, and checksummed on that same reading: `check` says
+    at the end whether what was copied is what that checkpoint wrote (before the new header
+    is written). Nothing is opened if no part is to be copied."""
 
     def __init__(self, parts: Parts | None, taken: Snapshot, target: Path) -> None:
         self._parts, self._target = parts, target
         self._needed = any(packed is None for packed in taken.articles.articles)
         self._file: BinaryIO | None = None
+        self._read = self._crc = 0  # how much of its body was read so far, and its CRC-32
 
     def __enter__(self) -> _Reused:
         if not self._needed:
@@ -300,22 +304,11 @@ class _Reused:
         try:
             if os.path.samefile(self._file.fileno(), self._target):  # the slots linked as one
                 raise OSError(f"{self._target.name} is the last checkpoint's own file")
-            self._verify(self._file, self._parts)
+            self._file.seek(HEADER_SLOT)
         except BaseException:
             self._file.close()
             raise
         return self
-
-    @staticmethod
-    def _verify(f: BinaryIO, parts: Parts) -> None:
-        """`OSError` unless the body in `f` is still the one `parts` was written with."""
-        f.seek(HEADER_SLOT)
-        crc, left = 0, parts.body_size
-        while left and (chunk := f.read(min(CHUNK, left))):
-            crc, left = zlib.crc32(chunk, crc), left - len(chunk)
-        if left or crc != parts.body_crc:
-            raise OSError(f"the last checkpoint {parts.path.name} changed since it was "
-                          "written: its parts cannot be copied")  # fmt: skip
 
     def __exit__(self, *exc: object) -> None:
         if self._file is not None:
@@ -326,17 +319,38 @@ class _Reused:
         checkpoint (where they lie one after another) into `body`, a megabyte at a time (a
         few calls that let go of the interpreter, not a few per part); return where they are
         in `body`."""
-        assert self._file is not None and self._parts is not None
+        assert self._parts is not None
         run = self._parts.frames[first : first + count]
         start = run[0][0]
-        end = run[-1][0] + run[-1][1]
         moved = [(body.size + offset - start, size) for offset, size in run]
-        self._file.seek(HEADER_SLOT + start)
-        while start < end:
-            chunk = _exactly(self._file, min(FLUSH_EVERY, end - start))
-            body.add(chunk)
-            start += len(chunk)
+        self._read_up_to(start)  # the frames between (of changed parts): read, not copied
+        self._read_up_to(run[-1][0] + run[-1][1], body)
         return moved
+
+    def check(self) -> None:
+        """`OSError` unless the body read (and copied from) is the one the last checkpoint
+        wrote: the rest of it is read, and the checksum of all of it compared."""
+        if self._file is None:
+            return
+        assert self._parts is not None
+        self._read_up_to(self._parts.body_size)
+        if self._file.read(1) or self._crc != self._parts.body_crc:
+            raise self._changed()
+
+    def _read_up_to(self, offset: int, body: _Body | None = None) -> None:
+        assert self._file is not None
+        while self._read < offset:
+            chunk = self._file.read(min(FLUSH_EVERY, offset - self._read))
+            if not chunk:
+                raise self._changed()
+            self._read, self._crc = self._read + len(chunk), zlib.crc32(chunk, self._crc)
+            if body is not None:
+                body.add(chunk)
+
+    def _changed(self) -> OSError:
+        assert self._parts is not None
+        return OSError(f"the last checkpoint {self._parts.path.name} changed since it was "
+                       "written: its parts cannot be copied")  # fmt: skip
 
 
 class _Body:
@@ -384,6 +398,7 @@ def _write_body(
         body.add(frame)
     if unchanged:
         frames += reused.copy(len(frames), unchanged, body)
+    reused.check()
     return body.size, body.crc, frames
 
 

@@ -562,7 +562,8 @@ async def test_a_checkpoint_copies_the_parts_no_event_changed_from_the_last_one(
 
 
 CHANGED_ON_DISK: dict[str, Callable[[Path], None]] = {
-    "bit-flipped": lambda path: _flip(path, -1),
+    "bit-flipped at its end": lambda path: _flip(path, -1),
+    "bit-flipped in its articles": lambda path: _flip(path, checkpoints.HEADER_SLOT + 10),
     "truncated": _truncate,
     "deleted": lambda path: path.unlink(),
 }
