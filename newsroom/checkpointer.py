@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from newsroom import checkpoints
+from newsroom.checkpoint_body import Parts
 from newsroom.checkpoints import Checkpoint, Refused
 from newsroom.errors import ConfigError, NewsroomError, ProjectionFailed, ViewTimeout
 from newsroom.projections.views import Views
@@ -58,7 +59,7 @@ class Checkpointer:
         self._slot: str | None = None  # its slot: the next write goes to the other one
         # Where its parts of the articles are, for the next write to copy the unchanged ones
         # from; None after a failed write, whose snapshot the views counted changes from.
-        self._parts: checkpoints.Parts | None = None
+        self._parts: Parts | None = None
         self._writing = asyncio.Lock()  # one write at a time
         self._lock: IO[bytes] | None = None  # the directory's lock file, held while running
         self.loaded: Checkpoint | None = None

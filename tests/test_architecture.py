@@ -29,8 +29,9 @@ ALLOWED: dict[str, set[str]] = {
     "history": {"articles", "bus", "commands", "errors", "events", "gates", "store"},
     "health": {"commands", "errors", "projections", "store"},
     "config": {"errors"},
-    "checkpoints": {"projections", "store"},
-    "checkpointer": {"checkpoints", "errors", "projections", "store"},
+    "checkpoint_body": {"projections"},
+    "checkpoints": {"checkpoint_body", "projections", "store"},
+    "checkpointer": {"checkpoint_body", "checkpoints", "errors", "projections", "store"},
     "demo": {"articles", "commands"},
     "app": {
         "bus",

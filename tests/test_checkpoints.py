@@ -524,6 +524,35 @@ async def _edit(newsroom: Newsroom, article_id: int) -> None:
     await newsroom.commands.handle(UpdateArticle(article_id, title=f"Edited {article_id}"))
 
 
+async def _in_parts_of_two(log: Path, monkeypatch: pytest.MonkeyPatch, articles: int) -> Newsroom:
+    """A newsroom on `log` whose checkpoints hold the articles in parts of two, with
+    `articles` written and a checkpoint of them saved."""
+    monkeypatch.setattr("newsroom.projections.articles.PART_ARTICLES", 2)
+    newsroom = await _start(log)
+    await _write(newsroom, articles)
+    await newsroom.checkpointer.save(newsroom.views)
+    return newsroom
+
+
+async def _save(newsroom: Newsroom) -> tuple[int, int]:
+    """Save a checkpoint; its parts of the articles, and how many of them were packed anew."""
+    await newsroom.checkpointer.save(newsroom.views)
+    last = newsroom.checkpointer.last
+    assert last is not None
+    return last["parts"], last["parts_packed"]
+
+
+async def _restart_serves_a_full_replay(log: Path) -> None:
+    """Start on `log` from its newest checkpoint, with nothing left to replay after it: the
+    views equal a full replay's."""
+    newsroom = await _start(log)
+    try:
+        assert (await newsroom.health.report())["checkpoint"]["replayed_after"] == 0
+        assert await _fingerprints(newsroom) == await _replayed_in_full(log)
+    finally:
+        await newsroom.stop()
+
+
 async def test_a_checkpoint_copies_the_parts_no_event_changed_from_the_last_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -531,34 +560,22 @@ async def test_a_checkpoint_copies_the_parts_no_event_changed_from_the_last_one(
     write packs anew only the parts an event changed since the last checkpoint (written, or
     loaded at start) and copies the rest from its file; what it writes loads into the views a
     full replay builds."""
-    monkeypatch.setattr("newsroom.projections.articles.PART_ARTICLES", 2)
     log = tmp_path / "newsroom.db"
-    newsroom = await _start(log)
-    await _write(newsroom, 10)  # articles 1 to 10: parts 0 to 4
-    await newsroom.checkpointer.save(newsroom.views)
+    newsroom = await _in_parts_of_two(log, monkeypatch, 10)  # articles 1 to 10: parts 0 to 4
     last = newsroom.checkpointer.last
     assert last is not None and (last["parts"], last["parts_packed"]) == (5, 5)
     await _edit(newsroom, 4)  # part 1
     await newsroom.commands.handle(create_article(title="Eleventh"))  # part 5, new
-    await newsroom.checkpointer.save(newsroom.views)
-    last = newsroom.checkpointer.last
-    assert (last["parts"], last["parts_packed"]) == (6, 2)
+    assert await _save(newsroom) == (6, 2)
     await newsroom.stop()
     again = await _start(log)
     try:
         assert await _fingerprints(again) == await _replayed_in_full(log)
         await _edit(again, 9)  # part 4, after the checkpoint loaded at start
-        await again.checkpointer.save(again.views)
-        last = again.checkpointer.last
-        assert (last["parts"], last["parts_packed"]) == (6, 1)
+        assert await _save(again) == (6, 1)
     finally:
         await again.stop()
-    final = await _start(log)
-    try:
-        assert (await final.health.report())["checkpoint"]["replayed_after"] == 0
-        assert await _fingerprints(final) == await _replayed_in_full(log)
-    finally:
-        await final.stop()
+    await _restart_serves_a_full_replay(log)
 
 
 CHANGED_ON_DISK: dict[str, Callable[[Path], None]] = {
@@ -579,12 +596,9 @@ async def test_a_last_checkpoint_changed_on_disk_is_not_copied_from(
     """If the last checkpoint's file changed after it was written, the next write does not
     copy from it: it fails, saying why (logged and in /healthz), and the one after packs every
     part anew; what that writes loads into the views a full replay builds."""
-    monkeypatch.setattr("newsroom.projections.articles.PART_ARTICLES", 2)
     log = tmp_path / "newsroom.db"
-    newsroom = await _start(log)
+    newsroom = await _in_parts_of_two(log, monkeypatch, 6)
     try:
-        await _write(newsroom, 6)
-        await newsroom.checkpointer.save(newsroom.views)
         CHANGED_ON_DISK[change](_views_file(_views_dir(log)))
         await _edit(newsroom, 1)
         with caplog.at_level(logging.WARNING, logger="newsroom.checkpointer"):
@@ -596,17 +610,10 @@ async def test_a_last_checkpoint_changed_on_disk_is_not_copied_from(
             assert "changed since it was written" in failed, failed
         assert [r for r in caplog.records if "could not write" in r.getMessage()]
         await _edit(newsroom, 3)
-        await newsroom.checkpointer.save(newsroom.views)
-        last = newsroom.checkpointer.last
-        assert last is not None and (last["parts"], last["parts_packed"]) == (3, 3)
+        assert await _save(newsroom) == (3, 3)
     finally:
         await newsroom.stop()
-    again = await _start(log)
-    try:
-        assert (await again.health.report())["checkpoint"]["replayed_after"] == 0
-        assert await _fingerprints(again) == await _replayed_in_full(log)
-    finally:
-        await again.stop()
+    await _restart_serves_a_full_replay(log)
 
 
 async def test_slots_linked_as_one_file_are_never_copied_onto_themselves(
@@ -615,12 +622,9 @@ async def test_slots_linked_as_one_file_are_never_copied_onto_themselves(
     """If an operator makes the two slots' views files one file (a hard link), a write would
     copy the last checkpoint's parts out of the file it overwrites: it fails instead, saying
     why, and the next start serves what a full replay serves."""
-    monkeypatch.setattr("newsroom.projections.articles.PART_ARTICLES", 2)
     log = tmp_path / "newsroom.db"
-    newsroom = await _start(log)
+    newsroom = await _in_parts_of_two(log, monkeypatch, 6)
     try:
-        await _write(newsroom, 6)
-        await newsroom.checkpointer.save(newsroom.views)
         directory = _views_dir(log)
         (directory / "views-b.ckpt").unlink(missing_ok=True)
         (directory / "views-b.ckpt").hardlink_to(directory / "views-a.ckpt")
@@ -643,12 +647,9 @@ async def test_a_write_cancelled_after_its_snapshot_leaves_the_next_packing_ever
     """The snapshot starts the count of changed parts afresh; a write cancelled after it
     (never the checkpointer's own, which lets a write finish) must not leave the next one
     copying parts from the checkpoint before, which lacks the changes in between."""
-    monkeypatch.setattr("newsroom.projections.articles.PART_ARTICLES", 2)
     log = tmp_path / "newsroom.db"
-    newsroom = await _start(log)
+    newsroom = await _in_parts_of_two(log, monkeypatch, 6)
     try:
-        await _write(newsroom, 6)
-        await newsroom.checkpointer.save(newsroom.views)
         await _edit(newsroom, 1)
         snapshot, taken = checkpoints.snapshot, asyncio.Event()
 
@@ -662,13 +663,7 @@ async def test_a_write_cancelled_after_its_snapshot_leaves_the_next_packing_ever
         writing.cancel()
         with pytest.raises(asyncio.CancelledError):
             await writing
-        await newsroom.checkpointer.save(newsroom.views)
-        last = newsroom.checkpointer.last
-        assert last is not None and (last["parts"], last["parts_packed"]) == (3, 3)
+        assert await _save(newsroom) == (3, 3)
     finally:
         await newsroom.stop()
-    again = await _start(log)
-    try:
-        assert await _fingerprints(again) == await _replayed_in_full(log)
-    finally:
-        await again.stop()
+    await _restart_serves_a_full_replay(log)
