@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
+import math
 import os
 import shutil
 import statistics
@@ -61,7 +63,12 @@ class Probe:
     def __init__(self, newsroom: Newsroom, rate: float) -> None:
         self.newsroom, self.rate = newsroom, rate
         self.writes: list[float] = []
-        self.due: list[float] = []  # when each of `writes` was due
+        # When each checkpoint began and ended (an open one ends at infinity), and the latency
+        # of each write due while one ran: noted as each write ends, at the cost of a bisection
+        # (a scan of every write against every checkpoint, on the loop, stalled the writes).
+        self.starts: list[float] = []
+        self.ends: list[float] = []
+        self.during: list[float] = []
         self.lags: list[float] = []
         self.running = True
         self._pending: set[asyncio.Task[None]] = set()
@@ -85,8 +92,18 @@ class Probe:
                 author_name="Probe",
             )
         )  # fmt: skip
-        self.writes.append(time.perf_counter() - due)
-        self.due.append(due)
+        latency = time.perf_counter() - due
+        self.writes.append(latency)
+        last = bisect.bisect_right(self.starts, due) - 1  # the last checkpoint begun by then
+        if last >= 0 and due <= self.ends[last]:
+            self.during.append(latency)
+
+    def checkpoint_begins(self) -> None:
+        self.starts.append(time.perf_counter())
+        self.ends.append(math.inf)
+
+    def checkpoint_ended(self) -> None:
+        self.ends[-1] = time.perf_counter()
 
     async def watch_the_loop(self) -> None:
         while self.running:
@@ -97,15 +114,8 @@ class Probe:
     def phase(self) -> tuple[list[float], list[float]]:
         """What was noted since the last phase ended (and start noting afresh)."""
         writes, lags = self.writes, self.lags
-        self.writes, self.lags, self.due = [], [], []
+        self.writes, self.lags = [], []
         return writes, lags
-
-    def during(self, spans: list[tuple[float, float]]) -> list[float]:
-        """The writes noted since the last phase that were due while one of `spans` ran."""
-        return [
-            latency for latency, due in zip(self.writes, self.due, strict=True)
-            if any(start <= due <= end for start, end in spans)
-        ]  # fmt: skip
 
 
 async def probe(log: Path, rate: float, seconds: float, checkpoints: int, gap: float) -> None:
@@ -122,22 +132,21 @@ async def probe(log: Path, rate: float, seconds: float, checkpoints: int, gap: f
         await asyncio.sleep(seconds)
         quiet_writes, quiet_lags = probe.phase()
         took: list[str] = []
-        spans: list[tuple[float, float]] = []
-        while len(took) < checkpoints or len(probe.during(spans)) < len(quiet_writes):
+        while len(took) < checkpoints or len(probe.during) < len(quiet_writes):
             if took:
                 await asyncio.sleep(gap)
             before = checkpointer.written
-            started = time.perf_counter()
+            probe.checkpoint_begins()
             await checkpointer.save(newsroom.views)
+            probe.checkpoint_ended()
             if checkpointer.written == before:
                 raise SystemExit(
                     f"a checkpoint was not written: {checkpointer.failed or 'skipped'}"
                 )
-            spans.append((started, time.perf_counter()))
             took.append(
                 f"{checkpointer.last['seconds']:.1f} s ({checkpointer.last['loop_held_ms']} ms)"
             )
-        busy_writes = probe.during(spans)
+        busy_writes = list(probe.during)
         _, busy_lags = probe.phase()
         probe.running = False
         await asyncio.gather(*tasks)
