@@ -318,7 +318,8 @@ class Newsroom:
             await asyncio.gather(self._search_task, return_exceptions=True)
         try:
             if self._checkpoints is not None:
-                self._checkpoints.cancel()  # a write in progress finishes (a thread is not)
+                self.checkpointer.hurry()  # a write in progress finishes, without rests
+                self._checkpoints.cancel()  # (a thread is not cancelled)
                 await asyncio.gather(self._checkpoints, return_exceptions=True)
                 await self.checkpointer.save(self.views, paced=False)  # nothing left to serve
                 self.checkpointer.close()

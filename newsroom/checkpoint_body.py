@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import threading
 import time
 import zlib
 from collections.abc import Iterable
@@ -20,6 +21,31 @@ from newsroom.projections.articles import Part
 
 HEADER_SLOT = 4096  # bytes before the body, for the header (a few hundred bytes) and its framing
 FLUSH_EVERY = 1024 * 1024  # bytes written between two flushes to disk
+
+
+class Pace:
+    """How the checkpoint thread shares the machine with the requests and the log's writer: after
+    each piece of its file work (a megabyte read and checksummed, or written and flushed, a step
+    of the search index's copy), it rests `rest` times as long as the piece took. A checkpoint
+    is a cache written in the background; taking longer costs nothing, while running at full
+    speed beside the log's commits on a small machine slows the writes that meet it."""
+
+    def __init__(self, rest: float = 0.0) -> None:
+        self.rest = rest
+        self._since = time.perf_counter()
+        self._hurried = threading.Event()
+
+    def step(self, at_least: float = 0.0) -> None:
+        """A piece of work ended: rest in proportion to it (at least `at_least` times as long),
+        then time the next from now."""
+        if rest := max(self.rest, at_least):
+            self._hurried.wait((time.perf_counter() - self._since) * rest)
+        self._since = time.perf_counter()
+
+    def hurry(self) -> None:
+        """Rest no more, from the rest under way on (at a stop: nothing is left to serve)."""
+        self.rest = 0.0
+        self._hurried.set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +66,8 @@ class Reused:
     at the end whether what was copied is what that checkpoint wrote (before the new header
     is written). Nothing is opened if no part is to be copied."""
 
-    def __init__(self, parts: Parts | None, needed: bool, target: Path) -> None:
-        self._parts, self._needed, self._target = parts, needed, target
+    def __init__(self, parts: Parts | None, needed: bool, target: Path, pace: Pace) -> None:
+        self._parts, self._needed, self._target, self._pace = parts, needed, target, pace
         self._file: BinaryIO | None = None
         self._read = self._crc = 0  # how much of its body was read so far, and its CRC-32
 
@@ -95,7 +121,9 @@ class Reused:
                 raise self._changed()
             self._read, self._crc = self._read + len(chunk), zlib.crc32(chunk, self._crc)
             if body is not None:
-                body.add(chunk)
+                body.add(chunk)  # rests for both
+            else:
+                self._pace.step()
 
     def _changed(self) -> OSError:
         assert self._parts is not None
@@ -108,8 +136,8 @@ class Body:
     megabyte or so, so a final fsync never has a large backlog to write while the log's own
     commits wait behind it."""
 
-    def __init__(self, f: BinaryIO) -> None:
-        self._f = f
+    def __init__(self, f: BinaryIO, pace: Pace) -> None:
+        self._f, self._pace = f, pace
         self.size = self.crc = self._unflushed = 0
 
     def add(self, data: bytes) -> None:
@@ -120,15 +148,16 @@ class Body:
             self._f.flush()
             os.fdatasync(self._f.fileno())
             self._unflushed = 0
+            self._pace.step()
 
 
 def write_body(
-    f: BinaryIO, parts: Iterable[tuple[str, object]], reused: Reused
+    f: BinaryIO, parts: Iterable[tuple[str, object]], reused: Reused, pace: Pace
 ) -> tuple[int, int, list[tuple[int, int]]]:
     """Write the parts one pickle after another, and for each run of the articles' parts that
     `taken` left out, the frames the last checkpoint holds; return the body's size and CRC-32,
     and where the articles' parts are in it."""
-    body = Body(f)
+    body = Body(f, pace)
     frames: list[tuple[int, int]] = []
     unchanged = 0  # parts left out just before this one, to copy in one run
     for view, part in parts:
@@ -138,11 +167,10 @@ def write_body(
         if unchanged:
             frames += reused.copy(len(frames), unchanged, body)
             unchanged = 0
-        started = time.perf_counter()
         frame = pickle.dumps((view, part), protocol=pickle.HIGHEST_PROTOCOL)
-        # Pickling holds the interpreter, which the event loop then waits for: rest as long as
-        # it took, so the loop finds the interpreter free at least half of the time.
-        time.sleep(time.perf_counter() - started)
+        # Pickling holds the interpreter, which the event loop then waits for: rest at least as
+        # long as it took, so the loop finds the interpreter free at least half of the time.
+        pace.step(at_least=1.0)
         if view == "articles" and cast(Part, part)[0] == "rows":
             frames.append((body.size, len(frame)))
         body.add(frame)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from newsroom import checkpoints
-from newsroom.checkpoint_body import Parts
+from newsroom.checkpoint_body import Pace, Parts
 from newsroom.checkpoints import Checkpoint, Refused
 from newsroom.errors import ConfigError, NewsroomError, ProjectionFailed, ViewTimeout
 from newsroom.projections.views import Views
@@ -39,6 +39,16 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 RELEASE_STEP = 5  # articles the search index catches up on per turn of the loop
 REST = 10.0  # after each stretch on the loop, the loop is left to the rest for 10 times as long
+# The checkpoint thread's file work (reading and checksumming the last checkpoint, writing and
+# flushing the new one: a few hundred megabytes at a million events) rests 20 times as long as
+# each megabyte took, so it uses the disk and a core a twentieth of the time. At full speed it
+# took under a second, and the log's commits queued behind its flushes: writes that met one
+# had 1.6x the p99 of writes that did not (docs/benchmarks.md, section 8). Paced, a checkpoint
+# takes tens of seconds at that size; it is a cache, and its age at a restart only means that
+# many more events to replay. The search index's copy rests only as long as each step took:
+# the search view is held while it runs, so new articles are found only once it is done.
+FILE_REST = 20.0
+SEARCH_REST = 1.0
 
 
 class Checkpointer:
@@ -61,6 +71,8 @@ class Checkpointer:
         # from; None after a failed write, whose snapshot the views counted changes from.
         self._parts: Parts | None = None
         self._writing = asyncio.Lock()  # one write at a time
+        self._paces: tuple[_Hold, Pace, Pace] | None = None  # the write in progress's paces
+        self._hurried = False
         self._lock: IO[bytes] | None = None  # the directory's lock file, held while running
         self.loaded: Checkpoint | None = None
         self.loaded_age = 0.0  # seconds, at start
@@ -175,6 +187,11 @@ class Checkpointer:
 
     async def _write(self, views: Views, directory: Path, rest: float) -> dict[str, Any]:
         started, hold = time.perf_counter(), _Hold(rest)
+        pace = Pace(FILE_REST if rest else 0.0)
+        search_pace = Pace(SEARCH_REST if rest else 0.0)
+        self._paces = hold, pace, search_pace
+        if self._hurried:
+            self.hurry()
         slot = await self._in_background(checkpoints.begin, directory, self._slot)
         hold.resume()
         reusable = self._parts
@@ -186,7 +203,7 @@ class Checkpointer:
         try:
             await hold.pause()
             anchor = await self._store.anchor(taken.position)
-            search = await self._in_background(checkpoints.save_search, views, slot)
+            search = await self._in_background(checkpoints.save_search, views, slot, search_pace)
         except BaseException:
             views.search.release(sys.maxsize)  # all at once: nothing more to wait for
             raise
@@ -200,7 +217,7 @@ class Checkpointer:
         if anchor is None:
             raise OSError(f"the log has no event at position {taken.position}")
         write = checkpoints.write
-        written = await self._in_background(write, slot, taken, search, anchor, reusable)
+        written = await self._in_background(write, slot, taken, search, anchor, reusable, pace)
         self._parts = written.parts
         return {
             "position": written.position,
@@ -211,6 +228,16 @@ class Checkpointer:
             "seconds": round(time.perf_counter() - started, 3),
             "loop_held_ms": round(hold.longest * 1000, 1),
         }
+
+    def hurry(self) -> None:
+        """Let the write in progress, and any after it, run without rests: at a stop, which
+        waits for it, there is nothing left to serve."""
+        self._hurried = True
+        if self._paces is not None:
+            hold, *paces = self._paces
+            hold.rest = 0.0
+            for pace in paces:
+                pace.hurry()
 
     async def _in_background(self, work: Callable[..., T], *args: Any) -> T:
         """Run `work(*args)` on the checkpoint thread, which yields the CPU to the rest."""
@@ -257,7 +284,7 @@ class _Hold:
 
     def __init__(self, rest: float) -> None:
         self.longest = 0.0
-        self._rest = rest
+        self.rest = rest
         self._since = time.perf_counter()
 
     async def pause(self) -> None:
@@ -266,7 +293,7 @@ class _Hold:
         turns, and would meet a stretch at each of them."""
         stretch = time.perf_counter() - self._since
         self.longest = max(self.longest, stretch)
-        await asyncio.sleep(stretch * self._rest)
+        await asyncio.sleep(stretch * self.rest)
         self.resume()
 
     def resume(self) -> None:

@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, BinaryIO, NamedTuple
 
-from newsroom.checkpoint_body import HEADER_SLOT, Parts, Reused, write_body
+from newsroom.checkpoint_body import HEADER_SLOT, Pace, Parts, Reused, write_body
 from newsroom.projections.articles import ArticlesState
 from newsroom.projections.views import Views
 from newsroom.store import EventStore
@@ -218,9 +218,9 @@ def newest(directory: Path) -> Slot | None:
     return None if last is None else last.slot
 
 
-def save_search(views: Views, slot: Slot) -> Path:
-    """Copy the held search index into the slot's search file (on a worker thread)."""
-    views.search.index.save(slot.search)
+def save_search(views: Views, slot: Slot, pace: Pace | None = None) -> Path:
+    """Copy the held search index into the slot's search file (on a worker thread), at `pace`."""
+    views.search.index.save(slot.search, (pace or Pace()).step)
     _flush(slot.search)
     return slot.search
 
@@ -231,16 +231,17 @@ def write(
     search: Path,
     anchor: tuple[str, int],
     reusable: Parts | None = None,
+    pace: Pace | None = None,
 ) -> Checkpoint:
     """Write the slot's views file for `taken`, its header last (on a worker thread); the
     parts of the articles `taken` left out are copied from `reusable`, the last checkpoint
     (`OSError` if that file changed since it was written)."""
-    created = datetime.now(UTC)
+    created, pace = datetime.now(UTC), pace or Pace()
     fd = os.open(slot.views, os.O_RDWR | os.O_CREAT, 0o644)
     needed = any(packed is None for packed in taken.articles.articles)
-    with os.fdopen(fd, "r+b") as f, Reused(reusable, needed, slot.views) as reused:
+    with os.fdopen(fd, "r+b") as f, Reused(reusable, needed, slot.views, pace) as reused:
         f.seek(HEADER_SLOT)
-        size, crc, frames = write_body(f, taken.parts(), reused)
+        size, crc, frames = write_body(f, taken.parts(), reused, pace)
         f.truncate()
         f.flush()
         os.fdatasync(f.fileno())  # the body is on disk before a header can name it
@@ -256,7 +257,7 @@ def write(
             "article_part_size": taken.articles.part_size,
             "search_file": search.name,
             "search_size": search.stat().st_size,
-            "search_crc": _file_crc(search),
+            "search_crc": _file_crc(search, pace),
         }
         encoded = json.dumps(header).encode()
         f.seek(0)
@@ -429,11 +430,13 @@ def _exactly(f: BinaryIO, size: int) -> bytes:
     return data
 
 
-def _file_crc(path: Path) -> int:
+def _file_crc(path: Path, pace: Pace | None = None) -> int:
     crc = 0
     with path.open("rb") as f:
         while chunk := f.read(CHUNK):
             crc = zlib.crc32(chunk, crc)
+            if pace is not None:
+                pace.step()
     return crc
 
 

@@ -9,9 +9,11 @@ import json
 import logging
 import shutil
 import sqlite3
+import threading
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,6 +21,8 @@ import pytest
 from newsroom import checkpoints
 from newsroom.app import Newsroom
 from newsroom.articles import RetractArticle, UpdateArticle
+from newsroom.checkpoint_body import HEADER_SLOT, Pace
+from newsroom.checkpointer import FILE_REST, SEARCH_REST
 from newsroom.config import Settings
 from newsroom.errors import ConfigError, ProjectionFailed
 from newsroom.projections.search_fts5 import Fts5Index
@@ -322,8 +326,8 @@ async def test_a_checkpoint_that_cannot_be_written_is_logged_cleaned_up_and_neve
     written = slot.views.read_bytes()
     save = Fts5Index.save
 
-    def fills_the_disk(self: Fts5Index, path: Path) -> None:
-        save(self, path)  # a partial copy is left on disk, as a full disk leaves it
+    def fills_the_disk(self: Fts5Index, path: Path, between_steps: Callable[[], None]) -> None:
+        save(self, path, between_steps)  # a partial copy is left on disk, as a full disk leaves it
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(Fts5Index, "save", fills_the_disk)
@@ -666,4 +670,93 @@ async def test_a_write_cancelled_after_its_snapshot_leaves_the_next_packing_ever
         assert await _save(newsroom) == (3, 3)
     finally:
         await newsroom.stop()
+    await _restart_serves_a_full_replay(log)
+
+
+def test_the_checkpoint_thread_rests_in_proportion_to_each_piece_of_its_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`Pace.step` rests `rest` times as long as the work since the last step took (at least
+    `at_least` times), none at all with no rest asked for, and none once hurried."""
+    clock, rested = [10.0], []
+    monkeypatch.setattr("newsroom.checkpoint_body.time.perf_counter", lambda: clock[0])
+    paced, unpaced = Pace(20.0), Pace()
+    for pace in paced, unpaced:
+        monkeypatch.setattr(pace, "_hurried", SimpleNamespace(wait=rested.append, set=list))
+    clock[0] += 0.002
+    paced.step()
+    unpaced.step()
+    clock[0] += 0.001
+    paced.step()
+    unpaced.step(at_least=1.0)
+    paced.hurry()
+    clock[0] += 0.001
+    paced.step()
+    assert rested == pytest.approx([0.04, 0.02, 0.001])
+
+
+def test_a_rest_under_way_ends_when_the_pace_is_hurried() -> None:
+    pace = Pace(rest=1e9)
+    resting = threading.Thread(target=pace.step)
+    resting.start()
+    pace.hurry()
+    resting.join(timeout=30)
+    assert not resting.is_alive()
+
+
+async def test_a_checkpoint_written_while_serving_rests_after_each_piece_of_its_file_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While newsroom serves, every megabyte (a kilobyte here) the checkpoint writes is
+    followed by a rest of `FILE_REST` times its time, and each step of the search index's copy
+    by one of `SEARCH_REST` times; the checkpoint of a stop, with nothing left to serve, does
+    not rest."""
+    monkeypatch.setattr("newsroom.checkpoint_body.FLUSH_EVERY", 1024)
+    rests: list[tuple[float, float]] = []  # each step's rest factor, and its least
+    step = Pace.step
+
+    def noted(self: Pace, at_least: float = 0.0) -> None:
+        rests.append((self.rest, at_least))
+        step(self, at_least)
+
+    monkeypatch.setattr(Pace, "step", noted)
+    log = tmp_path / "newsroom.db"
+    newsroom = await _start(log)
+    try:
+        await _write(newsroom, 20)
+        await newsroom.checkpointer.save(newsroom.views)
+        body = _views_file(_views_dir(log)).stat().st_size - HEADER_SLOT
+        assert rests.count((FILE_REST, 0.0)) >= body // 1024 > 0  # not counting pickles
+        assert rests.count((SEARCH_REST, 0.0)) >= 1
+        rests.clear()
+        await _write(newsroom, 1)
+    finally:
+        await newsroom.stop()  # writes a checkpoint unpaced
+    assert rests and {rest for rest, _ in rests} == {0.0}  # a pickle's least rest still holds
+
+
+async def test_a_stop_hurries_a_checkpoint_under_way_and_still_writes_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint written while serving may take long (it rests); a stop waits for it, so it
+    first lets it finish without rests, then writes the stop's own checkpoint."""
+    monkeypatch.setattr("newsroom.checkpointer.FILE_REST", 1e9)  # it would rest for ever
+    resting, step = threading.Event(), Pace.step
+
+    def noted(self: Pace, at_least: float = 0.0) -> None:
+        if self.rest:
+            resting.set()
+        step(self, at_least)
+
+    monkeypatch.setattr(Pace, "step", noted)
+    log = tmp_path / "newsroom.db"
+    newsroom = await _start(log)
+    try:
+        await _write(newsroom, 3)
+        writing = asyncio.create_task(newsroom.checkpointer.save(newsroom.views))
+        assert await asyncio.to_thread(resting.wait, 30)
+        await _write(newsroom, 1)
+    finally:
+        await asyncio.wait_for(newsroom.stop(), timeout=60)
+    assert writing.done() and newsroom.checkpointer.written == 2
     await _restart_serves_a_full_replay(log)

@@ -106,9 +106,10 @@ class SearchIndex(Protocol):
         """Make every write so far part of what a search (or a copy) sees."""
         ...
 
-    def save(self, path: Path) -> None:
-        """Copy the index into a new file at `path`; runs on a worker thread, while nothing
-        writes to the index (see `SearchProjection.hold`)."""
+    def save(self, path: Path, between_steps: Callable[[], None]) -> None:
+        """Copy the index into a new file at `path`, calling `between_steps` after each step
+        of the copy (to pace it); runs on a worker thread, while nothing writes to the index
+        (see `SearchProjection.hold`)."""
         ...
 
     def restore(self, path: Path) -> None:

@@ -71,8 +71,6 @@ WINDOW = 1_000
 TIME_BUDGET = 0.1  # seconds a search may hold the event loop (matching and ranking)
 PROGRESS_STEPS = 100  # steps of SQLite's machine between two looks at the time
 SAVE_STEP = 256  # pages (of 4 KiB) a checkpoint's copy takes at a time; a search waits for one
-FLUSH_STEPS = 1  # steps between two flushes of the copy to disk
-STEP_REST = 0.001  # seconds the copy rests after each step (a step takes about as long)
 _RANK = f"bm25(docs, {TITLE_WEIGHT}, {BODY_WEIGHT})"
 # The index lives in a temporary file that SQLite makes (under $SQLITE_TMPDIR, $TMPDIR or
 # /var/tmp) and deletes at once, so nothing is left behind even after a kill -9. Its pages are
@@ -179,24 +177,20 @@ class Fts5Index:
     def flush(self) -> None:
         self._commit()
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, between_steps: Callable[[], None]) -> None:
         # SQLite's backup API lets go of the interpreter while it copies pages, and takes the
         # connection for one step at a time, so a search on the loop waits for a step at most.
-        # What it wrote goes to disk every few steps, so no large backlog builds up for a
-        # final fsync to write while the log's own commits wait behind it.
+        # What each step wrote goes to disk before the next, so no large backlog builds up for
+        # a final fsync to write while the log's own commits wait behind it.
         target = _overwritable(path)
-        steps = 0
 
         def flush(status: int, remaining: int, total: int) -> None:
-            nonlocal steps
-            steps += 1
-            time.sleep(STEP_REST)  # leave the CPU to the rest of the process for a moment
-            if steps % FLUSH_STEPS == 0:
-                fd = os.open(path, os.O_RDONLY)
-                try:
-                    os.fdatasync(fd)
-                finally:
-                    os.close(fd)
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
+            between_steps()
 
         try:
             self._db.backup(target, pages=SAVE_STEP, progress=flush, sleep=0.001)
