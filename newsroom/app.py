@@ -318,7 +318,7 @@ class Newsroom:
             await asyncio.gather(self._search_task, return_exceptions=True)
         try:
             if self._checkpoints is not None:
-                self.checkpointer.hurry()  # a write in progress finishes, without rests
+                self.checkpointer.hurry()  # a write in progress finishes, without more rests
                 self._checkpoints.cancel()  # (a thread is not cancelled)
                 await asyncio.gather(self._checkpoints, return_exceptions=True)
                 await self.checkpointer.save(self.views, paced=False)  # nothing left to serve

@@ -32,15 +32,20 @@ class Pace:
 
     def __init__(self, rest: float = 0.0) -> None:
         self.rest = rest
-        self._since = time.perf_counter()
+        self._clock = time.perf_counter
+        self._since = self._clock()
         self._hurried = threading.Event()
 
+    def start(self) -> None:
+        """Time the first piece of work from now (the thread's work begins)."""
+        self._since = self._clock()
+
     def step(self, at_least: float = 0.0) -> None:
-        """A piece of work ended: rest in proportion to it (at least `at_least` times as long),
-        then time the next from now."""
+        """A piece of work ended: rest in proportion to it (at least `at_least` times as long,
+        unless hurried), then time the next from now."""
         if rest := max(self.rest, at_least):
-            self._hurried.wait((time.perf_counter() - self._since) * rest)
-        self._since = time.perf_counter()
+            self._hurried.wait((self._clock() - self._since) * rest)
+        self._since = self._clock()
 
     def hurry(self) -> None:
         """Rest no more, from the rest under way on (at a stop: nothing is left to serve)."""
@@ -169,7 +174,7 @@ def write_body(
             unchanged = 0
         frame = pickle.dumps((view, part), protocol=pickle.HIGHEST_PROTOCOL)
         # Pickling holds the interpreter, which the event loop then waits for: rest at least as
-        # long as it took, so the loop finds the interpreter free at least half of the time.
+        # long as it took (unless hurried), so the loop finds it free at least half of the time.
         pace.step(at_least=1.0)
         if view == "articles" and cast(Part, part)[0] == "rows":
             frames.append((body.size, len(frame)))

@@ -40,13 +40,14 @@ T = TypeVar("T")
 RELEASE_STEP = 5  # articles the search index catches up on per turn of the loop
 REST = 10.0  # after each stretch on the loop, the loop is left to the rest for 10 times as long
 # The checkpoint thread's file work (reading and checksumming the last checkpoint, writing and
-# flushing the new one: a few hundred megabytes at a million events) rests 20 times as long as
-# each megabyte took, so it uses the disk and a core a twentieth of the time. At full speed it
-# took under a second, and the log's commits queued behind its flushes: writes that met one
-# had 1.6x the p99 of writes that did not (docs/benchmarks.md, section 8). Paced, a checkpoint
-# takes tens of seconds at that size; it is a cache, and its age at a restart only means that
-# many more events to replay. The search index's copy rests only as long as each step took:
-# the search view is held while it runs, so new articles are found only once it is done.
+# flushing the new one: a few hundred megabytes at a million events) and its pickles rest 20
+# times as long as each piece took, so the thread uses the disk and a core a 21st of the time.
+# At full speed it took under a second, and the log's commits queued behind its flushes: writes
+# that met one had 1.6x the p99 of writes that did not (docs/benchmarks.md, section 8). Paced,
+# a checkpoint takes seconds to tens of seconds at that size; it is a cache, and its age at a
+# restart only means that many more events to replay. The search index's copy rests only as
+# long as each step took: the search view is held while it runs (new articles are found once
+# it is done).
 FILE_REST = 20.0
 SEARCH_REST = 1.0
 

@@ -220,7 +220,9 @@ def newest(directory: Path) -> Slot | None:
 
 def save_search(views: Views, slot: Slot, pace: Pace | None = None) -> Path:
     """Copy the held search index into the slot's search file (on a worker thread), at `pace`."""
-    views.search.index.save(slot.search, (pace or Pace()).step)
+    pace = pace or Pace()
+    pace.start()
+    views.search.index.save(slot.search, pace.step)
     _flush(slot.search)
     return slot.search
 
@@ -237,6 +239,7 @@ def write(
     parts of the articles `taken` left out are copied from `reusable`, the last checkpoint
     (`OSError` if that file changed since it was written)."""
     created, pace = datetime.now(UTC), pace or Pace()
+    pace.start()
     fd = os.open(slot.views, os.O_RDWR | os.O_CREAT, 0o644)
     needed = any(packed is None for packed in taken.articles.articles)
     with os.fdopen(fd, "r+b") as f, Reused(reusable, needed, slot.views, pace) as reused:

@@ -13,7 +13,6 @@ import threading
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ import pytest
 from newsroom import checkpoints
 from newsroom.app import Newsroom
 from newsroom.articles import RetractArticle, UpdateArticle
-from newsroom.checkpoint_body import HEADER_SLOT, Pace
+from newsroom.checkpoint_body import Body, Pace
 from newsroom.checkpointer import FILE_REST, SEARCH_REST
 from newsroom.config import Settings
 from newsroom.errors import ConfigError, ProjectionFailed
@@ -673,32 +672,56 @@ async def test_a_write_cancelled_after_its_snapshot_leaves_the_next_packing_ever
     await _restart_serves_a_full_replay(log)
 
 
-def test_the_checkpoint_thread_rests_in_proportion_to_each_piece_of_its_work(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """`Pace.step` rests `rest` times as long as the work since the last step took (at least
-    `at_least` times), none at all with no rest asked for, and none once hurried."""
-    clock, rested = [10.0], []
-    monkeypatch.setattr("newsroom.checkpoint_body.time.perf_counter", lambda: clock[0])
+def test_the_checkpoint_thread_rests_in_proportion_to_each_piece_of_its_work() -> None:
+    """`Pace.step` rests `rest` times as long as the work since the last step (or `start`)
+    took, at least `at_least` times, none at all with no rest asked for, and none once
+    hurried."""
+    clock, rested = [10.0], list[float]()
+
+    class Waits:  # a stand-in for the pace's event: notes each rest that is not cut short
+        hurried = False
+
+        def wait(self, timeout: float) -> bool:
+            if not self.hurried:
+                rested.append(timeout)
+            return self.hurried
+
+        def set(self) -> None:
+            self.hurried = True
+
     paced, unpaced = Pace(20.0), Pace()
     for pace in paced, unpaced:
-        monkeypatch.setattr(pace, "_hurried", SimpleNamespace(wait=rested.append, set=list))
+        pace._clock = lambda: clock[0]
+        pace._hurried = Waits()  # type: ignore[assignment]
+        pace.start()
     clock[0] += 0.002
     paced.step()
     unpaced.step()
     clock[0] += 0.001
     paced.step()
     unpaced.step(at_least=1.0)
-    paced.hurry()
+    clock[0] += 5.0  # not work: `start` times the next piece afresh
+    paced.start()
     clock[0] += 0.001
     paced.step()
-    assert rested == pytest.approx([0.04, 0.02, 0.001])
+    paced.hurry()
+    clock[0] += 0.001
+    paced.step(at_least=1.0)
+    assert rested == pytest.approx([0.04, 0.02, 0.001, 0.02])
 
 
 def test_a_rest_under_way_ends_when_the_pace_is_hurried() -> None:
-    pace = Pace(rest=1e9)
+    pace, waiting = Pace(rest=1e6), threading.Event()
+    wait = pace._hurried.wait
+
+    def noted(timeout: float | None = None) -> bool:
+        waiting.set()
+        return wait(timeout)
+
+    pace._hurried.wait = noted  # type: ignore[method-assign]
     resting = threading.Thread(target=pace.step)
     resting.start()
+    assert waiting.wait(30)
     pace.hurry()
     resting.join(timeout=30)
     assert not resting.is_alive()
@@ -709,30 +732,42 @@ async def test_a_checkpoint_written_while_serving_rests_after_each_piece_of_its_
 ) -> None:
     """While newsroom serves, every megabyte (a kilobyte here) the checkpoint writes is
     followed by a rest of `FILE_REST` times its time, and each step of the search index's copy
-    by one of `SEARCH_REST` times; the checkpoint of a stop, with nothing left to serve, does
+    by one of `SEARCH_REST` times, each timed from when the thread began that work (not from
+    the write's start on the loop); the checkpoint of a stop, with nothing left to serve, does
     not rest."""
     monkeypatch.setattr("newsroom.checkpoint_body.FLUSH_EVERY", 1024)
-    rests: list[tuple[float, float]] = []  # each step's rest factor, and its least
-    step = Pace.step
+    rests: list[tuple[float, float | str]] = []  # each step's rest factor, and its least
+    start, step, add, flushes = Pace.start, Pace.step, Body.add, [0]
+
+    def started(self: Pace) -> None:
+        rests.append((self.rest, "start"))
+        start(self)
 
     def noted(self: Pace, at_least: float = 0.0) -> None:
         rests.append((self.rest, at_least))
         step(self, at_least)
 
+    def counted(self: Body, data: bytes) -> None:
+        flushes[0] += self._unflushed + len(data) >= 1024  # this add flushes the body
+        add(self, data)
+
+    monkeypatch.setattr(Pace, "start", started)
     monkeypatch.setattr(Pace, "step", noted)
+    monkeypatch.setattr(Body, "add", counted)
     log = tmp_path / "newsroom.db"
     newsroom = await _start(log)
     try:
         await _write(newsroom, 20)
         await newsroom.checkpointer.save(newsroom.views)
-        body = _views_file(_views_dir(log)).stat().st_size - HEADER_SLOT
-        assert rests.count((FILE_REST, 0.0)) >= body // 1024 > 0  # not counting pickles
+        assert rests.count((FILE_REST, 0.0)) >= flushes[0] >= 2  # pickles not counted
         assert rests.count((SEARCH_REST, 0.0)) >= 1
+        for factor in FILE_REST, SEARCH_REST:  # the first piece is timed from the thread's start
+            assert next(least for rest, least in rests if rest == factor) == "start"
         rests.clear()
         await _write(newsroom, 1)
     finally:
         await newsroom.stop()  # writes a checkpoint unpaced
-    assert rests and {rest for rest, _ in rests} == {0.0}  # a pickle's least rest still holds
+    assert rests and {rest for rest, _ in rests} == {0.0}
 
 
 async def test_a_stop_hurries_a_checkpoint_under_way_and_still_writes_its_own(
@@ -740,11 +775,11 @@ async def test_a_stop_hurries_a_checkpoint_under_way_and_still_writes_its_own(
 ) -> None:
     """A checkpoint written while serving may take long (it rests); a stop waits for it, so it
     first lets it finish without rests, then writes the stop's own checkpoint."""
-    monkeypatch.setattr("newsroom.checkpointer.FILE_REST", 1e9)  # it would rest for ever
+    monkeypatch.setattr("newsroom.checkpointer.FILE_REST", 1e6)  # it would rest for days
     resting, step = threading.Event(), Pace.step
 
     def noted(self: Pace, at_least: float = 0.0) -> None:
-        if self.rest:
+        if self.rest == 1e6:  # the views file's pace, about to rest
             resting.set()
         step(self, at_least)
 
@@ -756,7 +791,10 @@ async def test_a_stop_hurries_a_checkpoint_under_way_and_still_writes_its_own(
         writing = asyncio.create_task(newsroom.checkpointer.save(newsroom.views))
         assert await asyncio.to_thread(resting.wait, 30)
         await _write(newsroom, 1)
+        stopping = asyncio.create_task(newsroom.stop())
+        await asyncio.wait_for(asyncio.shield(stopping), timeout=60)
     finally:
-        await asyncio.wait_for(newsroom.stop(), timeout=60)
+        newsroom.checkpointer.hurry()  # if the stop did not: the thread must not rest on
+    await stopping
     assert writing.done() and newsroom.checkpointer.written == 2
     await _restart_serves_a_full_replay(log)
