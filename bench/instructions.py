@@ -5,8 +5,9 @@ A checkout's `bench/api.py --serve` runs under `valgrind --tool=callgrind` with 
 once it answers, `bench/feeds.py`'s 200 seed articles go in and 300 warm-up GETs run, then
 counting is switched on (`callgrind_control -i on`) for `--requests` GETs of `/feed` over one
 keep-alive connection, and off again. Printed: instructions per request, every thread of the
-server included (the access log's thread formats lines). Two runs of the same code agreed within
-about 1,000 instructions in 266,000; a change worth less than that is noise here.
+server included (the access log's thread formats lines), and each thread's share. Two runs of
+the same code agreed within about 1,000 instructions in 266,000; a change worth less than that
+is noise here.
 
 Run from the repo root:  python bench/instructions.py [CHECKOUT ...] [--requests 2000]
 (default CHECKOUT: this one). Needs valgrind (Debian's package). Slow: about 30 s a checkout.
@@ -35,13 +36,15 @@ def _get(connection: http.client.HTTPConnection, path: str) -> int:
     return reply.status
 
 
-def count(checkout: Path, requests: int) -> float:
-    """Instructions per GET /feed for the server of `checkout`."""
+def count(checkout: Path, requests: int) -> dict[str, float]:
+    """Instructions per GET /feed for the server of `checkout`, by thread (callgrind's file
+    names them: `callgrind.out-01` is the event loop's, the main thread)."""
     with tempfile.TemporaryDirectory() as folder:
         port, out = free_port(), f"{folder}/callgrind.out"
         server = subprocess.Popen(
-            ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-             sys.executable, "bench/api.py", "--serve", f"sqlite:///{folder}/n.db", str(port)],
+            ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes",
+             f"--callgrind-out-file={out}", sys.executable, "bench/api.py", "--serve",
+             f"sqlite:///{folder}/n.db", str(port)],
             cwd=checkout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env={**os.environ, "PYTHONPATH": f"{checkout}{os.pathsep}{checkout / 'bench'}"},
         )  # fmt: skip
@@ -68,13 +71,13 @@ def count(checkout: Path, requests: int) -> float:
         finally:
             server.terminate()
             server.wait()
-        total = 0
-        for name in os.listdir(folder):  # one file per thread part, each with its totals line
+        threads: dict[str, float] = {}
+        for name in sorted(os.listdir(folder)):  # one file per thread, each with its totals
             if name.startswith("callgrind.out"):
                 for line in Path(folder, name).read_text(errors="replace").splitlines():
-                    if line.startswith("totals:"):
-                        total += int(line.split()[1])
-        return total / requests
+                    if line.startswith("totals:") and (total := int(line.split()[1])):
+                        threads[name.removeprefix("callgrind.out-")] = total / requests
+        return threads
 
 
 def main() -> None:
@@ -82,9 +85,12 @@ def main() -> None:
     parser.add_argument("checkouts", nargs="*", type=Path, default=[REPO])
     parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args()
-    print("| checkout | instructions per GET /feed |\n|---|---:|")
+    print("| checkout | instructions per GET /feed | by thread (01: the event loop's) |")
+    print("|---|---:|---|")
     for checkout in args.checkouts:
-        print(f"| {checkout} | {count(checkout.resolve(), args.requests):,.0f} |", flush=True)
+        threads = count(checkout.resolve(), args.requests)
+        each = ", ".join(f"{name}: {n:,.0f}" for name, n in threads.items())
+        print(f"| {checkout} | {sum(threads.values()):,.0f} | {each} |", flush=True)
 
 
 if __name__ == "__main__":
