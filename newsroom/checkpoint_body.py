@@ -2,6 +2,8 @@
 views' parts pickled one after another, and each run of the articles' parts that no event
 changed since the last checkpoint copied from that checkpoint's file, which is checksummed on
 the same reading. Where each part of the articles lands (`Parts`) is kept for the next write.
+The checkpoint thread's file work, here and in the search index's copy, is paced (`Pace`): it
+rests in proportion to each piece, so that the log's commits seldom wait behind its flushes.
 `checkpoints` holds the rest of the file (its header, the slots) and the loading.
 """
 
