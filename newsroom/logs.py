@@ -29,7 +29,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import contextvars
+import itertools
 import logging
+import operator
 import re
 import sys
 import threading
@@ -169,9 +171,10 @@ FLUSH_EVERY = 0.25  # seconds between writes of the waiting access lines
 WAITING_MAX = 100_000  # access lines kept while the disk is slower than the requests; then dropped
 
 AccessEntry = tuple[int, int, str, str, int, int, str]
-"""started and ended (`time.perf_counter_ns()`), method, route template, status, bytes, request
-id. Whole nanoseconds: a line's millisecond and duration are then integer divisions, exact and
-cheaper than the float arithmetic and conversions they replace."""
+"""ended (`time.perf_counter_ns()`), duration (ns), method, route template, status, bytes,
+request id. Whole nanoseconds: a line's millisecond and duration are then integer divisions,
+exact and cheaper than the float arithmetic and conversions they replace; and the duration,
+under a second, is a one-digit integer, the cheapest kind for Python to add and divide."""
 
 
 class AccessLog:
@@ -220,6 +223,35 @@ class AccessLog:
 
 _THOUSANDTHS = [f"{n:03d}" for n in range(1000)]  # a second's milliseconds, as a line shows them
 _TENTHS = [f"{n / 10:.1f}" for n in range(1000)]  # 0.0 to 99.9 ms, as a line shows them
+_HUNDREDTHS = [orjson.dumps(n / 100).decode() for n in range(10_000)]  # 0.0 to 99.99 ms
+_KIND = operator.itemgetter(slice(2, 6))  # what alike requests share: method, route, status, size
+
+
+class _Stamps:
+    """The time stamps of a batch's access lines, made once a millisecond (a busy server writes
+    dozens of lines in one), the date and time to the second once a second."""
+
+    def __init__(self, wall: int, as_json: bool) -> None:
+        self.wall = wall  # turns `perf_counter_ns` times into nanoseconds since the epoch
+        self.since = self.until = 0  # the `perf_counter_ns` times the last stamp made holds in
+        self._second, self._moment = -1, ""
+        self._json = as_json
+
+    def at(self, ended: int) -> str:
+        """The stamp of a line that ended at `ended`, cut to the millisecond as `logging` cuts a
+        record's time; it holds from `self.since` until `self.until`."""
+        milli = (ended + self.wall) // 1_000_000
+        self.since = milli * 1_000_000 - self.wall
+        self.until = self.since + 1_000_000
+        second, thousandth = divmod(milli, 1000)
+        if second != self._second:
+            self._second = second
+            self._moment = datetime.fromtimestamp(second, UTC).strftime(
+                "%Y-%m-%dT%H:%M:%S" if self._json else "%Y-%m-%d %H:%M:%S"
+            )
+        if self._json:
+            return f"{self._moment}.{_THOUSANDTHS[thousandth]}+00:00"
+        return f"{self._moment},{_THOUSANDTHS[thousandth]}"
 
 
 def access_lines(batch: list[AccessEntry], wall: int, as_json: bool) -> str:
@@ -227,46 +259,71 @@ def access_lines(batch: list[AccessEntry], wall: int, as_json: bool) -> str:
     `wall` turns the entries' `perf_counter_ns` times into wall-clock time (nanoseconds since
     the epoch).
 
-    Formatting is most of what an access line costs, so this is one loop over the batch, and
-    what lines share is made once: the time stamp once a second, the start of a text line up
-    to the logger's name once a millisecond (a busy server writes dozens of lines in one), and
-    the text around the duration once for a run of alike requests (same method, route, status
-    and size: a popular feed served from cache). Milliseconds and durations under a tenth of a
-    second are looked up rather than formatted."""
+    Formatting is most of what an access line costs, so what lines share is made once: the
+    time stamp once a millisecond (`_Stamps`), and all the text but the duration and the
+    request id once for a run of alike requests (same method, route, status and size: a
+    popular feed served from cache), which `itertools.groupby` finds in C. Durations under a
+    tenth of a second are looked up rather than formatted. What is left for each line is a
+    comparison, a division, a lookup and one string joined from a few parts."""
+    stamps = _Stamps(wall, as_json)
+    return "".join(_json_lines(batch, stamps) if as_json else _text_lines(batch, stamps))
+
+
+def _text_lines(batch: list[AccessEntry], stamps: _Stamps) -> list[str]:
+    """`time LEVEL logger: method route status duration ms size bytes [request id]`."""
     lines: list[str] = []
-    line, thousandths, tenths = lines.append, _THOUSANDTHS, _TENTHS
-    second, milli, moment, stamp = -1, -1, "", ""
-    alike: tuple[str, str, int, int] | None = None
-    before, after = "", ""  # a text line's parts before and after the duration, for `alike`
-    for started, ended, method, route, status, size, rid in batch:
-        at = (ended + wall) // 1_000_000  # milliseconds since the epoch, cut as `logging` cuts
-        if at != milli:  # the time stamp (to the second) once a second, the rest once a ms
-            milli = at
-            whole, thousandth = divmod(at, 1000)
-            if whole != second:
-                second = whole
-                moment = datetime.fromtimestamp(second, UTC).strftime(
-                    "%Y-%m-%dT%H:%M:%S" if as_json else "%Y-%m-%d %H:%M:%S"
+    for (method, route, status, size), run in itertools.groupby(batch, _KIND):
+        middle = f" INFO newsroom.access: {method} {route} {status} "
+        after = f" ms {size} bytes ["
+        head, since, until = "", 0, 0  # the line up to its duration, and when its stamp holds
+        for ended, took, _, _, _, _, rid in run:
+            if not since <= ended < until:
+                head, since, until = stamps.at(ended) + middle, stamps.since, stamps.until
+            tenth = (took + 50_000) // 100_000  # `_tenths`, inlined: a call costs as much
+            ms = _TENTHS[tenth] if tenth < 1000 else _tenths(took)
+            lines.append(f"{head}{ms}{after}{rid}]\n")
+    return lines
+
+
+def _json_lines(batch: list[AccessEntry], stamps: _Stamps) -> list[str]:
+    """`JsonFormatter`'s object, with the access line's fields. The run's text is encoded by
+    orjson once, and put together with the duration and the request id, which need no
+    escaping (`web/observe.py` takes or makes only ids of letters, digits and `._:-`)."""
+    lines: list[str] = []
+    for (method, route, status, size), run in itertools.groupby(batch, _KIND):
+        # `"message":"GET /feed 200 ` (a string left open for the duration) and the rest.
+        middle = '","level":"INFO","logger":"newsroom.access","message":' + _json(
+            f"{method} {route} {status} "
+        ).removesuffix('"')
+        fields = _json({"method": method, "route": route, "status": status})[1:-1]
+        after = _json(f" ms {size} bytes").removeprefix('"') + f',{fields},"duration_ms":'
+        rest = f',"bytes":{size},"request_id":"'
+        head, since, until = "", 0, 0
+        for ended, took, _, _, _, _, rid in run:
+            if not since <= ended < until:
+                head, since, until = (
+                    '{"time":"' + stamps.at(ended) + middle,
+                    stamps.since,
+                    stamps.until,
                 )
-            if as_json:
-                stamp = f"{moment}.{thousandths[thousandth]}+00:00"
-            else:
-                stamp = f"{moment},{thousandths[thousandth]} INFO newsroom.access: "
-        tenth = (ended - started + 50_000) // 100_000  # tenths of a millisecond, rounded
-        ms = tenths[tenth] if tenth < 1000 else f"{tenth / 10:.1f}"
-        if not as_json:
-            if (method, route, status, size) != alike:
-                alike = (method, route, status, size)
-                before, after = f"{method} {route} {status} ", f" ms {size} bytes ["
-            line(f"{stamp}{before}{ms}{after}{rid}]\n")
-            continue
-        line(orjson.dumps({
-            "time": stamp, "level": "INFO", "logger": "newsroom.access",
-            "message": f"{method} {route} {status} {ms} ms {size} bytes", "method": method,
-            "route": route, "status": status, "duration_ms": round((ended - started) / 1e6, 2),
-            "bytes": size, "request_id": rid,
-        }).decode() + "\n")  # fmt: skip
-    return "".join(lines)
+            lines.append(f'{head}{_tenths(took)}{after}{_hundredths(took)}{rest}{rid}"}}\n')
+    return lines
+
+
+def _tenths(took: int) -> str:
+    """A duration in nanoseconds as milliseconds to a tenth, rounded half up."""
+    tenth = (took + 50_000) // 100_000
+    return _TENTHS[tenth] if tenth < 1000 else f"{tenth / 10:.1f}"
+
+
+def _hundredths(took: int) -> str:
+    """A duration in nanoseconds as milliseconds to a hundredth, a JSON number."""
+    hundredth = (took + 5_000) // 10_000
+    return _HUNDREDTHS[hundredth] if hundredth < 10_000 else _json(hundredth / 100)
+
+
+def _json(value: object) -> str:
+    return orjson.dumps(value).decode()
 
 
 _handler: logging.Handler | None = None

@@ -76,10 +76,11 @@ def test_text_lines_end_with_the_request_id_when_there_is_one() -> None:
 
 
 def test_access_lines_in_both_formats() -> None:
-    """An entry holds `perf_counter_ns` times; `wall` turns them into the time of day."""
-    started, ended = 100_000_000_000, 100_000_420_000
+    """An entry holds when the request ended (`perf_counter_ns`) and how long it took; `wall`
+    turns the first into the time of day."""
+    ended = 100_000_420_000
     wall = 1_800_000_000_250_000_000 - ended
-    line = (started, ended, "GET", "/feed", 200, 5120, "abc")
+    line = (ended, 420_000, "GET", "/feed", 200, 5120, "abc")
     as_json = json.loads(access_lines([line], wall, as_json=True))
     assert as_json == {
         "time": "2027-01-15T08:00:00.250+00:00", "level": "INFO", "logger": "newsroom.access",
@@ -100,17 +101,16 @@ def test_a_batch_of_access_lines_keeps_its_order_and_each_time() -> None:
     wall = 1_800_000_000_999_000_000  # the batch starts a millisecond before a second ends
     durations = [0, 40_000, 50_000, 9_950_000, 99_949_999, 100_000_000, 1_234_560_000, 754 * 10**9]
     batch = [
-        (n * 1_000_000, n * 1_000_000 + d, "POST", "/graphql", 200, n, f"r{n}")
-        for n, d in enumerate(durations)
+        (n * 1_000_000 + d, d, "POST", "/graphql", 200, n, f"r{n}") for n, d in enumerate(durations)
     ]
     lines = access_lines(batch, wall, as_json=False).splitlines()
     assert len(lines) == len(durations)
-    for n, (text, (started, ended, *_)) in enumerate(zip(lines, batch, strict=True)):
+    for n, (text, (ended, d, *_)) in enumerate(zip(lines, batch, strict=True)):
         at = Decimal(wall + ended) / 10**9
         second = int(at)
         stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S")
         stamp += f",{int((at - second) * 1000):03d}"
-        took = (Decimal(ended - started) / 10**6).quantize(Decimal("0.1"), ROUND_HALF_UP)
+        took = (Decimal(d) / 10**6).quantize(Decimal("0.1"), ROUND_HALF_UP)
         message = f"POST /graphql 200 {took} ms {n} bytes [r{n}]"
         assert text == f"{stamp} INFO newsroom.access: {message}"
     assert [line[17:23] for line in lines[:3]] == ["00,999", "01,000", "01,001"]
@@ -124,7 +124,7 @@ def test_alike_requests_in_a_row_each_keep_their_own_line() -> None:
         ("HEAD", "/feed", 200, 100), ("GET", "/rss", 200, 100), ("GET", "/feed", 304, 100),
         ("GET", "/feed", 200, 99), ("GET", "/feed", 200, 100),
     ]  # fmt: skip
-    batch = [(n * 10**6, n * 10**6 + 2_000_000, *kind, f"r{n}") for n, kind in enumerate(kinds)]
+    batch = [(n * 10**6 + 2_000_000, 2_000_000, *kind, f"r{n}") for n, kind in enumerate(kinds)]
     lines = access_lines(batch, wall, as_json=False).splitlines()
     for text, (_, _, method, route, status, size, rid) in zip(lines, batch, strict=True):
         assert text.endswith(f": {method} {route} {status} 2.0 ms {size} bytes [{rid}]")
@@ -207,3 +207,38 @@ def test_each_key_has_a_budget_of_its_own_and_the_held_back_lines_are_counted() 
         assert budgets.take(f"Error{n}") == ""
     # keys past the bound share one budget
     assert [budgets.take(f"Late{n}") for n in range(3)] == ["", "", None]
+
+
+def test_a_batch_of_json_access_lines_says_what_each_request_did() -> None:
+    """The JSON shape put together from parts (`logs._json_lines`) is the object
+    `JsonFormatter` would write: for runs of alike requests, a route whose text needs escaping,
+    durations of every size (hundredths looked up or not), and a batch whose ends go back."""
+    wall = 1_800_000_000_999_000_000
+    took = [0, 5_000, 420_000, 99_994_999, 99_995_000, 2_345_678_901, 40_000, 40_000, 7 * 10**9]
+    routes = ["/feed"] * 3 + ['/odd "route" \\ é'] * 2 + ["/feed"] + ["/graphql"] * 3
+    statuses = [200, 200, 304, 200, 200, 200, 200, 200, 200]
+    ends = [n * 1_000_000 for n in range(8)] + [1_000_000]  # the last, alike, goes back
+    batch = [
+        (ended, d, "GET", route, status, 7, f"r{n}")
+        for n, (ended, d, route, status) in enumerate(
+            zip(ends, took, routes, statuses, strict=True)
+        )
+    ]
+    lines = access_lines(batch, wall, as_json=True).splitlines()
+    texts = access_lines(batch, wall, as_json=False).splitlines()
+    assert len(lines) == len(texts) == len(batch)
+    for line, text, entry in zip(lines, texts, batch, strict=True):
+        ended, d, method, route, status, size, rid = entry
+        at = Decimal(wall + ended) / 10**9
+        second = int(at)
+        stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        stamp += f".{int((at - second) * 1000):03d}+00:00"
+        tenths = (Decimal(d) / 10**6).quantize(Decimal("0.1"), ROUND_HALF_UP)
+        hundredths = (Decimal(d) / 10**6).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        assert json.loads(line) == {
+            "time": stamp, "level": "INFO", "logger": "newsroom.access",
+            "message": f"{method} {route} {status} {tenths} ms {size} bytes", "method": method,
+            "route": route, "status": status, "duration_ms": float(hundredths), "bytes": size,
+            "request_id": rid,
+        }  # fmt: skip
+        assert text.startswith(stamp[:10] + " " + stamp[11:23].replace(".", ",") + " INFO ")

@@ -72,12 +72,16 @@ def guard(handler: Handler, route: str, app: web.Application) -> Handler:
                     raise  # a redirect or an error aiohttp answers; a client gone mid-request
                 except Exception as e:
                     response = failure(request, e)
-            status = response.status
-            if response.prepared:  # a WebSocket or a streamed reply: its head is sent already
-                size = response.body_length
+            # What aiohttp's properties `status`, `prepared`, `body_length`, `headers` and
+            # `body` return, read from its attributes: in Python 3.11 each property is a call
+            # into the interpreter, and these were a tenth of what observing a request costs
+            # (docs/benchmarks.md, section 10). tests/web/test_guard.py checks that they agree.
+            status = response._status
+            if response._eof_sent or response._payload_writer is not None:  # prepared: a
+                size = response._body_length  # WebSocket or a streamed reply, its head sent
             else:
-                response.headers[header] = rid
-                body = getattr(response, "body", None)
+                response._headers[header] = rid
+                body = response._body
                 size = len(body) if isinstance(body, bytes) else response.content_length or 0
             return response
         except web.HTTPException as e:
@@ -85,7 +89,8 @@ def guard(handler: Handler, route: str, app: web.Application) -> Handler:
             e.headers[header] = rid
             raise
         finally:
-            notes.append((started, clock(), request.method, route, status, size, rid))
+            ended = clock()
+            notes.append((ended, ended - started, request.method, route, status, size, rid))
             if len(notes) >= BATCH:
                 observer.drain()
 

@@ -20,6 +20,8 @@ whatever clients request. Each app has a registry of its own (tests run several 
 from __future__ import annotations
 
 import bisect
+import itertools
+import operator
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -100,6 +102,10 @@ class Buckets:
         family.add_metric(labels, buckets, sum_value=self.total * self.unit)
 
 
+_KIND = operator.itemgetter(3, 2, 4)  # a note's route, method and status (logs.AccessEntry)
+_TOOK = operator.itemgetter(1)  # a note's duration
+
+
 class Metrics:
     """What the hot paths count (requests, appends, transactions) and the app's registry."""
 
@@ -124,32 +130,20 @@ class Metrics:
         """Count a batch of requests noted by the route wrapper (`web/guard.py`).
 
         Requests come in runs of alike ones (the same route, method and status: a popular feed
-        served from cache), so the per-request work is to tell whether a request is like the
-        one before and to note its duration; each run is counted in one addition, and each
-        route's durations go into their buckets together after the loop. That is about 3,400
-        fewer instructions per cached feed than counting each request on its own (section 10
-        of docs/benchmarks.md)."""
-        latencies: dict[str, list[int]] = {}  # route -> its requests' durations (nanoseconds)
-        runs: dict[tuple[str, str, int], int] = {}  # (route, method, status) -> requests
-        alike: tuple[str, str, int] | None = None  # the run under way
-        run, durations = 0, []
-        for started, ended, method, route, status, _, _ in batch:
-            if (route, method, status) != alike:  # a run ends, another begins
-                if alike is not None:
-                    runs[alike] = runs.get(alike, 0) + run
-                alike, run = (route, method, status), 0
-                durations = latencies.get(route) or latencies.setdefault(route, [])
-            run += 1
-            durations.append(ended - started)
-        if alike is not None:
-            runs[alike] = runs.get(alike, 0) + run
-        for (route, method, status), requests in runs.items():
-            statuses = (self.routes.get(route) or self.route(route)).statuses
+        served from cache). `itertools.groupby` finds the runs and `map` takes their durations
+        out, both in C: the per-request work is theirs, not the interpreter's. Each run is
+        counted in one addition, and each route's durations go into its buckets together
+        (docs/benchmarks.md, section 10)."""
+        runs: dict[tuple[str, str, int], list[int]] = {}  # (route, method, status) -> durations
+        for kind, run in itertools.groupby(batch, _KIND):
+            durations = runs.get(kind) or runs.setdefault(kind, [])
+            durations.extend(map(_TOOK, run))
+        for (route, method, status), durations in runs.items():
+            counts = self.routes.get(route) or self.route(route)
             method = method if method in METHODS else "OTHER"
-            by_status = statuses.get(method) or statuses.setdefault(method, {})
-            by_status[status] = by_status.get(status, 0) + requests
-        for route, durations in latencies.items():
-            self.routes[route].latency.observe_all(durations)
+            by_status = counts.statuses.get(method) or counts.statuses.setdefault(method, {})
+            by_status[status] = by_status.get(status, 0) + len(durations)
+            counts.latency.observe_all(durations)
 
     def route(self, template: str) -> RouteCounts:
         """The counts of one route, made when its handler is wrapped (not per request)."""

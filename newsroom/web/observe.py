@@ -2,8 +2,8 @@
 
 The route wrapper (`web/guard.py`) takes the client's `X-Request-Id` if it is a sane token
 (letters, digits, `._:-`, at most 128), else makes one here (this process's random prefix and a
-counter: unique, and cheap to make); and it notes what each request did as one tuple: the
-times, method, template, status, bytes and request id.
+counter: unique, and cheap to make); and it notes what each request did as one tuple: when
+it ended and how long it took, method, template, status, bytes and request id.
 
 The notes are handled in batches (`Observer.drain`): every `BATCH` requests, every
 `DRAIN_EVERY` seconds, before `/metrics` answers and at a stop. A batch is counted into the
@@ -71,8 +71,8 @@ class Observer:
         if (sink := logs.access_log()) is not None:
             sink.write(batch)
         else:  # newsroom did not set up the output (tests, embedding): plain logging
-            for started, ended, method, route, status, size, rid in batch:
-                ms = (ended - started) / 1e6  # the notes' times are nanoseconds
+            for _, took, method, route, status, size, rid in batch:
+                ms = took / 1e6  # the notes' times are nanoseconds
                 access.info(
                     "%s %s %d %.1f ms %d bytes", method, route, status, ms, size,
                     extra={"method": method, "route": route, "status": status,

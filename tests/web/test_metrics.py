@@ -220,7 +220,7 @@ def test_a_batch_is_counted_as_one_request_at_a_time_would_be() -> None:
         ("GET", "/feed", 200, 3 * ms),
     ]
     notes = [
-        (10**9, 10**9 + took, method, route, status, 100, f"id-{n}")
+        (10**9 + took, took, method, route, status, 100, f"id-{n}")
         for n, (method, route, status, took) in enumerate(requests)
     ]
     metrics = Metrics()

@@ -1,0 +1,43 @@
+"""The route wrapper (`web/guard.py`) reads aiohttp's response attributes rather than its
+properties, to save a call into the interpreter per property on every request. These tests
+fail if an aiohttp release renames or reshapes them."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+
+
+def read_as_the_guard_does(response: web.StreamResponse) -> tuple[int, bool, int, object]:
+    prepared = response._eof_sent or response._payload_writer is not None
+    return response._status, prepared, response._body_length, response._headers
+
+
+def read_through_properties(response: web.StreamResponse) -> tuple[int, bool, int, object]:
+    return response.status, response.prepared, response.body_length, response.headers
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        web.Response(body=b"<rss/>", content_type="application/rss+xml"),
+        web.json_response({"error": "nope"}, status=404),
+        web.Response(text="moved", status=301),
+        web.Response(status=304),
+        web.StreamResponse(status=206),
+    ],
+    ids=["bytes", "json", "text", "empty", "stream"],
+)
+async def test_the_attributes_the_guard_reads_are_what_aiohttp_properties_return(
+    response: web.StreamResponse,
+) -> None:
+    assert read_as_the_guard_does(response) == read_through_properties(response)
+    if isinstance(response, web.Response):
+        assert response._body is response.body
+    request = make_mocked_request("GET", "/feed")
+    await response.prepare(request)  # its head sent: a streamed reply, as the guard sees one
+    if not isinstance(response, web.Response):
+        await response.write(b"x" * 10)
+    assert read_as_the_guard_does(response) == read_through_properties(response)
+    assert read_as_the_guard_does(response)[1] is True
