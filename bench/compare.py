@@ -78,14 +78,25 @@ def _wrk(load: str, script: Path | None, port: int, pid: int, seconds: int) -> t
     return result["rps"], int(result["errors"])
 
 
+def _cpu_seconds(pid: int) -> float:
+    """The CPU time a process has used so far, user and system, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _round(
     load: str, script: Path | None, servers: dict[str, tuple[int, int]], seconds: int
-) -> dict[str, tuple[float, int]]:
-    """One round: every server (name: port, pid) loaded at the same time; rate, errors by name."""
-    results: dict[str, tuple[float, int]] = {}
+) -> dict[str, tuple[float, int, float]]:
+    """One round: every server (name: port, pid) loaded at the same time; by name, its rate,
+    errors, and the CPU seconds it used per 1,000 requests (its share of the core aside)."""
+    results: dict[str, tuple[float, int, float]] = {}
 
     def run(name: str) -> None:
-        results[name] = _wrk(load, script, *servers[name], seconds)
+        pid = servers[name][1]
+        before = _cpu_seconds(pid)
+        rate, errors = _wrk(load, script, *servers[name], seconds)
+        used = _cpu_seconds(pid) - before
+        results[name] = rate, errors, used / (rate * seconds / 1000) if rate else 0.0
 
     threads = [threading.Thread(target=run, args=(name,)) for name in servers]
     for thread in threads:
@@ -126,19 +137,31 @@ def main() -> None:
         elif args.load == "query":
             script = api.wrk_script(folder, json.dumps({"query": api.QUERY}), False, False)
         unit = UNITS[args.load]
-        columns = f"base {args.base}: {unit} | this checkout: {unit} | ratio | errors (base, this)"
-        print(f"| round | {columns} |\n|---|---:|---:|---:|---:|")
-        ratios = []
+        columns = (
+            f"base {args.base}: {unit} | this checkout: {unit} | ratio | CPU ms per 1,000 "
+            "(base, this) | CPU ratio | errors (base, this)"
+        )
+        print(f"| round | {columns} |\n|---|---:|---:|---:|---:|---:|---:|")
+        ratios, cpu_ratios = [], []
         targets = {name: (port, servers[name].pid) for name, port in ports.items()}
         for number in range(1, args.rounds + 1):
             results = _round(args.load, script, targets, args.seconds)
-            (base_rate, base_errors), (rate, errors) = results["base"], results["this"]
+            (base_rate, base_errors, base_cpu), (rate, errors, cpu) = (
+                results["base"],
+                results["this"],
+            )
             ratios.append(rate / base_rate)
+            cpu_ratios.append(base_cpu / cpu if cpu else 0.0)
             print(
                 f"| {number} | {base_rate:,.0f} | {rate:,.0f} | {ratios[-1]:.3f} "
+                f"| {base_cpu * 1000:,.0f}, {cpu * 1000:,.0f} | {cpu_ratios[-1]:.3f} "
                 f"| {base_errors}, {errors} |"
             )
         print(f"\nmedian ratio {statistics.median(ratios):.3f} over {len(ratios)} rounds")
+        print(
+            f"median CPU ratio {statistics.median(cpu_ratios):.3f} (base's CPU time per "
+            "request over this checkout's: above 1 is cheaper)"
+        )
     finally:
         for server in servers.values():
             _stop(server)

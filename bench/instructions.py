@@ -36,15 +36,20 @@ def _get(connection: http.client.HTTPConnection, path: str) -> int:
     return reply.status
 
 
-def count(checkout: Path, requests: int) -> dict[str, float]:
+def count(checkout: Path, requests: int, keep: Path | None = None) -> dict[str, float]:
     """Instructions per GET /feed for the server of `checkout`, by thread (callgrind's file
-    names them: `callgrind.out-01` is the event loop's, the main thread)."""
-    with tempfile.TemporaryDirectory() as folder:
+    names them: `callgrind.out-01` is the event loop's, the main thread). With `keep`, the
+    callgrind files are kept there (for `callgrind_annotate`), one folder per checkout."""
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = scratch
+        if keep is not None:
+            folder = str(keep / checkout.name)
+            os.makedirs(folder, exist_ok=True)
         port, out = free_port(), f"{folder}/callgrind.out"
         server = subprocess.Popen(
             ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes",
              f"--callgrind-out-file={out}", sys.executable, "bench/api.py", "--serve",
-             f"sqlite:///{folder}/n.db", str(port)],
+             f"sqlite:///{scratch}/n.db", str(port)],
             cwd=checkout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env={**os.environ, "PYTHONPATH": f"{checkout}{os.pathsep}{checkout / 'bench'}"},
         )  # fmt: skip
@@ -84,11 +89,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("checkouts", nargs="*", type=Path, default=[REPO])
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--keep", type=Path, help="keep callgrind's files here")
     args = parser.parse_args()
     print("| checkout | instructions per GET /feed | by thread (01: the event loop's) |")
     print("|---|---:|---|")
     for checkout in args.checkouts:
-        threads = count(checkout.resolve(), args.requests)
+        threads = count(checkout.resolve(), args.requests, args.keep)
         each = ", ".join(f"{name}: {n:,.0f}" for name, n in threads.items())
         print(f"| {checkout} | {sum(threads.values()):,.0f} | {each} |", flush=True)
 
