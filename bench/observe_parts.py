@@ -10,8 +10,9 @@ out: (instructions of the long run - the short run's) / (the difference in reque
 - `text`, `json`: `logs.access_lines` on the same batches, ten requests a millisecond (a busy
   server's pace: a stamp serves several lines; under valgrind a real server gets one a ms).
 
-Compare checkouts with the same notes' shape (`logs.AccessEntry`), e.g. a change and its
-parent; the numbers repeat to within a few instructions.
+Compare checkouts whose notes have the same shape (`logs.AccessEntry`: since 14c9cc5, when a
+request ended and how long it took; `count`, `text` and `json` fail on one older); the numbers
+repeat to within a few instructions.
 
 Run from the repo root:
     python bench/observe_parts.py [CHECKOUT ...] [--parts guard,count,text,json]
@@ -70,11 +71,11 @@ from newsroom.web.metrics import Metrics
 from newsroom.web.observe import new_request_id
 
 requests, part = int(sys.argv[1]), sys.argv[2]
-started, wall = 10**14, 1_800_000_000 * 10**9 - 10**14
+first, wall = 10**14, 1_800_000_000 * 10**9 - 10**14
 metrics = Metrics()
 for block in range(requests // 256):
     batch = [
-        (started + (block * 256 + n) * 100_000, 31_000 + n * 7, "GET", "/feed", 200, 31_268,
+        (first + (block * 256 + n) * 100_000, 31_000 + n * 7, "GET", "/feed", 200, 31_268,
          new_request_id())
         for n in range(256)
     ]

@@ -102,7 +102,7 @@ class Buckets:
         family.add_metric(labels, buckets, sum_value=self.total * self.unit)
 
 
-_KIND = operator.itemgetter(3, 2, 4)  # a note's route, method and status (logs.AccessEntry)
+_SERIES = operator.itemgetter(3, 2, 4)  # a note's route, method and status (logs.AccessEntry)
 _TOOK = operator.itemgetter(1)  # a note's duration
 
 
@@ -131,11 +131,11 @@ class Metrics:
 
         Requests come in runs of alike ones (the same route, method and status: a popular feed
         served from cache). `itertools.groupby` finds the runs and `map` takes their durations
-        out, both in C: the per-request work is theirs, not the interpreter's. Each run is
-        counted in one addition, and each route's durations go into its buckets together
-        (docs/benchmarks.md, section 10)."""
+        out, both in C: the per-request work is theirs, not the interpreter's. The durations
+        of each series (route, method, status) go into its route's buckets together, and are
+        counted in one addition (docs/benchmarks.md, section 10)."""
         runs: dict[tuple[str, str, int], list[int]] = {}  # (route, method, status) -> durations
-        for kind, run in itertools.groupby(batch, _KIND):
+        for kind, run in itertools.groupby(batch, _SERIES):
             durations = runs.get(kind) or runs.setdefault(kind, [])
             durations.extend(map(_TOOK, run))
         for (route, method, status), durations in runs.items():

@@ -33,11 +33,25 @@ async def test_the_attributes_the_guard_reads_are_what_aiohttp_properties_return
     response: web.StreamResponse,
 ) -> None:
     assert read_as_the_guard_does(response) == read_through_properties(response)
-    if isinstance(response, web.Response):
-        assert response._body is response.body
+    assert response._body is getattr(response, "body", None)  # a class default on the others
     request = make_mocked_request("GET", "/feed")
     await response.prepare(request)  # its head sent: a streamed reply, as the guard sees one
     if not isinstance(response, web.Response):
         await response.write(b"x" * 10)
     assert read_as_the_guard_does(response) == read_through_properties(response)
     assert read_as_the_guard_does(response)[1] is True
+
+
+@pytest.mark.parametrize(
+    "response",
+    [web.FileResponse(__file__), web.WebSocketResponse()],
+    ids=["file", "websocket"],
+)
+def test_replies_aiohttp_prepares_itself_read_as_not_prepared_with_no_body(
+    response: web.StreamResponse,
+) -> None:
+    """A file or a WebSocket is returned unprepared (aiohttp sends a file's head after the
+    handler; a WebSocket handler prepares its reply itself): the guard sees what the
+    properties say, and `_body` is there, None."""
+    assert read_as_the_guard_does(response) == read_through_properties(response)
+    assert response._body is None
