@@ -5,9 +5,12 @@ A checkout's `bench/api.py --serve` runs under `valgrind --tool=callgrind` with 
 once it answers, `bench/feeds.py`'s 200 seed articles go in and 300 warm-up GETs run, then
 counting is switched on (`callgrind_control -i on`) for `--requests` GETs of `/feed` over one
 keep-alive connection, and off again. Printed: instructions per request, every thread of the
-server included (the access log's thread formats lines), and each thread's share. Two runs of
-the same code agreed within about 1,000 instructions in 266,000; a change worth less than that
-is noise here.
+server included (the access log's thread formats lines), and each thread's share. The server
+runs with `PYTHONHASHSEED=0` unless the caller sets another: with a random seed per run, the
+same code's count moved by up to 6,000 in 236,000 (dict layouts differ); with one seed, runs
+of one checkout spread by up to about 2,000. Under valgrind the server answers about one
+request a millisecond, so every access line makes its own time stamp; a busy server shares one
+stamp among several lines (`bench/observe_parts.py` counts a line at ten a millisecond).
 
 Run from the repo root:  python bench/instructions.py [CHECKOUT ...] [--requests 2000]
 (default CHECKOUT: this one). Needs valgrind (Debian's package). Slow: about 30 s a checkout.
@@ -51,7 +54,8 @@ def count(checkout: Path, requests: int, keep: Path | None = None) -> dict[str, 
              f"--callgrind-out-file={out}", sys.executable, "bench/api.py", "--serve",
              f"sqlite:///{scratch}/n.db", str(port)],
             cwd=checkout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": f"{checkout}{os.pathsep}{checkout / 'bench'}"},
+            env={"PYTHONHASHSEED": "0", **os.environ,  # one dict layout for every run
+                 "PYTHONPATH": f"{checkout}{os.pathsep}{checkout / 'bench'}"},
         )  # fmt: skip
         try:
             deadline = time.monotonic() + 600

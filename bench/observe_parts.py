@@ -94,7 +94,7 @@ def _instructions(checkout: Path, script: str, *args: str) -> dict[str, int]:
             ["valgrind", "--tool=callgrind", "--separate-threads=yes",
              f"--callgrind-out-file={out}", sys.executable, "-c", script, *args],
             cwd=checkout, check=True, capture_output=True,
-            env={**os.environ, "PYTHONPATH": str(checkout)},
+            env={"PYTHONHASHSEED": "0", **os.environ, "PYTHONPATH": str(checkout)},
         )  # fmt: skip
         totals = {}
         for name in sorted(os.listdir(folder)):
