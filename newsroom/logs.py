@@ -228,35 +228,26 @@ _ALIKE = operator.itemgetter(slice(2, 6))  # what alike requests share: method, 
 
 
 class _Stamps:
-    """The time stamps of a batch's access lines, made once a millisecond (a busy server writes
-    dozens of lines in one), the date and time to the second once a second."""
+    """The time stamps of access lines, cut to the millisecond as `logging` cuts a record's
+    time; the date and time to the second are made once a second."""
 
     def __init__(self, wall: int, as_json: bool) -> None:
         self.wall = wall  # turns `perf_counter_ns` times into nanoseconds since the epoch
-        self._json = as_json
-        self._made = ("", 0, 0)  # the last stamp, and the `perf_counter_ns` times it holds in
+        self._format = "%Y-%m-%dT%H:%M:%S" if as_json else "%Y-%m-%d %H:%M:%S"
+        self._point, self._zone = (".", "+00:00") if as_json else (",", "")
         self._second, self._moment = -1, ""
 
     def at(self, ended: int) -> tuple[str, int, int]:
-        """The stamp of a line that ended at `ended`, cut to the millisecond as `logging` cuts a
-        record's time, and the `perf_counter_ns` times it holds from and until."""
-        stamp, since, until = self._made
-        if since <= ended < until:
-            return self._made
+        """The stamp of a line that ended at `ended`, and the `perf_counter_ns` times it holds
+        from and until (its millisecond)."""
         milli = (ended + self.wall) // 1_000_000
         since = milli * 1_000_000 - self.wall
         second, thousandth = divmod(milli, 1000)
         if second != self._second:
             self._second = second
-            self._moment = datetime.fromtimestamp(second, UTC).strftime(
-                "%Y-%m-%dT%H:%M:%S" if self._json else "%Y-%m-%d %H:%M:%S"
-            )
-        if self._json:
-            stamp = f"{self._moment}.{_THOUSANDTHS[thousandth]}+00:00"
-        else:
-            stamp = f"{self._moment},{_THOUSANDTHS[thousandth]}"
-        self._made = stamp, since, since + 1_000_000
-        return self._made
+            self._moment = datetime.fromtimestamp(second, UTC).strftime(self._format)
+        stamp = f"{self._moment}{self._point}{_THOUSANDTHS[thousandth]}{self._zone}"
+        return stamp, since, since + 1_000_000
 
 
 def access_lines(batch: list[AccessEntry], wall: int, as_json: bool) -> str:
@@ -277,12 +268,13 @@ def access_lines(batch: list[AccessEntry], wall: int, as_json: bool) -> str:
 def _text_lines(batch: list[AccessEntry], stamps: _Stamps) -> list[str]:
     """`time LEVEL logger: method route status duration ms size bytes [request id]`."""
     lines: list[str] = []
+    stamp, since, until = "", 0, 0  # the last line's stamp, and when it holds (ns)
     for (method, route, status, size), run in itertools.groupby(batch, _ALIKE):
         middle = f" INFO newsroom.access: {method} {route} {status} "
         after = f" ms {size} bytes ["
-        head, since, until = "", 0, 0  # the line up to its duration, and when its stamp holds
+        head = stamp + middle  # the line up to its duration
         for ended, took, _, _, _, _, rid in run:
-            if not since <= ended < until:
+            if not since <= ended < until:  # a new millisecond (or, in a test, an earlier one)
                 stamp, since, until = stamps.at(ended)
                 head = stamp + middle
             tenth = (took + 50_000) // 100_000  # `_tenths`, inlined in the loop the benchmarks run
@@ -296,6 +288,7 @@ def _json_lines(batch: list[AccessEntry], stamps: _Stamps) -> list[str]:
     orjson once, and put together with the duration and the request id, which need no
     escaping (`web/observe.py` takes or makes only ids of letters, digits and `._:-`)."""
     lines: list[str] = []
+    stamp, since, until = "", 0, 0
     for (method, route, status, size), run in itertools.groupby(batch, _ALIKE):
         # `"message":"GET /feed 200 ` (a string left open for the duration) and the rest.
         middle = '","level":"INFO","logger":"newsroom.access","message":' + _json(
@@ -304,7 +297,7 @@ def _json_lines(batch: list[AccessEntry], stamps: _Stamps) -> list[str]:
         fields = _json({"method": method, "route": route, "status": status})[1:-1]
         after = _json(f" ms {size} bytes").removeprefix('"') + f',{fields},"duration_ms":'
         rest = f',"bytes":{size},"request_id":"'
-        head, since, until = "", 0, 0
+        head = '{"time":"' + stamp + middle
         for ended, took, _, _, _, _, rid in run:
             if not since <= ended < until:
                 stamp, since, until = stamps.at(ended)
