@@ -229,25 +229,30 @@ _ALIKE = operator.itemgetter(slice(2, 6))  # what alike requests share: method, 
 
 class _Stamps:
     """The time stamps of access lines, cut to the millisecond as `logging` cuts a record's
-    time; the date and time to the second are made once a second."""
+    time. The date and time to the second are made once a second, with the `perf_counter_ns`
+    time that second began at; a millisecond is then found from the line's offset into its
+    second, a number small enough for CPython's fast integer paths (the clock's own readings
+    are not)."""
 
     def __init__(self, wall: int, as_json: bool) -> None:
         self.wall = wall  # turns `perf_counter_ns` times into nanoseconds since the epoch
         self._format = "%Y-%m-%dT%H:%M:%S" if as_json else "%Y-%m-%d %H:%M:%S"
         self._point, self._zone = (".", "+00:00") if as_json else (",", "")
-        self._second, self._moment = -1, ""
+        self._second_began = -(2**63)  # none stamped yet: long before any clock reading
+        self._moment = ""
 
     def at(self, ended: int) -> tuple[str, int, int]:
         """The stamp of a line that ended at `ended`, and the `perf_counter_ns` times it holds
         from and until (its millisecond)."""
-        milli = (ended + self.wall) // 1_000_000
-        since = milli * 1_000_000 - self.wall
-        second, thousandth = divmod(milli, 1000)
-        if second != self._second:
-            self._second = second
+        offset = ended - self._second_began  # nanoseconds into the second last stamped
+        if not 0 <= offset < 1_000_000_000:
+            second = (ended + self.wall) // 1_000_000_000
+            self._second_began = second * 1_000_000_000 - self.wall
             self._moment = datetime.fromtimestamp(second, UTC).strftime(self._format)
-        stamp = f"{self._moment}{self._point}{_THOUSANDTHS[thousandth]}{self._zone}"
-        return stamp, since, since + 1_000_000
+            offset = ended - self._second_began
+        since = ended - offset % 1_000_000
+        thousandth = _THOUSANDTHS[offset // 1_000_000]
+        return f"{self._moment}{self._point}{thousandth}{self._zone}", since, since + 1_000_000
 
 
 def access_lines(batch: list[AccessEntry], wall: int, as_json: bool) -> str:
