@@ -235,7 +235,7 @@ class _Stamps:
     are not)."""
 
     def __init__(self, wall: int, as_json: bool) -> None:
-        self.wall = wall  # turns `perf_counter_ns` times into nanoseconds since the epoch
+        self._wall = wall  # turns `perf_counter_ns` times into nanoseconds since the epoch
         self._format = "%Y-%m-%dT%H:%M:%S" if as_json else "%Y-%m-%d %H:%M:%S"
         self._point, self._zone = (".", "+00:00") if as_json else (",", "")
         self._second_began = -(2**63)  # none stamped yet: long before any clock reading
@@ -246,8 +246,8 @@ class _Stamps:
         from and until (its millisecond)."""
         offset = ended - self._second_began  # nanoseconds into the second last stamped
         if not 0 <= offset < 1_000_000_000:
-            second = (ended + self.wall) // 1_000_000_000
-            self._second_began = second * 1_000_000_000 - self.wall
+            second = (ended + self._wall) // 1_000_000_000
+            self._second_began = second * 1_000_000_000 - self._wall
             self._moment = datetime.fromtimestamp(second, UTC).strftime(self._format)
             offset = ended - self._second_began
         since = ended - offset % 1_000_000
