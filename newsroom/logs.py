@@ -11,7 +11,7 @@ SIGHUP reopens, and no secret in any line.
 - Access lines (one per request) do not go through `logging` once newsroom set up the output:
   a `LogRecord` and its formatting cost about 30 µs, more than serving a cached feed. The web
   layer hands them over in batches of tuples (`AccessLog.write`); a thread formats the lines
-  (the same text or JSON shape) and writes them out every `FLUSH_EVERY` seconds, and at exit.
+  (the same text or JSON shape) and writes each batch out as soon as it is handed over.
   Where newsroom did not set up the output (tests, an embedding program), they go to the
   `newsroom.access` logger instead.
 
@@ -167,7 +167,6 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
-FLUSH_EVERY = 0.25  # seconds between writes of the waiting access lines
 WAITING_MAX = 100_000  # access lines kept while the disk is slower than the requests; then dropped
 
 AccessEntry = tuple[int, int, str, str, int, int, str]
@@ -179,46 +178,58 @@ a second is below 2**30, an integer CPython adds and divides on a fast path."""
 
 class AccessLog:
     """Access lines, handed over in batches (`web/observe.py`) and formatted and written by a
-    thread, so neither the formatting nor a slow disk holds up a request. At most
-    `WAITING_MAX` lines wait; past that a batch is dropped and counted in `dropped`."""
+    thread, so neither the formatting nor a slow disk holds up a request. The thread takes each
+    batch as soon as it comes: a batch's notes and lines then live for a few hundred requests,
+    not for a fixed period (every request's notes held for a quarter of a second were a
+    megabyte or more of cold memory for the allocator to go through: docs/benchmarks.md,
+    section 10). While the disk is slow, batches wait and are written together; at most
+    `WAITING_MAX` lines wait, and past that a batch is dropped and counted in `dropped`."""
 
     def __init__(self, as_json: bool) -> None:
         self._json = as_json
         self._batches: list[tuple[list[AccessEntry], int]] = []
         self._waiting = 0
-        self._guard = threading.Lock()  # the request path's thread and the flusher's
+        self._handed_over = threading.Condition()  # guards the above; tells the writer
+        self._writing = threading.Lock()  # one flush at a time, so lines keep their order
         self.dropped = 0
-        self._flusher = threading.Thread(target=self._flush_often, name="access log", daemon=True)
-        self._flusher.start()
+        writer = threading.Thread(target=self._write_as_handed, name="access log", daemon=True)
+        writer.start()
 
     def write(self, batch: list[AccessEntry]) -> None:
         wall = time.time_ns() - time.perf_counter_ns()  # turns the entries' clock into wall time
-        with self._guard:
+        with self._handed_over:
             if self._waiting + len(batch) > WAITING_MAX:
                 self.dropped += len(batch)
                 return
             self._waiting += len(batch)
             self._batches.append((batch, wall))
+            self._handed_over.notify()
 
     def flush(self) -> None:
-        with self._guard:
-            batches, self._batches = self._batches, []
-            self._waiting = 0  # the lines are written, or dropped if the disk fails
-        handler = _handler
-        if not batches or not isinstance(handler, logging.StreamHandler):
-            return
-        text = "".join(access_lines(batch, wall, self._json) for batch, wall in batches)
-        with handler.lock or contextlib.nullcontext():
-            try:
-                handler.stream.write(text)
-                handler.stream.flush()
-            except (OSError, ValueError):  # a full disk or a closed stream: lines are dropped
-                pass
+        """Format and write every batch handed over so far."""
+        with self._writing:
+            with self._handed_over:
+                batches, self._batches = self._batches, []
+                self._waiting = 0  # the lines are written, or dropped if the disk fails
+            handler = _handler
+            if not batches or not isinstance(handler, logging.StreamHandler):
+                return
+            text = "".join(access_lines(batch, wall, self._json) for batch, wall in batches)
+            with handler.lock or contextlib.nullcontext():
+                try:
+                    handler.stream.write(text)
+                    handler.stream.flush()
+                except (OSError, ValueError):  # a full disk or a closed stream: lines dropped
+                    pass
 
-    def _flush_often(self) -> None:
+    def _write_as_handed(self) -> None:
         while True:
-            time.sleep(FLUSH_EVERY)
+            with self._handed_over:
+                self._handed_over.wait_for(self._has_batches)
             self.flush()
+
+    def _has_batches(self) -> bool:
+        return bool(self._batches)
 
 
 _THOUSANDTHS = [f"{n:03d}" for n in range(1000)]  # a second's milliseconds, as a line shows them

@@ -7,6 +7,8 @@ import io
 import json
 import logging
 import re
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -155,29 +157,75 @@ def test_a_full_disk_drops_access_lines_and_serves_on(tmp_path: Path) -> None:
         logs._handler = logs._access = None
 
 
-def test_access_lines_past_the_waiting_bound_are_dropped_and_counted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A disk slower than the requests: at most WAITING_MAX lines wait, the rest are dropped
-    (and counted for `/metrics`), so memory stays bounded; once written, lines are taken again."""
-    monkeypatch.setattr(logs, "WAITING_MAX", 5)
+class SlowDisk(io.StringIO):
+    """A stream whose writes wait until the test lets them through (`open`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing, self.open, self.wrote = (
+            threading.Event(),
+            threading.Event(),
+            threading.Event(),
+        )
+
+    def write(self, text: str) -> int:
+        self.writing.set()
+        assert self.open.wait(timeout=10), "the test never let the write through"
+        written = super().write(text)
+        self.wrote.set()
+        return written
+
+
+@pytest.fixture
+def slow_disk(tmp_path: Path) -> Iterator[SlowDisk]:
+    """newsroom's logging set up, writing to a `SlowDisk`."""
     logs.configure("INFO", "text", str(tmp_path / "log"))
+    disk = SlowDisk()
+    handler = logs._handler
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(disk).close()
     try:
-        sink = logs.access_log()
-        assert sink is not None
-        batch = [(10**9, 10**9 + 400_000, "GET", "/feed", 200, 10, f"r{n}") for n in range(3)]
-        sink.write(batch)
-        sink.write(batch)  # 6 would wait: dropped
-        assert sink.dropped == 3
-        sink.flush()
-        sink.write(batch)
-        sink.flush()
-        assert (tmp_path / "log").read_text().count("newsroom.access") == 6
+        yield disk
     finally:
-        assert logs._handler is not None
-        logging.getLogger().removeHandler(logs._handler)  # leave pytest's logging as it was
-        logs._handler.close()
+        disk.open.set()
+        logs.flush()
+        logging.getLogger().removeHandler(handler)  # leave pytest's logging as it was
+        handler.close()
         logs._handler = logs._access = None
+
+
+def test_a_batch_handed_over_is_written_by_the_thread_with_no_flush_called(
+    slow_disk: SlowDisk,
+) -> None:
+    """The access log's thread takes each batch as it comes (its notes then live briefly):
+    nobody calls `flush`, and the lines reach the stream."""
+    slow_disk.open.set()
+    sink = logs.access_log()
+    assert sink is not None
+    sink.write([(10**9, 400_000, "GET", "/feed", 200, 10, f"r{n}") for n in range(3)])
+    assert slow_disk.wrote.wait(timeout=10)
+    lines = slow_disk.getvalue().splitlines()
+    assert [line.rsplit(" ", 1)[1] for line in lines] == ["[r0]", "[r1]", "[r2]"]
+
+
+def test_access_lines_past_the_waiting_bound_are_dropped_and_counted(
+    slow_disk: SlowDisk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk slower than the requests: while one batch is being written, at most WAITING_MAX
+    lines wait and the rest are dropped (and counted for `/metrics`), so memory stays bounded;
+    the waiting ones are written together once the disk takes them."""
+    monkeypatch.setattr(logs, "WAITING_MAX", 5)
+    sink = logs.access_log()
+    assert sink is not None
+    batch = [(10**9, 400_000, "GET", "/feed", 200, 10, f"r{n}") for n in range(3)]
+    sink.write(batch)
+    assert slow_disk.writing.wait(timeout=10)  # the thread took it, and the disk holds it
+    sink.write(batch)
+    sink.write(batch)  # 6 would wait: dropped
+    assert sink.dropped == 3
+    slow_disk.open.set()
+    sink.flush()  # after the thread's write: one flush at a time
+    assert slow_disk.getvalue().count("newsroom.access") == 6
 
 
 def test_a_line_budget_lets_a_burst_through_then_one_line_a_period_and_counts_the_rest() -> None:

@@ -49,7 +49,9 @@ def guard(handler: Handler, route: str, app: web.Application) -> Handler:
 
     @functools.wraps(handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
-        given = request.headers.get(header)
+        # The request's `headers` and `method` are read from aiohttp's attributes, as the
+        # reply's are below (the comment there says why).
+        given = request._headers.get(header)
         rid = given if given is not None and sane_id(given) else new_request_id()
         # No reset after: aiohttp handles each request in a task of its own, with a copy of
         # the context (aiohttp #3406), so the id ends with the request.
@@ -75,7 +77,8 @@ def guard(handler: Handler, route: str, app: web.Application) -> Handler:
             # What aiohttp's properties `status`, `prepared`, `body_length`, `headers` and
             # `body` return, read from its attributes: in Python 3.11 each property is a call
             # into the interpreter, and these were a tenth of what observing a request costs
-            # (docs/benchmarks.md, section 10). tests/web/test_guard.py checks that they agree.
+            # (docs/benchmarks.md, section 10). tests/web/test_guard.py checks that they agree,
+            # for the request's too.
             status = response._status
             if response._eof_sent or response._payload_writer is not None:  # prepared: a
                 size = response._body_length  # WebSocket or a streamed reply, its head sent
@@ -90,7 +93,7 @@ def guard(handler: Handler, route: str, app: web.Application) -> Handler:
             raise
         finally:
             ended = clock()
-            notes.append((ended, ended - started, request.method, route, status, size, rid))
+            notes.append((ended, ended - started, request._method, route, status, size, rid))
             if len(notes) >= BATCH:
                 observer.drain()
 

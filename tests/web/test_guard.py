@@ -1,12 +1,33 @@
-"""The route wrapper (`web/guard.py`) reads aiohttp's response attributes rather than its
-properties, to save a call into the interpreter per property on every request. These tests
-fail if an aiohttp release renames or reshapes them."""
+"""The route wrapper (`web/guard.py`) reads aiohttp's request and response attributes rather
+than their properties, to save a call into the interpreter per property on every request.
+These tests fail if an aiohttp release renames or reshapes them."""
 
 from __future__ import annotations
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "HEAD", "OPTIONS", "PATCH"])
+async def test_the_request_attributes_the_guard_reads_are_what_aiohttp_properties_return(
+    method: str,
+) -> None:
+    """On a request parsed off a real connection, as the guard meets one."""
+    seen: list[tuple[object, ...]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append((request._headers, request.headers, request._method, request.method))
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_route("*", "/feed", handler)
+    async with TestClient(TestServer(app)) as client:
+        reply = await client.request(method, "/feed", headers={"X-Request-Id": "abc-1"})
+        assert reply.status == 200
+    [(headers, through_property, method_attribute, method_property)] = seen
+    assert headers is through_property and headers.get("x-request-id") == "abc-1"
+    assert method_attribute == method_property == method
 
 
 def read_as_the_guard_does(response: web.StreamResponse) -> tuple[int, bool, int, object]:
