@@ -82,8 +82,8 @@ def serve(store: str, port: int) -> None:
     app.router.add_post("/graphql-ariadne", through_ariadne)
     from newsroom.runtime import new_event_loop, tune_collector  # as `python -m newsroom` runs
 
-    async def run() -> None:  # until SIGTERM: through newsroom's front door, as `python -m
-        # newsroom` serves, though on aiohttp's plain site (no connection guard, web/connections.py)
+    async def run() -> None:  # until SIGTERM: through newsroom's front door and on its guarded
+        # site (web/connections.py), as `python -m newsroom` serves
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         runner = web.AppRunner(app, access_log=None)
@@ -96,7 +96,13 @@ def serve(store: str, port: int) -> None:
         except ImportError:
             pass
         tune_collector()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:  # a checkout from before issue 12 has no guarded site
+            from newsroom.web.connections import guarded_site
+
+            site: web.BaseSite = guarded_site(runner, settings, None)
+        except ImportError:
+            site = web.TCPSite(runner, "127.0.0.1", port)
+        await site.start()
         await stop.wait()
         await runner.cleanup()
 

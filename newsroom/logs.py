@@ -43,9 +43,40 @@ from typing import Any
 
 import orjson
 
-REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
-"""The id of the request being handled, set by the web layer (`web/guard.py`) for the whole of
-its handling: aiohttp's own lines about a request (an error, a reply cut) carry it too."""
+
+class RequestId:
+    """Where the id of the request being handled is kept, for the log lines written meanwhile
+    (`REQUEST_ID`): the web layer's guard (`web/guard.py`) puts each request's id in `value`.
+
+    Why a holder rather than the id itself in the context variable: setting a context variable
+    makes a new mapping and a token, five allocations, and that was 2-3 % of the CPU time of
+    serving a cached feed (docs/benchmarks.md, section 10). aiohttp handles each request in a
+    task of its own, whose context is a copy of its connection's task's (aiohttp #3406). So a
+    connection of newsroom's server (`web/connections.py`) sets one holder in its task's
+    context, every request's task finds that same holder, and the guard only replaces `value`.
+    What that means for a line: one written while a request is handled carries its id, as do
+    aiohttp's own lines about the request (an error, a reply cut); one written on the
+    connection after it (or by a task a request started that outlives it) carries the id of
+    the connection's latest request. Where no connection set a holder (aiohttp's test server,
+    an embedding program), the guard sets one for each request's task."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str | None = None) -> None:
+        self.value = value
+
+
+REQUEST_ID: contextvars.ContextVar[RequestId | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
+"""The holder of the current request's id (`RequestId`), or None where no request is handled."""
+
+
+def current_request_id() -> str | None:
+    """The id of the request being handled in this context, or None."""
+    holder = REQUEST_ID.get()
+    return None if holder is None else holder.value
+
 
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*):[^@\s]*@")
 # What every LogRecord has; anything else on a record is a field its caller added (extra=...).
@@ -137,7 +168,7 @@ class _RequestId(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "request_id", None) is None:  # an access line brings its own
-            record.request_id = REQUEST_ID.get()
+            record.request_id = current_request_id()
         return True
 
 

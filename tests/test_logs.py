@@ -21,6 +21,7 @@ from newsroom.logs import (
     JsonFormatter,
     LineBudget,
     LineBudgets,
+    RequestId,
     TextFormatter,
     _RequestId,
     access_lines,
@@ -46,7 +47,7 @@ def test_a_url_password_is_masked_wherever_it_appears() -> None:
 
 
 def test_json_lines_carry_the_fields_and_the_request_id() -> None:
-    token = REQUEST_ID.set("req-7")
+    token = REQUEST_ID.set(RequestId("req-7"))
     try:
         line = json.loads(JsonFormatter().format(record("at postgresql://u:pw@h/d", route="/feed")))
     finally:
@@ -70,7 +71,7 @@ def test_a_traceback_is_one_json_field() -> None:
 
 def test_text_lines_end_with_the_request_id_when_there_is_one() -> None:
     assert TextFormatter().format(record("plain")).endswith("newsroom.test: plain")
-    token = REQUEST_ID.set("req-8")
+    token = REQUEST_ID.set(RequestId("req-8"))
     try:
         assert TextFormatter().format(record("inside")).endswith("inside [req-8]")
     finally:

@@ -34,7 +34,8 @@ connection that asyncio will also report lost. `GuardedSite` listens like aiohtt
 builds a `GuardedConnection` per connection, registered with the runner's `Server` as aiohttp's
 own would be, so graceful shutdown drains them unchanged. A wrapper around the protocol factory
 could not know the client's address (the factory gets no transport), and a proxy protocol would
-add a call to every chunk of data received.
+add a call to every chunk of data received. `GuardedConnection.start`, the connection's task,
+also puts the holder of its requests' ids in that task's context (`logs.RequestId`).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_request import BaseRequest
 
 from newsroom.config import Settings
-from newsroom.logs import FAILURE_LINES, REQUEST_ID, LineBudget
+from newsroom.logs import FAILURE_LINES, REQUEST_ID, LineBudget, RequestId
 from newsroom.web.addresses import client_key
 from newsroom.web.http import REQUEST_ID_HEADER
 from newsroom.web.observe import new_request_id
@@ -201,6 +202,13 @@ class GuardedConnection(web.RequestHandler):
             raise
         self._head_deadline = self._loop.call_later(self._header_timeout, self._head_overdue)
 
+    async def start(self) -> None:
+        """aiohttp's handling of the connection's requests, in this connection's task, with one
+        `RequestId` holder in its context: each request's task copies the context, and the
+        guard puts the request's id in the holder (`logs.RequestId` says why)."""
+        REQUEST_ID.set(RequestId())
+        await super().start()
+
     def connection_lost(self, exc: BaseException | None) -> None:
         """Stop aiohttp's handling; an admitted connection gives its count back, come what may."""
         for timer in (self._head_deadline, self._send_check):
@@ -226,12 +234,16 @@ class GuardedConnection(web.RequestHandler):
         header, a 414 or 431 that says which and what to do), and one short log line instead of
         aiohttp's ERROR traceback, within a budget (`UNREADABLE_LINES`): one client sending
         malformed requests must not fill the log. Either reply carries an `X-Request-Id`, as
-        every reply does: the request's own if its handling began (the guard set it), else a
-        new one."""
-        rid = REQUEST_ID.get() or new_request_id()
-        # aiohttp calls this in the request's own task (a copy of the context), so the id set
-        # here is on its lines about the request too, and ends with it.
-        REQUEST_ID.set(rid)
+        every reply does: the request's own if its handling began (the guard set it: the guard
+        lets only a client's `ConnectionResetError` out to aiohttp), else a new one."""
+        holder = REQUEST_ID.get()
+        if isinstance(exc, ConnectionResetError) and holder is not None and holder.value:
+            rid = holder.value  # the guard's: its client left while the handler ran
+        else:  # aiohttp's own (the guard lets no other error out): a request no handler saw
+            rid = new_request_id()
+            # aiohttp calls this in the request's own task (a copy of the context), so the id
+            # set here is on its lines about the request too, and ends with it.
+            REQUEST_ID.set(RequestId(rid))
         if not isinstance(exc, BadHttpMessage):
             response = super().handle_error(request, status, exc, message)
             response.headers[REQUEST_ID_HEADER] = rid

@@ -3,8 +3,8 @@
 
 For each request it:
 - gives the request its id (the client's `X-Request-Id` if sane, else a new one: `observe.py`),
-  keeps it in a context variable while the request is handled, so every log line written
-  meanwhile carries it, and sends it back on the reply;
+  keeps it where the log lines written while the request is handled find it (`logs.RequestId`),
+  and sends it back on the reply;
 - holds back a client past its request rate (a JSON 429, `rates.py`);
 - is the error boundary: a newsroom error becomes its 4xx or 503 once, here, and anything else a
   JSON 500 that names nothing; never a traceback to a client;
@@ -29,7 +29,7 @@ from aiohttp import HttpVersion11, hdrs, web
 from aiohttp.typedefs import Handler
 
 from newsroom.errors import NewsroomError, StoreError
-from newsroom.logs import FAILURE_LINES, REQUEST_ID
+from newsroom.logs import FAILURE_LINES, REQUEST_ID, RequestId
 from newsroom.web.http import REQUEST_ID_HEADER, REQUEST_RATE, json_error, refusal
 from newsroom.web.observe import BATCH, OBSERVER, new_request_id, sane_id
 from newsroom.web.rates import RequestRate
@@ -53,9 +53,12 @@ def guard(handler: Handler, route: str, app: web.Application) -> Handler:
         # reply's are below (the comment there says why).
         given = request._headers.get(header)
         rid = given if given is not None and sane_id(given) else new_request_id()
-        # No reset after: aiohttp handles each request in a task of its own, with a copy of
-        # the context (aiohttp #3406), so the id ends with the request.
-        REQUEST_ID.set(rid)
+        # Where the log lines written meanwhile find the id: the holder its connection set
+        # (logs.RequestId says why), or else one for this request's task alone. No reset
+        # after: aiohttp handles each request in a task of its own, with a copy of the context.
+        if (holder := REQUEST_ID.get()) is None:
+            REQUEST_ID.set(holder := RequestId())
+        holder.value = rid
         started = clock()
         status, size = 500, 0
         try:

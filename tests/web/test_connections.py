@@ -18,7 +18,7 @@ from aiohttp import ClientSession, WSMsgType, web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.test_utils import make_mocked_request
 
-from newsroom.logs import FAILURE_LINES, REQUEST_ID
+from newsroom.logs import FAILURE_LINES, REQUEST_ID, RequestId, current_request_id
 from newsroom.web.connections import (
     UNREADABLE_LINES,
     WARN_EVERY,
@@ -28,7 +28,11 @@ from newsroom.web.connections import (
     connection_cap,
     refusal,
 )
-from newsroom.web.observe import sane_id
+from newsroom.web.guard import guard
+from newsroom.web.http import REQUEST_RATE
+from newsroom.web.metrics import Metrics
+from newsroom.web.observe import OBSERVER, Observer, sane_id
+from newsroom.web.rates import RequestRate
 from tests.factories import Monotonic
 
 LONG = 30.0  # seconds: a timeout the test must not meet
@@ -359,7 +363,7 @@ async def test_aiohttps_own_error_reply_carries_the_id_its_log_line_has() -> Non
 
     def fail() -> tuple[str, str | None]:
         reply = connection.handle_error(request, 500, RuntimeError("boom"))
-        return reply.headers["X-Request-Id"], REQUEST_ID.get()
+        return reply.headers["X-Request-Id"], current_request_id()
 
     sent, logged = contextvars.copy_context().run(fail)
     assert sane_id(sent) and logged == sent
@@ -433,3 +437,44 @@ async def test_aiohttps_own_error_lines_stay_within_the_failure_budget(
     assert caplog.records[-1].getMessage() == (
         "Unhandled exception (5 more since the last such line)"
     )
+
+
+async def test_a_connections_requests_find_one_id_holder_and_each_its_own_id() -> None:
+    """On newsroom's connection the request id's holder is set once, in the connection's task,
+    and every request's task finds that same one (no context variable set per request:
+    `logs.RequestId` says why); each request still sees its own id while it is handled, and a
+    malformed request after a good one on the same connection gets a new id, not the last
+    good one's."""
+    holders: list[RequestId | None] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        holders.append(REQUEST_ID.get())
+        return web.Response(text=str(current_request_id()))
+
+    app = web.Application()
+    app[OBSERVER] = Observer(Metrics(), access_log=False)
+    app[REQUEST_RATE] = RequestRate(10**6, 10**6)
+    app.router.add_get("/", guard(handler, "/", app))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = GuardedSite(runner, "127.0.0.1", 0, ConnectionGuard(10, 10), LONG, LONG, LONG)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        reader, writer = await connect(port)
+        for n in (1, 2, 3):
+            writer.write(f"GET / HTTP/1.1\r\nHost: test\r\nX-Request-Id: id-{n}\r\n\r\n".encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            assert b"X-Request-Id: id-%d\r\n" % n in head
+            assert await reader.readexactly(length) == b"id-%d" % n
+        writer.write(b"GET /\x01 HTTP/1.1\r\nHost: test\r\n\r\n")  # not valid HTTP
+        refused = await read_to_end(reader)
+        writer.close()
+    finally:
+        await runner.cleanup()
+    assert refused.split(b" ", 2)[1] == b"400"
+    given = refused.split(b"X-Request-Id: ")[1].split(b"\r\n")[0].decode()
+    assert sane_id(given) and given != "id-3"
+    assert len(holders) == 3 and holders[0] is not None
+    assert holders[0] is holders[1] is holders[2]  # one holder: set by the connection

@@ -17,7 +17,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from newsroom.config import Settings
-from newsroom.logs import REQUEST_ID, JsonFormatter
+from newsroom.logs import REQUEST_ID, JsonFormatter, RequestId, current_request_id
 from newsroom.web.app import create_app
 from newsroom.web.metrics import LATENCY_BUCKETS, METHODS, Metrics
 from newsroom.web.observe import BATCH, OBSERVER
@@ -130,14 +130,15 @@ async def test_every_reply_carries_a_request_id_sane_or_made(client: Client) -> 
 
 
 async def test_a_request_id_ends_with_its_request() -> None:
-    """The guard sets the request id's context variable and never resets it: it relies on
-    aiohttp handling each request in a task of its own, with a copy of the connection's
-    context. Two requests on one keep-alive connection: the second does not see the first's."""
+    """On aiohttp's own server (no `GuardedConnection` to set a holder per connection) the
+    guard sets a holder in each request's context and never resets it: it relies on aiohttp
+    handling each request in a task of its own, with a copy of the connection's context. Two
+    requests on one keep-alive connection: the second does not see the first's."""
     seen: list[str | None] = []
 
     async def handler(request: web.Request) -> web.Response:
-        seen.append(REQUEST_ID.get())
-        REQUEST_ID.set(f"set by request {len(seen)}")
+        seen.append(current_request_id())
+        REQUEST_ID.set(RequestId(f"set by request {len(seen)}"))
         return web.Response(text="ok")
 
     app = web.Application()

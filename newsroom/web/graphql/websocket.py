@@ -27,7 +27,7 @@ from graphql import GraphQLError, OperationType
 
 from newsroom.errors import Busy, NewsroomError
 from newsroom.gates import Gate
-from newsroom.logs import REQUEST_ID
+from newsroom.logs import current_request_id
 from newsroom.web.addresses import client_key
 from newsroom.web.graphql import pipeline
 from newsroom.web.graphql.pipeline import OPERATIONS, Refused
@@ -81,7 +81,7 @@ async def handle_websocket(request: web.Request) -> web.StreamResponse:
     # autoping off: aiohttp would answer the client's ping frames itself, unpaced (a flood of
     # them took a core); the session answers them, each at the client's rate (`on_message`).
     ws = web.WebSocketResponse(protocols=(PROTOCOL,), max_msg_size=MESSAGE_MAX, autoping=False)
-    if (rid := REQUEST_ID.get()) is not None:  # the guard's id, which it cannot add once the
+    if (rid := current_request_id()) is not None:  # the guard's id, which it cannot add once the
         ws.headers[REQUEST_ID_HEADER] = rid  # handshake's reply is sent, as other replies have
     if key is not None:
         by_address[key] += 1
