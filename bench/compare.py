@@ -17,6 +17,15 @@ this script only talks HTTP to them, so BASE may lay out `newsroom/` differently
 With the same code in both slots, single rounds came out at 0.98-1.03 under every load (this
 checkout's slot a little ahead more often than not): differences of a few percent are noise.
 
+Two ratios are printed. The rate ratio assumes the kernel gives both servers the same share of
+the core; a server with a second busy thread (the access log's) gets a little more, so the
+CPU ratio (CPU time per request, from /proc) is the stricter measure of cost. `--poll-idle`
+keeps idle CPUs polling instead of halting while it runs (it holds /dev/cpu_dma_latency at 0;
+root only). On this VM a halted CPU 1 must be woken by an interrupt from CPU 0 whenever a
+server's reply wakes its `wrk`, and that wake is charged to the server: the slower server
+leaves its `wrk` idle more often, so it pays more wakes per request, and every difference is
+amplified (docs/benchmarks.md, section 10). A server's remote clients cost it no such wake.
+
 Run from the repo root:
     python bench/compare.py BASE [--load create|query|feed|feed-gzip] [--rounds 3] [--seconds 8]
 """
@@ -30,6 +39,7 @@ import random
 import shutil
 import signal
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -84,6 +94,17 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _poll_idle() -> int:
+    """Ask the kernel for no idle-exit latency (so idle CPUs poll) for as long as the returned
+    descriptor stays open: the process's end closes it."""
+    try:
+        latency = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+    except OSError as e:
+        raise SystemExit(f"--poll-idle needs /dev/cpu_dma_latency (root): {e}") from e
+    os.write(latency, struct.pack("i", 0))
+    return latency
+
+
 def _round(
     load: str, script: Path | None, servers: dict[str, tuple[int, int]], seconds: int
 ) -> dict[str, tuple[float, int, float]]:
@@ -112,9 +133,13 @@ def main() -> None:
     parser.add_argument("--load", choices=UNITS, default="create", help="what both are sent")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument(
+        "--poll-idle", action="store_true", help="idle CPUs poll rather than halt (root only)"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk") or not shutil.which("taskset"):
         raise SystemExit("needs wrk and taskset: apt-get install wrk util-linux")
+    latency = _poll_idle() if args.poll_idle else None
     folder = Path(tempfile.mkdtemp(prefix="newsroom-compare-"))
     base = folder / "base"
     servers: dict[str, subprocess.Popen[bytes]] = {}
@@ -141,6 +166,8 @@ def main() -> None:
             f"base {args.base}: {unit} | this checkout: {unit} | ratio | CPU ms per 1,000 "
             "(base, this) | CPU ratio | errors (base, this)"
         )
+        if args.poll_idle:
+            print("idle CPUs poll (--poll-idle)")
         print(f"| round | {columns} |\n|---|---:|---:|---:|---:|---:|---:|")
         ratios, cpu_ratios = [], []
         targets = {name: (port, servers[name].pid) for name, port in ports.items()}
@@ -163,6 +190,8 @@ def main() -> None:
             "request over this checkout's: above 1 is cheaper)"
         )
     finally:
+        if latency is not None:
+            os.close(latency)  # idle CPUs halt again
         for server in servers.values():
             _stop(server)
         if base.exists():
