@@ -3,9 +3,9 @@ SIGHUP reopens, and no secret in any line.
 
 - `--log-format text`: `time LEVEL logger: message [request id]`, for a terminal.
 - `--log-format json`: one JSON object per line with `time` (ISO 8601, UTC), `level`, `logger`,
-  `message`, `request_id` (while a request is handled), the record's own fields (an access
-  line's `method`, `route`, `status`, `duration_ms`, `bytes`), and `error` with the traceback
-  when there is one; what log shippers and search tools read without parsing text.
+  `message`, `request_id` (`RequestId` says which lines have one), the record's own fields
+  (an access line's `method`, `route`, `status`, `duration_ms`, `bytes`), and `error` with the
+  traceback when there is one; what log shippers and search tools read without parsing text.
 - `--log-file PATH`: append to PATH; `reopen()` (SIGHUP, see `__main__.py`) opens it again, so
   logrotate can move it away.
 - Access lines (one per request) do not go through `logging` once newsroom set up the output:
@@ -54,10 +54,12 @@ class RequestId:
     task of its own, whose context is a copy of its connection's task's (aiohttp #3406). So a
     connection of newsroom's server (`web/connections.py`) sets one holder in its task's
     context, every request's task finds that same holder, and the guard only replaces `value`.
+    The connection empties the holder as it takes each next request, before the guard runs.
     What that means for a line: one written while a request is handled carries its id, as do
-    aiohttp's own lines about the request (an error, a reply cut); one written on the
-    connection after it (or by a task a request started that outlives it) carries the id of
-    the connection's latest request. Where no connection set a holder (aiohttp's test server,
+    aiohttp's own lines about it (an error, a reply cut), even those written after its
+    handler; one about a request no handler saw (malformed) carries a new id, as its reply
+    does; a task a request started that outlives it carries the id of the request its
+    connection handles then, if any. Where no connection set a holder (aiohttp's test server,
     an embedding program), the guard sets one for each request's task."""
 
     __slots__ = ("value",)
@@ -223,8 +225,11 @@ class AccessLog:
         self._handed_over = threading.Condition()  # guards the above; tells the writer
         self._writing = threading.Lock()  # one flush at a time, so lines keep their order
         self.dropped = 0
-        writer = threading.Thread(target=self._write_as_handed, name="access log", daemon=True)
-        writer.start()
+        self._closed = False
+        self._writer = threading.Thread(
+            target=self._write_as_handed, name="access log", daemon=True
+        )
+        self._writer.start()
 
     def write(self, batch: list[AccessEntry]) -> None:
         wall = time.time_ns() - time.perf_counter_ns()  # turns the entries' clock into wall time
@@ -253,14 +258,25 @@ class AccessLog:
                 except (OSError, ValueError):  # a full disk or a closed stream: lines dropped
                     pass
 
+    def close(self) -> None:
+        """Write what was handed over, and end the thread (once it has written its last)."""
+        with self._handed_over:
+            self._closed = True
+            self._handed_over.notify()
+        self._writer.join()
+
     def _write_as_handed(self) -> None:
         while True:
             with self._handed_over:
-                self._handed_over.wait_for(self._has_batches)
-            self.flush()
+                self._handed_over.wait_for(self._has_work)
+                closing = self._closed
+            with contextlib.suppress(Exception):  # a bug must not end the thread: later
+                self.flush()  # lines would pile up until WAITING_MAX, then be dropped
+            if closing:
+                return
 
-    def _has_batches(self) -> bool:
-        return bool(self._batches)
+    def _has_work(self) -> bool:
+        return bool(self._batches) or self._closed
 
 
 _THOUSANDTHS = [f"{n:03d}" for n in range(1000)]  # a second's milliseconds, as a line shows them
@@ -382,6 +398,9 @@ def access_log() -> AccessLog | None:
 def configure(level: str, format: str = "text", file: str = "") -> None:
     """Send every newsroom (and library) record to stderr or `file`, in `format`."""
     global _handler, _file, _access
+    if _access is not None:  # its lines go where they were headed, then its thread ends
+        _access.close()
+        _access = None
     _file = file or None
     handler = _open(_file)
     handler.setFormatter(JsonFormatter() if format == "json" else TextFormatter())
@@ -393,8 +412,6 @@ def configure(level: str, format: str = "text", file: str = "") -> None:
     root.addHandler(handler)
     root.setLevel(level)
     _handler = handler
-    if _access is not None:
-        _access.flush()
     _access = AccessLog(format == "json") if root.level <= logging.INFO else None
     atexit.unregister(flush)
     atexit.register(flush)

@@ -170,6 +170,8 @@ class SlowDisk(io.StringIO):
         )
 
     def write(self, text: str) -> int:
+        if "newsroom.access" not in text:  # another record, through the same handler
+            return super().write(text)
         self.writing.set()
         assert self.open.wait(timeout=10), "the test never let the write through"
         written = super().write(text)
@@ -227,6 +229,29 @@ def test_access_lines_past_the_waiting_bound_are_dropped_and_counted(
     slow_disk.open.set()
     sink.flush()  # after the thread's write: one flush at a time
     assert slow_disk.getvalue().count("newsroom.access") == 6
+
+
+def test_configuring_again_first_writes_what_the_old_access_log_was_handed(
+    tmp_path: Path,
+) -> None:
+    """`configure` a second time (a test, an embedding program): the lines handed to the old
+    access log go to the old file, none is lost, and the old log's thread ends."""
+    logs.configure("INFO", "text", str(tmp_path / "first"))
+    try:
+        sink = logs.access_log()
+        assert sink is not None
+        for block in range(20):
+            sink.write(
+                [(10**9, 400_000, "GET", "/feed", 200, 10, f"r{block}-{n}") for n in range(256)]
+            )
+        logs.configure("INFO", "text", str(tmp_path / "second"))
+        assert (tmp_path / "first").read_text().count("newsroom.access") == 20 * 256
+        assert not sink._writer.is_alive()
+    finally:
+        assert logs._handler is not None
+        logging.getLogger().removeHandler(logs._handler)  # leave pytest's logging as it was
+        logs._handler.close()
+        logs._handler = logs._access = None
 
 
 def test_a_line_budget_lets_a_burst_through_then_one_line_a_period_and_counts_the_rest() -> None:

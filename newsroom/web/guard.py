@@ -54,8 +54,8 @@ def guard(handler: Handler, route: str, app: web.Application) -> Handler:
         given = request._headers.get(header)
         rid = given if given is not None and sane_id(given) else new_request_id()
         # Where the log lines written meanwhile find the id: the holder its connection set
-        # (logs.RequestId says why), or else one for this request's task alone. No reset
-        # after: aiohttp handles each request in a task of its own, with a copy of the context.
+        # (logs.RequestId says why; the connection empties it before its next request), or
+        # else one for this request's task alone, which ends with the task: no reset after.
         if (holder := REQUEST_ID.get()) is None:
             REQUEST_ID.set(holder := RequestId())
         holder.value = rid

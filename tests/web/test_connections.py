@@ -10,7 +10,7 @@ import json
 import logging
 import socket
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from unittest import mock
 
 import pytest
@@ -18,7 +18,7 @@ from aiohttp import ClientSession, WSMsgType, web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.test_utils import make_mocked_request
 
-from newsroom.logs import FAILURE_LINES, REQUEST_ID, RequestId, current_request_id
+from newsroom.logs import FAILURE_LINES, REQUEST_ID, RequestId, _RequestId, current_request_id
 from newsroom.web.connections import (
     UNREADABLE_LINES,
     WARN_EVERY,
@@ -28,7 +28,7 @@ from newsroom.web.connections import (
     connection_cap,
     refusal,
 )
-from newsroom.web.guard import guard
+from newsroom.web.guard import expect_continue, guard
 from newsroom.web.http import REQUEST_RATE
 from newsroom.web.metrics import Metrics
 from newsroom.web.observe import OBSERVER, Observer, sane_id
@@ -478,3 +478,84 @@ async def test_a_connections_requests_find_one_id_holder_and_each_its_own_id() -
     assert sane_id(given) and given != "id-3"
     assert len(holders) == 3 and holders[0] is not None
     assert holders[0] is holders[1] is holders[2]  # one holder: set by the connection
+
+
+class RequestIds(logging.Handler):
+    """Every record's logger, message and the request id newsroom's filter finds for it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.addFilter(_RequestId())
+        self.seen: list[tuple[str, str, str | None]] = []
+        self.aiohttp_logged = asyncio.Event()  # a line from aiohttp's server came
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append((record.name, record.getMessage(), getattr(record, "request_id", None)))
+        if record.name == "aiohttp.server":
+            self.aiohttp_logged.set()
+
+
+@contextlib.asynccontextmanager
+async def guarded_app(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[tuple[int, Observer, RequestIds]]:
+    """`handler` guarded on GET and POST /, on a guarded site; yield its port, the app's observer
+    and the request ids of every line logged meanwhile."""
+    app = web.Application()
+    observer = app[OBSERVER] = Observer(Metrics(), access_log=False)
+    app[REQUEST_RATE] = RequestRate(10**6, 10**6)
+    guarded = guard(handler, "/", app)
+    for method in ("GET", "POST"):
+        app.router.add_route(method, "/", guarded, expect_handler=expect_continue)
+    ids, root = RequestIds(), logging.getLogger()
+    root.addHandler(ids)
+    level, root.level = root.level, logging.DEBUG
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await GuardedSite(runner, "127.0.0.1", 0, ConnectionGuard(10, 10), LONG, LONG, LONG).start()
+    try:
+        yield runner.addresses[0][1], observer, ids
+    finally:
+        await runner.cleanup()
+        root.removeHandler(ids)
+        root.level = level
+
+
+async def test_a_request_that_fails_before_the_guard_is_logged_with_a_new_id() -> None:
+    """A client gone before `100 Continue` is sent makes aiohttp log an error before the guard
+    runs, on a connection whose last request had its own id: the line carries a new one."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text=str(await request.read()))
+
+    async with guarded_app(handler) as (port, _, ids):
+        reader, writer = await connect(port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: test\r\nX-Request-Id: first-request\r\n\r\n")
+        assert b"first-request" in await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"POST / HTTP/1.1\r\nHost: test\r\nX-Request-Id: second-request\r\n"
+            b"Expect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+        )
+        await writer.drain()
+        writer.transport.abort()  # gone before the server answers 100 Continue
+        async with asyncio.timeout(SAFETY):
+            await ids.aiohttp_logged.wait()  # aiohttp's own line, from the request's task
+    [rid] = {rid for name, _, rid in ids.seen if name == "aiohttp.server"}
+    assert rid is not None and sane_id(rid) and rid != "first-request"
+
+
+async def test_an_error_the_guard_lets_out_keeps_the_guards_id() -> None:
+    """A handler that returns no reply (a bug) fails in the guard after it took the request's
+    id: aiohttp's 500 and its error line carry that id, as the request's note does."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return None  # type: ignore[return-value]
+
+    async with guarded_app(handler) as (port, observer, ids):
+        reader, writer = await connect(port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: test\r\nX-Request-Id: mine-1\r\n\r\n")
+        head = await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 500 ") and b"X-Request-Id: mine-1\r\n" in head
+    assert observer.notes[-1][-1] == "mine-1"
+    assert {rid for name, _, rid in ids.seen if name == "aiohttp.server"} == {"mine-1"}
