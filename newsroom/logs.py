@@ -213,10 +213,10 @@ class AccessLog:
     """Access lines, handed over in batches (`web/observe.py`) and formatted and written by a
     thread, so neither the formatting nor a slow disk holds up a request. The thread takes each
     batch as soon as it comes: a batch's notes and lines then live for a few hundred requests,
-    not for a fixed period (every request's notes held for a quarter of a second were a
-    megabyte or more of cold memory for the allocator to go through: docs/benchmarks.md,
-    section 10). While the disk is slow, batches wait and are written together; at most
-    `WAITING_MAX` lines wait, and past that a batch is dropped and counted in `dropped`."""
+    not for a fixed period (notes held for a quarter of a second had gone cold by the time the
+    allocator handed their memory out again: docs/benchmarks.md, section 10). While the disk
+    is slow, batches wait and are written together; at most `WAITING_MAX` lines wait, and past
+    that a batch is dropped and counted in `dropped`."""
 
     def __init__(self, as_json: bool) -> None:
         self._json = as_json
