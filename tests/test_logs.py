@@ -211,6 +211,31 @@ def test_a_batch_handed_over_is_written_by_the_thread_with_no_flush_called(
     assert [line.rsplit(" ", 1)[1] for line in lines] == ["[r0]", "[r1]", "[r2]"]
 
 
+def test_the_writer_thread_outlives_a_batch_it_could_not_format(
+    slow_disk: SlowDisk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug met while formatting one batch loses that batch, not the thread: the next batch
+    is written (else lines would pile up to WAITING_MAX and then all be dropped)."""
+    slow_disk.open.set()
+    formatted = logs.access_lines
+    failed = threading.Event()
+
+    def fails_once(batch: list[logs.AccessEntry], wall: int, as_json: bool) -> str:
+        if not failed.is_set():
+            failed.set()
+            raise RuntimeError("a bug")
+        return formatted(batch, wall, as_json)
+
+    monkeypatch.setattr(logs, "access_lines", fails_once)
+    sink = logs.access_log()
+    assert sink is not None
+    sink.write([(10**9, 400_000, "GET", "/feed", 200, 10, "lost")])
+    assert failed.wait(timeout=10)
+    sink.write([(10**9, 400_000, "GET", "/feed", 200, 10, "kept")])
+    assert slow_disk.wrote.wait(timeout=10)
+    assert slow_disk.getvalue().endswith("[kept]\n") and "[lost]" not in slow_disk.getvalue()
+
+
 def test_access_lines_past_the_waiting_bound_are_dropped_and_counted(
     slow_disk: SlowDisk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
