@@ -36,7 +36,6 @@ import re
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -52,8 +51,9 @@ class RequestId:
     makes a new mapping and a token, five allocations, and that was 2-3 % of the CPU time of
     serving a cached feed (docs/benchmarks.md, section 10). aiohttp handles each request in a
     task of its own, whose context is a copy of its connection's task's (aiohttp #3406). So a
-    connection of newsroom's server (`web/connections.py`) sets one holder in its task's
-    context, every request's task finds that same holder, and the guard only replaces `value`.
+    connection of newsroom's server (`web/connections.py`) sets its one holder in its task's
+    context, every request's task finds that same holder there, and the guard only replaces
+    `value` (reaching the holder through the request's connection, which is cheaper).
     The connection empties the holder as it takes each next request, before the guard runs.
     What that means for a line: one written while a request is handled carries its id, as do
     aiohttp's own lines about it (an error, a reply cut), even those written after its
@@ -103,8 +103,7 @@ class LineBudget:
         self.kind, self.burst, self.every, self._clock = kind, burst, every, clock
         self._tokens, self._at = float(burst), clock()
         self.held_back = 0  # lines held back since the last one written
-        self.held_back_total = 0  # lines held back in all
-        _BUDGETS.add(self)
+        _HELD_BACK.setdefault(kind, 0)  # its series shows from the start, at 0
 
     def take(self) -> str | None:
         """None if this line must be held back; else what the line should end with: how many
@@ -114,7 +113,7 @@ class LineBudget:
         self._at = now
         if self._tokens < 1:
             self.held_back += 1
-            self.held_back_total += 1
+            _HELD_BACK[self.kind] += 1
             return None
         self._tokens -= 1
         held_back, self.held_back = self.held_back, 0
@@ -133,6 +132,7 @@ class LineBudgets:
     ) -> None:
         self.kind, self.burst, self.every, self.clock = kind, burst, every, clock
         self._budgets: dict[str, LineBudget] = {}
+        _HELD_BACK.setdefault(kind, 0)
 
     def take(self, key: str) -> str | None:
         """`LineBudget.take` for the line's key."""
@@ -150,7 +150,10 @@ class LineBudgets:
         self._budgets.clear()
 
 
-_BUDGETS: weakref.WeakSet[LineBudget] = weakref.WeakSet()
+_HELD_BACK: dict[str, int] = {}
+"""Lines held back so far, by kind of budget, for the life of the process: a count read from
+the budgets alive would drop when one ended (an app of a test), and the metrics' counter
+with it, or lose its series."""
 FAILURE_LINES = LineBudgets("failed_request", 20, 1.0)
 """The budget of the ERROR lines about requests that failed (a bug met, the store down), per
 type of error: one client repeating a request that meets a bug, or every client while the store
@@ -159,10 +162,7 @@ is down, must not fill the log."""
 
 def lines_held_back() -> dict[str, int]:
     """How many lines each kind of budget has held back so far (for the metrics)."""
-    totals: dict[str, int] = {}
-    for budget in list(_BUDGETS):
-        totals[budget.kind] = totals.get(budget.kind, 0) + budget.held_back_total
-    return totals
+    return dict(_HELD_BACK)
 
 
 class _RequestId(logging.Filter):

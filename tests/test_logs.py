@@ -3,6 +3,7 @@ ids on lines written while a request is handled, and URL passwords masked."""
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import logging
@@ -291,6 +292,18 @@ def test_a_line_budget_lets_a_burst_through_then_one_line_a_period_and_counts_th
     assert budget.take() is None
     clock.now += 60.0  # a long quiet time refills the burst, and no more than it
     assert [budget.take() for _ in range(4)] == [" (1 more since the last such line)", "", "", None]
+
+
+def test_held_back_lines_stay_counted_after_their_budget_ends() -> None:
+    """The metrics' counter of held-back lines never drops and its series never goes: a kind
+    is reported from the moment a budget of it exists, and what a budget held back still
+    counts once the budget is gone (an app of a test, collected)."""
+    budgets = LineBudgets("test_ended", 1, 60.0, Monotonic())
+    assert lines_held_back()["test_ended"] == 0  # before any line was held back
+    assert [budgets.take("RuntimeError") for _ in range(3)] == ["", None, None]
+    del budgets
+    gc.collect()
+    assert lines_held_back()["test_ended"] == 2
 
 
 def test_each_key_has_a_budget_of_its_own_and_the_held_back_lines_are_counted() -> None:

@@ -157,6 +157,7 @@ class GuardedConnection(web.RequestHandler):
         "_key",
         "_send_check",
         "_send_timeout",
+        "request_id",
     )
 
     def __init__(
@@ -182,6 +183,7 @@ class GuardedConnection(web.RequestHandler):
         self._head_deadline: asyncio.TimerHandle | None = None
         self._send_timeout = send_timeout
         self._send_check: asyncio.TimerHandle | None = None
+        self.request_id = RequestId()  # the id of the request being handled (`start`)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Admit the connection and start aiohttp's handling, or refuse it and close."""
@@ -206,13 +208,13 @@ class GuardedConnection(web.RequestHandler):
         self._head_deadline = self._loop.call_later(self._header_timeout, self._head_overdue)
 
     async def start(self) -> None:
-        """aiohttp's handling of the connection's requests, in this connection's task, with one
-        `RequestId` holder in its context: each request's task copies the context, and the
-        guard puts the request's id in the holder (`logs.RequestId` says why). aiohttp makes
-        each request, a malformed one too, with its request factory, in this task, before the
-        request's own task: wrapped here, it empties the holder, so no line about a request
+        """aiohttp's handling of the connection's requests, in this connection's task, with the
+        connection's `RequestId` holder in its context: each request's task copies the context,
+        and the guard puts the request's id in the holder (`logs.RequestId` says why). aiohttp
+        makes each request, a malformed one too, with its request factory, in this task, before
+        the request's own task: wrapped here, it empties the holder, so no line about a request
         carries its predecessor's id before the guard gives it its own (or never does)."""
-        holder = RequestId()
+        holder = self.request_id
         REQUEST_ID.set(holder)
         make = self._request_factory
         assert make is not None, "aiohttp sets it before the connection starts"

@@ -30,6 +30,7 @@ from aiohttp.typedefs import Handler
 
 from newsroom.errors import NewsroomError, StoreError
 from newsroom.logs import FAILURE_LINES, REQUEST_ID, RequestId
+from newsroom.web.connections import GuardedConnection
 from newsroom.web.http import REQUEST_ID_HEADER, REQUEST_RATE, json_error, refusal
 from newsroom.web.observe import BATCH, OBSERVER, new_request_id, sane_id
 from newsroom.web.rates import RequestRate
@@ -53,12 +54,16 @@ def guard(handler: Handler, route: str, app: web.Application) -> Handler:
         # reply's are below (the comment there says why).
         given = request._headers.get(header)
         rid = given if given is not None and sane_id(given) else new_request_id()
-        # Where the log lines written meanwhile find the id: the holder its connection set
-        # (logs.RequestId says why; the connection empties it before its next request), or
-        # else one for this request's task alone, which ends with the task: no reset after.
-        if (holder := REQUEST_ID.get()) is None:
-            REQUEST_ID.set(holder := RequestId())
-        holder.value = rid
+        # Where the log lines written meanwhile find the id (logs.RequestId says why): on
+        # newsroom's server, the holder of the request's connection, which put it in the
+        # context this request's task copied and empties it before the next request. It is
+        # reached through the connection: reading the context variable searched the task's
+        # new copy of the context each time (docs/benchmarks.md, section 10). On aiohttp's own
+        # server (tests, an embedding program), a holder for this request's task alone.
+        if isinstance(connection := request._protocol, GuardedConnection):
+            connection.request_id.value = rid
+        else:
+            holder_elsewhere(rid)
         started = clock()
         status, size = 500, 0
         try:
@@ -101,6 +106,14 @@ def guard(handler: Handler, route: str, app: web.Application) -> Handler:
                 observer.drain()
 
     return guarded
+
+
+def holder_elsewhere(rid: str) -> None:
+    """Keep `rid` where log lines find it when the connection is not newsroom's: in the holder
+    of the context, if one is there, else in a new one for this request's task."""
+    if (holder := REQUEST_ID.get()) is None:
+        REQUEST_ID.set(holder := RequestId())
+    holder.value = rid
 
 
 def failure(request: web.Request, error: Exception) -> web.Response:
