@@ -26,8 +26,18 @@ server's reply wakes its `wrk`, and that wake is charged to the server: the slow
 leaves its `wrk` idle more often, so it pays more wakes per request, and every difference is
 amplified (docs/benchmarks.md, section 10). A server's remote clients cost it no such wake.
 
+`--pairs N` starts N pairs of servers, one after the other, and runs `--rounds` rounds on each;
+the medians are over every round of every pair. A server process's memory layout is its own
+(address space randomization), and in CPython 3.11 it decides which attribute lookups collide
+in the interpreter's method cache, a table of 4,096 entries indexed by the addresses of
+names: one process of a checkout missed the cache twice a request, another eight times
+(gdb on `find_name_in_mro`; callgrind), some 2,000 instructions and a few points of cost.
+One pair of processes draws one such layout for each checkout for the whole run, so runs
+of the same two checkouts disagreed by up to four points; more pairs average the draws.
+
 Run from the repo root:
     python bench/compare.py BASE [--load create|query|feed|feed-gzip] [--rounds 3] [--seconds 8]
+                                 [--pairs 1] [--poll-idle]
 """
 
 from __future__ import annotations
@@ -77,6 +87,26 @@ def _seed(load: str, port: int) -> None:
         api._seed(f"http://127.0.0.1:{port}")
     elif load.startswith("feed"):
         feeds.seed(feeds.Client(port), feeds.Texts(random.Random(7)))
+
+
+def _start(
+    load: str,
+    base: Path,
+    folder: Path,
+    pair: int,
+    servers: dict[str, tuple[int, subprocess.Popen[bytes]]],
+) -> None:
+    """Both servers, each on a port and store of its own, ready and seeded, into `servers`
+    (name -> port, process) as they start, so the caller stops them whatever happens."""
+    ports = {"base": free_port(), "this": free_port()}
+    while ports["this"] == ports["base"]:  # each call may hand out the port just freed
+        ports["this"] = free_port()
+    for name, checkout in (("base", base), ("this", REPO)):
+        process = _server(checkout, folder, f"{name}{pair}", ports[name])
+        servers[name] = ports[name], process
+    for name, (port, process) in servers.items():
+        wait_ready(f"http://127.0.0.1:{port}", process=process, name=f"the {name} server")
+        _seed(load, port)
 
 
 def _wrk(load: str, script: Path | None, port: int, pid: int, seconds: int) -> tuple[float, int]:
@@ -134,6 +164,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument(
+        "--pairs", type=int, default=1, help="pairs of servers started in turn, each --rounds"
+    )
+    parser.add_argument(
         "--poll-idle", action="store_true", help="idle CPUs poll rather than halt (root only)"
     )
     args = parser.parse_args()
@@ -142,25 +175,11 @@ def main() -> None:
     latency = _poll_idle() if args.poll_idle else None
     folder = Path(tempfile.mkdtemp(prefix="newsroom-compare-"))
     base = folder / "base"
-    servers: dict[str, subprocess.Popen[bytes]] = {}
+    servers: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
     try:
         worktree = ["git", "worktree", "add", "--detach", str(base), args.base]
         if subprocess.run(worktree, cwd=REPO).returncode != 0:
             raise SystemExit(f"cannot check out {args.base!r} (see git's message above)")
-        ports = {"base": free_port(), "this": free_port()}
-        while ports["this"] == ports["base"]:  # each call may hand out the port just freed
-            ports["this"] = free_port()
-        for name, checkout in (("base", base), ("this", REPO)):
-            servers[name] = _server(checkout, folder, name, ports[name])
-        for name, port in ports.items():
-            url = f"http://127.0.0.1:{port}"
-            wait_ready(url, process=servers[name], name=f"the {name} server")
-            _seed(args.load, port)
-        script = None  # the feed loads need none
-        if args.load == "create":
-            script = api.wrk_script(folder, "", token=True, counter=True)
-        elif args.load == "query":
-            script = api.wrk_script(folder, json.dumps({"query": api.QUERY}), False, False)
         unit = UNITS[args.load]
         columns = (
             f"base {args.base}: {unit} | this checkout: {unit} | ratio | CPU ms per 1,000 "
@@ -169,22 +188,36 @@ def main() -> None:
         if args.poll_idle:
             print("idle CPUs poll (--poll-idle)")
         print(f"| round | {columns} |\n|---|---:|---:|---:|---:|---:|---:|")
-        ratios, cpu_ratios = [], []
-        targets = {name: (port, servers[name].pid) for name, port in ports.items()}
-        for number in range(1, args.rounds + 1):
-            results = _round(args.load, script, targets, args.seconds)
-            (base_rate, base_errors, base_cpu), (rate, errors, cpu) = (
-                results["base"],
-                results["this"],
-            )
-            ratios.append(rate / base_rate)
-            cpu_ratios.append(base_cpu / cpu if cpu else 0.0)
-            print(
-                f"| {number} | {base_rate:,.0f} | {rate:,.0f} | {ratios[-1]:.3f} "
-                f"| {base_cpu * 1000:,.0f}, {cpu * 1000:,.0f} | {cpu_ratios[-1]:.3f} "
-                f"| {base_errors}, {errors} |"
-            )
-        print(f"\nmedian ratio {statistics.median(ratios):.3f} over {len(ratios)} rounds")
+        ratios: list[float] = []
+        cpu_ratios: list[float] = []
+        for pair in range(1, args.pairs + 1):
+            _start(args.load, base, folder, pair, servers)
+            script = None  # the feed loads need none
+            if args.load == "create":
+                script = api.wrk_script(folder, "", token=True, counter=True)
+            elif args.load == "query":
+                script = api.wrk_script(folder, json.dumps({"query": api.QUERY}), False, False)
+            targets = {name: (port, server.pid) for name, (port, server) in servers.items()}
+            for number in range(1, args.rounds + 1):
+                results = _round(args.load, script, targets, args.seconds)
+                (base_rate, base_errors, base_cpu), (rate, errors, cpu) = (
+                    results["base"],
+                    results["this"],
+                )
+                ratios.append(rate / base_rate)
+                cpu_ratios.append(base_cpu / cpu if cpu else 0.0)
+                name = f"{pair}.{number}" if args.pairs > 1 else str(number)
+                print(
+                    f"| {name} | {base_rate:,.0f} | {rate:,.0f} | {ratios[-1]:.3f} "
+                    f"| {base_cpu * 1000:,.0f}, {cpu * 1000:,.0f} | {cpu_ratios[-1]:.3f} "
+                    f"| {base_errors}, {errors} |",
+                    flush=True,
+                )
+            for _, server in servers.values():
+                _stop(server)
+            servers.clear()
+        rounds = f"{len(ratios)} rounds" + (f" of {args.pairs} pairs" if args.pairs > 1 else "")
+        print(f"\nmedian ratio {statistics.median(ratios):.3f} over {rounds}")
         print(
             f"median CPU ratio {statistics.median(cpu_ratios):.3f} (base's CPU time per "
             "request over this checkout's: above 1 is cheaper)"
@@ -192,7 +225,7 @@ def main() -> None:
     finally:
         if latency is not None:
             os.close(latency)  # idle CPUs halt again
-        for server in servers.values():
+        for _, server in servers.values():
             _stop(server)
         if base.exists():
             subprocess.run(
