@@ -32,8 +32,9 @@ the medians are over every round of every pair. A server process's memory layout
 in the interpreter's method cache, a table of 4,096 entries indexed by the addresses of
 names: one process of a checkout missed the cache twice a request, another eight times
 (gdb on `find_name_in_mro`; callgrind), some 2,000 instructions and a few points of cost.
-One pair of processes draws one such layout for each checkout for the whole run, so runs
-of the same two checkouts disagreed by up to four points; more pairs average the draws.
+One pair of processes draws one such layout for each checkout for the whole run, so three
+runs of the same two checkouts gave CPU ratios two points apart (0.886 to 0.906); more pairs
+average the draws.
 
 Run from the repo root:
     python bench/compare.py BASE [--load create|query|feed|feed-gzip] [--rounds 3] [--seconds 8]
@@ -170,6 +171,8 @@ def main() -> None:
         "--poll-idle", action="store_true", help="idle CPUs poll rather than halt (root only)"
     )
     args = parser.parse_args()
+    if min(args.pairs, args.rounds, args.seconds) < 1:
+        parser.error("--pairs, --rounds and --seconds must be at least 1")
     if not shutil.which("wrk") or not shutil.which("taskset"):
         raise SystemExit("needs wrk and taskset: apt-get install wrk util-linux")
     latency = _poll_idle() if args.poll_idle else None
