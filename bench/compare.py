@@ -193,13 +193,13 @@ def main() -> None:
         print(f"| round | {columns} |\n|---|---:|---:|---:|---:|---:|---:|")
         ratios: list[float] = []
         cpu_ratios: list[float] = []
+        script = None  # the feed loads need none; one script serves every pair
+        if args.load == "create":
+            script = api.wrk_script(folder, "", token=True, counter=True)
+        elif args.load == "query":
+            script = api.wrk_script(folder, json.dumps({"query": api.QUERY}), False, False)
         for pair in range(1, args.pairs + 1):
             _start(args.load, base, folder, pair, servers)
-            script = None  # the feed loads need none
-            if args.load == "create":
-                script = api.wrk_script(folder, "", token=True, counter=True)
-            elif args.load == "query":
-                script = api.wrk_script(folder, json.dumps({"query": api.QUERY}), False, False)
             targets = {name: (port, server.pid) for name, (port, server) in servers.items()}
             for number in range(1, args.rounds + 1):
                 results = _round(args.load, script, targets, args.seconds)
