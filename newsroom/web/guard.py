@@ -26,12 +26,19 @@ import logging
 import time
 
 from aiohttp import HttpVersion11, hdrs, web
+from aiohttp.http_writer import StreamWriter
 from aiohttp.typedefs import Handler
 
 from newsroom.errors import NewsroomError, StoreError
 from newsroom.logs import FAILURE_LINES, REQUEST_ID, RequestId
 from newsroom.web.connections import GuardedConnection
-from newsroom.web.http import REQUEST_ID_HEADER, REQUEST_RATE, json_error, refusal
+from newsroom.web.http import (
+    REQUEST_ID_HEADER,
+    REQUEST_ID_KEY,
+    REQUEST_RATE,
+    json_error,
+    refusal,
+)
 from newsroom.web.observe import BATCH, OBSERVER, new_request_id, sane_id
 from newsroom.web.rates import RequestRate
 
@@ -56,12 +63,13 @@ def guard(handler: Handler, route: str, app: web.Application) -> Handler:
         rid = given if given is not None and sane_id(given) else new_request_id()
         # Where the log lines written meanwhile find the id (logs.RequestId says why): on
         # newsroom's server, the holder of the request's connection, which put it in the
-        # context this request's task copied and empties it before the next request. It is
-        # reached through the connection: reading the context variable searched the task's
-        # new copy of the context each time (docs/benchmarks.md, section 10). On aiohttp's own
-        # server (tests, an embedding program), a holder for this request's task alone.
+        # context this request's task copied. It is reached through the connection: reading
+        # the context variable searched the task's new copy of the context each time
+        # (docs/benchmarks.md, section 10). The request keeps its id too, for the connection's
+        # error reply to it (`GuardedConnection.handle_error`). On aiohttp's own server
+        # (tests, an embedding program), a holder for this request's task alone.
         if isinstance(connection := request._protocol, GuardedConnection):
-            connection.request_id.value = rid
+            connection.request_id.value = request._state[REQUEST_ID_KEY] = rid
         else:
             holder_elsewhere(rid)
         started = clock()
@@ -85,11 +93,15 @@ def guard(handler: Handler, route: str, app: web.Application) -> Handler:
             # What aiohttp's properties `status`, `prepared`, `body_length`, `headers` and
             # `body` return, read from its attributes: in Python 3.11 each property is a call
             # into the interpreter, and these were a tenth of what observing a request costs
-            # (docs/benchmarks.md, section 10). tests/web/test_guard.py checks that they agree,
-            # for the request's too.
+            # (docs/benchmarks.md, section 10). Whether the reply is prepared (a WebSocket or a
+            # streamed reply, its head given to the request's writer) is read from the writer:
+            # the reply's own attributes for it are class defaults until it is, which Python
+            # 3.11 looks up in the class on every request. tests/web/test_guard.py checks that
+            # they agree, for the request's too.
             status = response._status
-            if response._eof_sent or response._payload_writer is not None:  # prepared: a
-                size = response._body_length  # WebSocket or a streamed reply, its head sent
+            writer: StreamWriter = request._payload_writer  # type: ignore[assignment]
+            if writer._headers_written or writer._headers_buf is not None:  # prepared
+                size = response._body_length
             else:
                 response._headers[header] = rid
                 body = response._body
@@ -141,6 +153,10 @@ async def expect_continue(request: web.Request) -> None:
     so the request still reaches its handler through the guard. aiohttp's own would answer a
     417 from outside the guard: without a request id, a count or an access line, and with the
     client's header in its body."""
+    if isinstance(connection := request._protocol, GuardedConnection):
+        # The holder still has the connection's last request's id, and this one's guard has
+        # not run: the one wait before it, where a client may leave (and aiohttp log that).
+        connection.request_id.value = None
     expect = request.headers.get(hdrs.EXPECT, "")
     if request.version == HttpVersion11 and expect.lower() == "100-continue":
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")

@@ -480,6 +480,45 @@ async def test_a_connections_requests_find_one_id_holder_and_each_its_own_id() -
     assert holders[0] is holders[1] is holders[2]  # one holder: set by the connection
 
 
+async def test_a_request_waiting_before_its_guard_carries_no_id_of_the_last_one() -> None:
+    """The connection's holder keeps its last request's id until the next request's guard
+    replaces it. The one wait before the guard is the `Expect` handler's (aiohttp then waits for
+    the `100 Continue` to be sent): a line written there, such as aiohttp's about a client gone,
+    must not carry the last request's id, so the handler empties the holder."""
+    before_guard: list[str | None] = []
+
+    async def expect_then_look(request: web.Request) -> None:
+        await expect_continue(request)
+        before_guard.append(current_request_id())
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text=str(current_request_id()))
+
+    app = web.Application()
+    app[OBSERVER] = Observer(Metrics(), access_log=False)
+    app[REQUEST_RATE] = RequestRate(10**6, 10**6)
+    app.router.add_post("/", guard(handler, "/", app), expect_handler=expect_then_look)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await GuardedSite(runner, "127.0.0.1", 0, ConnectionGuard(10, 10), LONG, LONG, LONG).start()
+    try:
+        reader, writer = await connect(runner.addresses[0][1])
+        for n, expect in ((1, b""), (2, b"Expect: 100-continue\r\n")):
+            writer.write(
+                b"POST / HTTP/1.1\r\nHost: test\r\nX-Request-Id: id-%d\r\n%s"
+                b"Content-Length: 0\r\n\r\n" % (n, expect)
+            )
+            if expect:
+                assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            assert await reader.readexactly(length) == b"id-%d" % n  # the guard's, after
+        writer.close()
+    finally:
+        await runner.cleanup()
+    assert before_guard == [None]  # the second request's, before its guard: not "id-1"
+
+
 class RequestIds(logging.Handler):
     """Every record's logger, message and the request id newsroom's filter finds for it."""
 
