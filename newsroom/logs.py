@@ -54,16 +54,13 @@ class RequestId:
     connection of newsroom's server (`web/connections.py`) sets its one holder in its task's
     context, every request's task finds that same holder there, and the guard only replaces
     `value` (reaching the holder through the request's connection, which is cheaper).
-    The holder keeps a request's id until the next request's guard replaces it; nothing is
-    done per request to empty it. What that means for a line: one written while a request is
-    handled carries its id, as do aiohttp's own lines about it (an error, a reply cut), even
-    those written after its handler; one about a request no guard saw (malformed, or failed
-    on its way to the guard) carries a new id, as its reply does (the connection's error reply
-    puts it in the holder); the one wait on that way, the `Expect` handler's, empties the
-    holder first (`web/guard.py`, `expect_continue`); a task a request started that outlives
-    it carries the id of the request its connection handles then. Where no connection set a
-    holder (aiohttp's test server, an embedding program), the guard sets one for each
-    request's task."""
+    The connection empties the holder as it takes each next request, before the guard runs.
+    What that means for a line: one written while a request is handled carries its id, as do
+    aiohttp's own lines about it (an error, a reply cut), even those written after its
+    handler; one about a request no handler saw (malformed) carries a new id, as its reply
+    does; a task a request started that outlives it carries the id of the request its
+    connection handles then, if any. Where no connection set a holder (aiohttp's test server,
+    an embedding program), the guard sets one for each request's task."""
 
     __slots__ = ("value",)
 

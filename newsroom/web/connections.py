@@ -50,13 +50,16 @@ from typing import Any, cast
 
 import orjson
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
+from aiohttp.http_parser import RawRequestMessage
+from aiohttp.streams import StreamReader
 from aiohttp.web_request import BaseRequest
 
 from newsroom.config import Settings
 from newsroom.logs import FAILURE_LINES, REQUEST_ID, LineBudget, RequestId
 from newsroom.web.addresses import client_key
-from newsroom.web.http import REQUEST_ID_HEADER, REQUEST_ID_KEY
+from newsroom.web.http import REQUEST_ID_HEADER
 from newsroom.web.observe import new_request_id
 
 log = logging.getLogger(__name__)
@@ -207,8 +210,26 @@ class GuardedConnection(web.RequestHandler):
     async def start(self) -> None:
         """aiohttp's handling of the connection's requests, in this connection's task, with the
         connection's `RequestId` holder in its context: each request's task copies the context,
-        and the guard puts the request's id in the holder (`logs.RequestId` says why)."""
-        REQUEST_ID.set(self.request_id)
+        and the guard puts the request's id in the holder (`logs.RequestId` says why). aiohttp
+        makes each request, a malformed one too, with its request factory, in this task, before
+        the request's own task: wrapped here, it empties the holder, so no line about a request
+        carries its predecessor's id before the guard gives it its own (or never does)."""
+        holder = self.request_id
+        REQUEST_ID.set(holder)
+        make = self._request_factory
+        assert make is not None, "aiohttp sets it before the connection starts"
+
+        def new_request(
+            message: RawRequestMessage,
+            payload: StreamReader,
+            protocol: web.RequestHandler,
+            writer: AbstractStreamWriter,
+            task: asyncio.Task[None],
+        ) -> BaseRequest:
+            holder.value = None
+            return make(message, payload, protocol, writer, task)
+
+        self._request_factory = new_request
         await super().start()
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -236,12 +257,15 @@ class GuardedConnection(web.RequestHandler):
         header, a 414 or 431 that says which and what to do), and one short log line instead of
         aiohttp's ERROR traceback, within a budget (`UNREADABLE_LINES`): one client sending
         malformed requests must not fill the log. Either reply carries an `X-Request-Id`, as
-        every reply does: the request's own if the guard gave it one (an error the guard let
-        out, a client gone), else a new one, which the lines about the request then carry (the
-        connection's holder still has its last request's)."""
-        if (rid := request.get(REQUEST_ID_KEY)) is None:
+        every reply does: the request's own if its handling began (the guard set it; `start`
+        empties the holder before each request), else a new one, which the lines about the
+        request then carry."""
+        holder = REQUEST_ID.get()
+        if holder is not None and holder.value is not None:
+            rid = holder.value  # the guard's: an error it let out, or a client gone
+        else:
             rid = new_request_id()
-            if (holder := REQUEST_ID.get()) is not None:  # the connection's (`start`)
+            if holder is not None:  # the connection's: its lines after this one carry it too
                 holder.value = rid
             else:  # aiohttp calls this in the request's own task (a copy of the context)
                 REQUEST_ID.set(RequestId(rid))

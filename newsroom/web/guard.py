@@ -32,13 +32,7 @@ from aiohttp.typedefs import Handler
 from newsroom.errors import NewsroomError, StoreError
 from newsroom.logs import FAILURE_LINES, REQUEST_ID, RequestId
 from newsroom.web.connections import GuardedConnection
-from newsroom.web.http import (
-    REQUEST_ID_HEADER,
-    REQUEST_ID_KEY,
-    REQUEST_RATE,
-    json_error,
-    refusal,
-)
+from newsroom.web.http import REQUEST_ID_HEADER, REQUEST_RATE, json_error, refusal
 from newsroom.web.observe import BATCH, OBSERVER, new_request_id, sane_id
 from newsroom.web.rates import RequestRate
 
@@ -63,13 +57,12 @@ def guard(handler: Handler, route: str, app: web.Application) -> Handler:
         rid = given if given is not None and sane_id(given) else new_request_id()
         # Where the log lines written meanwhile find the id (logs.RequestId says why): on
         # newsroom's server, the holder of the request's connection, which put it in the
-        # context this request's task copied. It is reached through the connection: reading
-        # the context variable searched the task's new copy of the context each time
-        # (docs/benchmarks.md, section 10). The request keeps its id too, for the connection's
-        # error reply to it (`GuardedConnection.handle_error`). On aiohttp's own server
-        # (tests, an embedding program), a holder for this request's task alone.
+        # context this request's task copied and empties it before the next request. It is
+        # reached through the connection: reading the context variable searched the task's
+        # new copy of the context each time (docs/benchmarks.md, section 10). On aiohttp's own
+        # server (tests, an embedding program), a holder for this request's task alone.
         if isinstance(connection := request._protocol, GuardedConnection):
-            connection.request_id.value = request._state[REQUEST_ID_KEY] = rid
+            connection.request_id.value = rid
         else:
             holder_elsewhere(rid)
         started = clock()
@@ -153,10 +146,6 @@ async def expect_continue(request: web.Request) -> None:
     so the request still reaches its handler through the guard. aiohttp's own would answer a
     417 from outside the guard: without a request id, a count or an access line, and with the
     client's header in its body."""
-    if isinstance(connection := request._protocol, GuardedConnection):
-        # The holder still has the connection's last request's id, and this one's guard has
-        # not run: the one wait before it, where a client may leave (and aiohttp log that).
-        connection.request_id.value = None
     expect = request.headers.get(hdrs.EXPECT, "")
     if request.version == HttpVersion11 and expect.lower() == "100-continue":
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")

@@ -47,11 +47,6 @@ REQUEST_RATE = web.AppKey("request rate", RequestRate)
 POSITION_HEADER = istr("Newsroom-Position")
 MIN_POSITION_HEADER = istr("Newsroom-Min-Position")
 REQUEST_ID_HEADER = istr("X-Request-Id")  # the guard's (guard.py) and a WebSocket handshake's
-REQUEST_ID_KEY = "newsroom.request_id"
-"""Where in a request's state the guard keeps the id it gave it: aiohttp's error reply to the
-request finds it there, or learns that the request never reached the guard
-(web/connections.py, `GuardedConnection.handle_error`). A string, not a `web.RequestKey`: a
-key object would make every request's state a dictionary the cyclic GC tracks."""
 NUMBER_TOO_LONG = f"a number in it has more than {sys.get_int_max_str_digits():,} digits"
 """What JSON with an integer longer than Python reads gets told (Python's own message names a
 function of Python's, which is nothing a client can use)."""
