@@ -87,13 +87,16 @@ def guard(handler: Handler, route: str, app: web.Application) -> Handler:
             # `body` return, read from its attributes: in Python 3.11 each property is a call
             # into the interpreter, and these were a tenth of what observing a request costs
             # (docs/benchmarks.md, section 10). Whether the reply is prepared (a WebSocket or a
-            # streamed reply, its head given to the request's writer) is read from the writer:
-            # the reply's own attributes for it are class defaults until it is, which Python
-            # 3.11 looks up in the class on every request. tests/web/test_guard.py checks that
-            # they agree, for the request's too.
+            # streamed reply, its head sent) is asked of the request's writer first: the
+            # reply's own attributes for it are class defaults until it is, which Python 3.11
+            # looks up in the class every time. Only where a head went out (this reply's, or
+            # one its handler prepared before it failed) is the reply itself asked.
+            # tests/web/test_guard.py checks that they agree, for the request's too.
             status = response._status
             writer: StreamWriter = request._payload_writer  # type: ignore[assignment]
-            if writer._headers_written or writer._headers_buf is not None:  # prepared
+            if (writer._headers_written or writer._headers_buf is not None) and (
+                response._eof_sent or response._payload_writer is not None
+            ):  # prepared
                 size = response._body_length
             else:
                 response._headers[header] = rid

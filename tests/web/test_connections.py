@@ -481,10 +481,10 @@ async def test_a_connections_requests_find_one_id_holder_and_each_its_own_id() -
 
 
 async def test_a_request_waiting_before_its_guard_carries_no_id_of_the_last_one() -> None:
-    """The connection's holder keeps its last request's id until the next request's guard
-    replaces it. The one wait before the guard is the `Expect` handler's (aiohttp then waits for
+    """The one wait before a request's guard is its `Expect` handler's (aiohttp then waits for
     the `100 Continue` to be sent): a line written there, such as aiohttp's about a client gone,
-    must not carry the last request's id, so the handler empties the holder."""
+    must not carry the connection's last request's id (the connection empties its holder as
+    aiohttp makes each request)."""
     before_guard: list[str | None] = []
 
     async def expect_then_look(request: web.Request) -> None:

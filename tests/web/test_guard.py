@@ -4,11 +4,18 @@ These tests fail if an aiohttp release renames or reshapes them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientError, web
 from aiohttp.test_utils import TestClient, TestServer
+
+from newsroom.web.guard import guard
+from newsroom.web.http import REQUEST_RATE, json_error
+from newsroom.web.metrics import Metrics
+from newsroom.web.observe import OBSERVER, Observer
+from newsroom.web.rates import RequestRate
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "HEAD", "OPTIONS", "PATCH"])
@@ -36,7 +43,8 @@ def read_as_the_guard_does(
     request: web.BaseRequest, response: web.StreamResponse
 ) -> tuple[int, bool, object]:
     writer = request._payload_writer
-    prepared = writer._headers_written or writer._headers_buf is not None  # type: ignore[attr-defined]
+    head_out = writer._headers_written or writer._headers_buf is not None  # type: ignore[attr-defined]
+    prepared = head_out and (response._eof_sent or response._payload_writer is not None)
     return response._status, prepared, response._headers
 
 
@@ -94,3 +102,48 @@ async def test_the_attributes_the_guard_reads_are_what_aiohttp_properties_return
     assert guard_reads == through_properties
     assert guard_reads[1] is (stage != "returned")
     assert body_length == length_property and same_body
+
+
+def observed_app(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> web.Application:
+    app = web.Application()
+    app[OBSERVER] = Observer(Metrics(), access_log=False)
+    app[REQUEST_RATE] = RequestRate(10**6, 10**6)
+    app.router.add_get("/feed", guard(handler, "/feed", app))
+    return app
+
+
+async def test_the_guard_gives_an_unsent_reply_its_id_and_notes_what_each_reply_sent() -> None:
+    """Through the guard itself: a reply it can still change gets the request's id and is noted
+    with its body's size; a streamed reply that ended is noted with what aiohttp sent; and a
+    handler that failed after sending a head gets the guard's JSON 500, noted as such (the
+    head that went out was not that reply's)."""
+    sent: dict[str, int] = {}
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        kind = request.query["kind"]
+        if kind == "bytes":
+            return web.Response(body=b"x" * 100)
+        stream = web.StreamResponse()
+        await stream.prepare(request)
+        await stream.write(b"y" * 10)
+        if kind == "failed":
+            raise RuntimeError("a bug after the head went out")
+        await stream.write_eof()
+        sent[kind] = stream.body_length
+        return stream
+
+    app = observed_app(handler)
+    async with TestClient(TestServer(app)) as client:
+        reply = await client.get("/feed", params={"kind": "bytes"})
+        assert await reply.read() == b"x" * 100
+        rid = reply.headers["X-Request-Id"]
+        reply = await client.get("/feed", params={"kind": "ended"})
+        assert await reply.read() == b"y" * 10
+        with contextlib.suppress(ClientError):  # a 500 after a head: not valid HTTP
+            await (await client.get("/feed", params={"kind": "failed"})).read()
+    bytes_note, ended_note, failed_note = app[OBSERVER].notes
+    assert (bytes_note[4], bytes_note[5], bytes_note[6]) == (200, 100, rid)
+    assert (ended_note[4], ended_note[5]) == (200, sent["ended"]) and sent["ended"] > 10
+    assert (failed_note[4], failed_note[5]) == (500, len(json_error(500, "internal error").body))
