@@ -1,6 +1,7 @@
-"""The route wrapper (`web/guard.py`) reads aiohttp's request and response attributes rather
-than their properties, to save a call into the interpreter per property on every request.
-These tests fail if an aiohttp release renames or reshapes them."""
+"""The route wrapper (`web/guard.py`) reads aiohttp's request, response and writer attributes
+rather than their properties, to save a call into the interpreter per property on every
+request. These tests fail if an aiohttp release renames or reshapes them; the last one drives
+the wrapper itself, for what it makes of a reply (its id, and its size in the note)."""
 
 from __future__ import annotations
 
