@@ -26,6 +26,14 @@ server's reply wakes its `wrk`, and that wake is charged to the server: the slow
 leaves its `wrk` idle more often, so it pays more wakes per request, and every difference is
 amplified (docs/benchmarks.md, section 10). A server's remote clients cost it no such wake.
 
+`--base-patch FILE` applies a patch to BASE's worktree before its servers start, so a base
+can be "this code without X" without a commit that only this machine has. The one kept,
+`bench/observation-off.patch`, takes out what issue 15 added to every request (the request
+id, its holder and header, the clocks, the note that the metrics count and the access log
+writes), leaving the request rate check and the error boundary: `python bench/compare.py HEAD
+--base-patch bench/observation-off.patch --load feed` measures what observation costs
+(docs/benchmarks.md, section 10). tests/test_bench_patch.py checks it still applies.
+
 `--pairs N` starts N pairs of servers, one after the other, and runs `--rounds` rounds on each;
 the medians are over every round of every pair. A server process's memory layout is its own
 (address space randomization), and in CPython 3.11 it decides which attribute lookups collide
@@ -38,7 +46,7 @@ average the draws.
 
 Run from the repo root:
     python bench/compare.py BASE [--load create|query|feed|feed-gzip] [--rounds 3] [--seconds 8]
-                                 [--pairs 1] [--poll-idle]
+                                 [--pairs 1] [--poll-idle] [--base-patch FILE]
 """
 
 from __future__ import annotations
@@ -170,6 +178,9 @@ def main() -> None:
     parser.add_argument(
         "--poll-idle", action="store_true", help="idle CPUs poll rather than halt (root only)"
     )
+    parser.add_argument(
+        "--base-patch", type=Path, help="a patch applied to BASE's worktree (`git apply`)"
+    )
     args = parser.parse_args()
     if min(args.pairs, args.rounds, args.seconds) < 1:
         parser.error("--pairs, --rounds and --seconds must be at least 1")
@@ -183,9 +194,14 @@ def main() -> None:
         worktree = ["git", "worktree", "add", "--detach", str(base), args.base]
         if subprocess.run(worktree, cwd=REPO).returncode != 0:
             raise SystemExit(f"cannot check out {args.base!r} (see git's message above)")
+        if args.base_patch is not None:
+            applied = ["git", "apply", str(args.base_patch.resolve())]
+            if subprocess.run(applied, cwd=base).returncode != 0:
+                raise SystemExit(f"{args.base_patch} does not apply to {args.base!r}")
         unit = UNITS[args.load]
+        name = args.base + (f" + {args.base_patch.name}" if args.base_patch else "")
         columns = (
-            f"base {args.base}: {unit} | this checkout: {unit} | ratio | CPU ms per 1,000 "
+            f"base {name}: {unit} | this checkout: {unit} | ratio | CPU ms per 1,000 "
             "(base, this) | CPU ratio | errors (base, this)"
         )
         if args.poll_idle:
