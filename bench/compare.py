@@ -31,8 +31,9 @@ can be "this code without X" without a commit that only this machine has. The on
 `bench/observation-off.patch`, takes out what issue 15 added to every request (the request
 id, its holder and header, the clocks, the note that the metrics count and the access log
 writes), leaving the request rate check and the error boundary: `python bench/compare.py HEAD
---base-patch bench/observation-off.patch --load feed` measures what observation costs
-(docs/benchmarks.md, section 10). tests/test_bench_patch.py checks it still applies.
+--base-patch bench/observation-off.patch --load feed --pairs 5 --rounds 3 --seconds 6`
+measures what observation costs (docs/benchmarks.md, section 10). tests/test_bench_patch.py
+checks it still applies.
 
 `--pairs N` starts N pairs of servers, one after the other, and runs `--rounds` rounds on each;
 the medians are over every round of every pair. A server process's memory layout is its own
@@ -186,6 +187,8 @@ def main() -> None:
         parser.error("--pairs, --rounds and --seconds must be at least 1")
     if not shutil.which("wrk") or not shutil.which("taskset"):
         raise SystemExit("needs wrk and taskset: apt-get install wrk util-linux")
+    if args.base_patch is not None and not args.base_patch.is_file():
+        parser.error(f"--base-patch: no file {args.base_patch}")
     latency = _poll_idle() if args.poll_idle else None
     folder = Path(tempfile.mkdtemp(prefix="newsroom-compare-"))
     base = folder / "base"

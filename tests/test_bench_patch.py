@@ -17,6 +17,7 @@ def test_the_observation_off_patch_applies_and_leaves_no_observation(tmp_path: P
     for name in PATCHED:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, tmp_path / name)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)  # paths are then its own
     applied = subprocess.run(
         ["git", "apply", str(PATCH)], cwd=tmp_path, capture_output=True, text=True
     )
@@ -25,8 +26,15 @@ def test_the_observation_off_patch_applies_and_leaves_no_observation(tmp_path: P
     body = guard[guard.index("async def guarded") : guard.index("return guarded")]
     for observed in ("new_request_id(", "clock()", "notes.append", "rid"):
         assert observed not in body, observed
-    for kept in ("rate.wait(request.remote)", "await handler(request)", "failure(request, e)"):
-        assert kept in body, kept
+    kept = (
+        "rate.wait(request.remote)",
+        "await handler(request)",
+        "except web.HTTPRequestEntityTooLarge:",
+        "except (web.HTTPException, ConnectionResetError):",
+        "failure(request, e)",
+    )
+    for line in kept:
+        assert line in body, line
     connection = (tmp_path / "newsroom/web/connections.py").read_text()
     assert "def new_request(" not in connection
     for name in PATCHED:
