@@ -202,9 +202,9 @@ def main() -> None:
             if subprocess.run(applied, cwd=base).returncode != 0:
                 raise SystemExit(f"{args.base_patch} does not apply to {args.base!r}")
         unit = UNITS[args.load]
-        name = args.base + (f" + {args.base_patch.name}" if args.base_patch else "")
+        shown = args.base + (f" + {args.base_patch.name}" if args.base_patch else "")
         columns = (
-            f"base {name}: {unit} | this checkout: {unit} | ratio | CPU ms per 1,000 "
+            f"base {shown}: {unit} | this checkout: {unit} | ratio | CPU ms per 1,000 "
             "(base, this) | CPU ratio | errors (base, this)"
         )
         if args.poll_idle:
@@ -228,9 +228,9 @@ def main() -> None:
                 )
                 ratios.append(rate / base_rate)
                 cpu_ratios.append(base_cpu / cpu if cpu else 0.0)
-                name = f"{pair}.{number}" if args.pairs > 1 else str(number)
+                label = f"{pair}.{number}" if args.pairs > 1 else str(number)
                 print(
-                    f"| {name} | {base_rate:,.0f} | {rate:,.0f} | {ratios[-1]:.3f} "
+                    f"| {label} | {base_rate:,.0f} | {rate:,.0f} | {ratios[-1]:.3f} "
                     f"| {base_cpu * 1000:,.0f}, {cpu * 1000:,.0f} | {cpu_ratios[-1]:.3f} "
                     f"| {base_errors}, {errors} |",
                     flush=True,
